@@ -1,0 +1,40 @@
+# Crowdmade: the README's commands. Every target installs what it needs into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+
+.PHONY: run test test-fast test-e2e lint bench demo migrate clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the site on SQLite with demo data, jobs in-process and the dev mailbox.
+run: $(STAMP)
+	SUPPORT_THRESHOLD=$${SUPPORT_THRESHOLD:-10} $(BIN)/crowdmade run --port $(PORT)
+
+## make test: the whole suite (service, HTTP, concurrency, browser) on $$DATABASE_URL (default SQLite).
+test: $(STAMP)
+	$(BIN)/python -m tests.e2e.ensure_browser
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not e2e"
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests migrations
+
+migrate: $(STAMP)
+	$(BIN)/crowdmade migrate
+
+demo: $(STAMP)
+	$(BIN)/crowdmade demo
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

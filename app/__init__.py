@@ -1,0 +1,1 @@
+"""Crowdmade: community-funded commerce."""

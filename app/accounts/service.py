@@ -1,0 +1,483 @@
+"""Accounts: sign-up, email verification, login with throttling, sessions, password reset,
+profiles and API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from app.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
+from app.accounts.tables import ApiToken, EmailToken, Member, Session
+from app.db import as_aware, utcnow, write_transaction
+from app.errors import FormError, NotFound, TooManyRequests
+from app.mail.service import queue_email
+from app.points import service as points
+from app.settings import get_settings
+from app.throttle import counters
+
+log = logging.getLogger("crowdmade.accounts")
+
+SESSION_DAYS = 30
+SESSION_TOUCH_SECONDS = 300
+VERIFY_HOURS = 72
+RESET_HOURS = 2
+LOGIN_WINDOW_SECONDS = 15 * 60
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+HANDLE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{1,28}[a-z0-9])$")
+RESERVED_HANDLES = frozenset({"admin", "staff", "crowdmade", "api", "me", "support", "help", "root"})
+
+
+@dataclass(frozen=True)
+class CurrentMember:
+    """What a request knows about the signed-in member (loaded once per request)."""
+
+    id: int
+    email: str
+    display_name: str
+    handle: str
+    is_staff: bool
+    is_admin: bool
+    verified: bool
+    points_balance: int
+    points_lifetime: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CurrentMember:
+        return cls(
+            id=row["id"],
+            email=row["email"],
+            display_name=row["display_name"],
+            handle=row["handle"],
+            is_staff=bool(row["is_staff"]),
+            is_admin=bool(row["is_admin"]),
+            verified=row["email_verified_at"] is not None,
+            points_balance=row["points_balance"],
+            points_lifetime=row["points_lifetime"],
+        )
+
+    @property
+    def level(self) -> points.LevelProgress:
+        return points.level_for(self.points_lifetime)
+
+
+MEMBER_COLUMNS = (
+    Member.id,
+    Member.email,
+    Member.display_name,
+    Member.handle,
+    Member.is_staff,
+    Member.is_admin,
+    Member.email_verified_at,
+    Member.points_balance,
+    Member.points_lifetime,
+)
+
+
+def token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def new_token() -> tuple[str, str]:
+    raw = secrets.token_urlsafe(32)
+    return raw, token_hash(raw)
+
+
+def normalize_email(email: str) -> str:
+    return unicodedata.normalize("NFKC", email or "").strip().lower()
+
+
+def _slug(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    return text[:24] or "member"
+
+
+async def _free_handle(display_name: str) -> str:
+    base = _slug(display_name)
+    if len(base) < 3:
+        base = f"{base}-fan"
+    candidate = base
+    for _ in range(50):
+        if candidate not in RESERVED_HANDLES and not await Member.exists().where(Member.handle == candidate):
+            return candidate
+        candidate = f"{base}-{secrets.randbelow(9000) + 1000}"
+    return f"member-{secrets.token_hex(4)}"
+
+
+def _check_display_name(name: str) -> str | None:
+    name = name.strip()
+    if not name:
+        return "Tell us what to call you."
+    if len(name) > 60:
+        return "Use at most 60 characters."
+    return None
+
+
+async def signup(*, email: str, password: str, display_name: str, ip: str = "") -> CurrentMember:
+    settings = get_settings()
+    if ip:
+        count, retry = await counters().hit(f"signup:ip:{ip}", 3600)
+        if count > settings.signup_per_hour:
+            raise TooManyRequests("Too many sign-ups from your network. Try again later.", retry)
+    email = normalize_email(email)
+    display_name = (display_name or "").strip()
+    errors: dict[str, str] = {}
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        errors["email"] = "Enter a valid email address, like you@example.com."
+    if problem := _check_display_name(display_name):
+        errors["display_name"] = problem
+    if problem := password_problem(password or "", email=email, name=display_name):
+        errors["password"] = problem
+    if not errors and await Member.exists().where(Member.email == email):
+        errors["email"] = "An account with this email already exists. Log in or reset your password."
+    if errors:
+        raise FormError(errors)
+    password_hash = hash_password(password)
+    async with write_transaction():
+        if await Member.exists().where(Member.email == email):
+            raise FormError({"email": "An account with this email already exists. Log in or reset your password."})
+        handle = await _free_handle(display_name)
+        rows = await Member.insert(
+            Member(email=email, display_name=display_name, handle=handle, password_hash=password_hash)
+        ).returning(*MEMBER_COLUMNS)
+        member = CurrentMember.from_row(rows[0])
+        await send_verification_email(member)
+    log.info("signup member=%s", member.id)
+    return member
+
+
+async def send_verification_email(member: CurrentMember) -> None:
+    raw, hashed = new_token()
+    async with write_transaction():
+        rows = await EmailToken.insert(
+            EmailToken(
+                token_hash=hashed,
+                member=member.id,
+                purpose="verify",
+                expires_at=utcnow() + dt.timedelta(hours=VERIFY_HOURS),
+            )
+        ).returning(EmailToken.id)
+        link = f"{get_settings().base_url}/verify?token={raw}"
+        await queue_email(
+            kind="verify_email",
+            subject_ref=f"email_token:{rows[0]['id']}",
+            to=member.email,
+            subject=f"Welcome to {get_settings().site_name}: confirm your email",
+            template="verify_email",
+            context={"name": member.display_name, "link": link, "token": raw, "hours": VERIFY_HOURS},
+        )
+
+
+async def _use_token(raw: str, purpose: str) -> dict[str, Any]:
+    """Mark a one-time token used (exactly once) and return its row; FormError if invalid."""
+    hashed = token_hash(raw or "")
+    rows = await EmailToken.update({EmailToken.used_at: utcnow()}).where(
+        (EmailToken.token_hash == hashed)
+        & (EmailToken.purpose == purpose)
+        & EmailToken.used_at.is_null()
+        & (EmailToken.expires_at > utcnow())
+    ).returning(EmailToken.id, EmailToken.member)
+    if not rows:
+        raise FormError({"token": "This link is invalid, expired or was already used."})
+    return rows[0]
+
+
+async def verify_email(raw_token: str) -> CurrentMember:
+    async with write_transaction():
+        row = await _use_token(raw_token, "verify")
+        member_id = row["member"]
+        await Member.update({Member.email_verified_at: utcnow()}).where(
+            (Member.id == member_id) & Member.email_verified_at.is_null()
+        )
+        await points.award(member_id, "signup_verified", key=f"signup_verified:{member_id}")
+    return await get_member(member_id)
+
+
+async def get_member(member_id: int) -> CurrentMember:
+    row = await Member.select(*MEMBER_COLUMNS).where(
+        (Member.id == member_id) & Member.deleted_at.is_null()
+    ).first()
+    if row is None:
+        raise NotFound("Member not found")
+    return CurrentMember.from_row(row)
+
+
+async def authenticate(*, email: str, password: str, ip: str = "") -> CurrentMember:
+    """Check a login; failures are limited per account and per client address."""
+    settings = get_settings()
+    email = normalize_email(email)
+    account_key, ip_key = f"login:acct:{email}", f"login:ip:{ip}"
+    for key, limit in ((account_key, settings.login_max_failures), (ip_key, settings.login_max_failures * 4)):
+        count, retry = await counters().peek(key)
+        if count >= limit:
+            log.warning("login throttled email=%s ip=%s", email, ip)
+            minutes = max(1, retry // 60)
+            raise TooManyRequests(
+                f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+                retry,
+            )
+    row = await Member.select(*MEMBER_COLUMNS, Member.password_hash).where(
+        (Member.email == email) & Member.deleted_at.is_null()
+    ).first()
+    if not verify_password(row["password_hash"] if row else None, password or ""):
+        await counters().hit(account_key, LOGIN_WINDOW_SECONDS)
+        await counters().hit(ip_key, LOGIN_WINDOW_SECONDS)
+        log.warning("login failed email=%s ip=%s", email, ip)
+        raise FormError({"password": "Wrong email or password."}, "Wrong email or password.")
+    await counters().reset(account_key)
+    if needs_rehash(row["password_hash"]):
+        await Member.update({Member.password_hash: hash_password(password)}).where(Member.id == row["id"])
+    log.info("login ok member=%s ip=%s", row["id"], ip)
+    return CurrentMember.from_row(row)
+
+
+# ---- sessions ----------------------------------------------------------------------------
+
+
+async def create_session(member_id: int, *, ip: str = "", user_agent: str = "") -> str:
+    """A brand-new session id for a login (never reuse the one the browser sent)."""
+    raw, hashed = new_token()
+    await Session.insert(
+        Session(
+            token_hash=hashed,
+            member=member_id,
+            expires_at=utcnow() + dt.timedelta(days=SESSION_DAYS),
+            ip=ip[:64],
+            user_agent=user_agent[:255],
+        )
+    )
+    return raw
+
+
+async def member_for_session(raw: str) -> CurrentMember | None:
+    if not raw:
+        return None
+    columns = [getattr(Session.member, c._meta.name) for c in MEMBER_COLUMNS]
+    row = await Session.select(
+        Session.id, Session.last_seen_at, Session.expires_at, Session.member.deleted_at, *columns
+    ).where(Session.token_hash == token_hash(raw)).first()
+    if row is None:
+        return None
+    now = utcnow()
+    if as_aware(row["expires_at"]) <= now or row["member.deleted_at"] is not None:
+        await Session.delete().where(Session.id == row["id"])
+        return None
+    if (now - as_aware(row["last_seen_at"])).total_seconds() > SESSION_TOUCH_SECONDS:
+        await Session.update({Session.last_seen_at: now}).where(Session.id == row["id"])
+    return CurrentMember.from_row({c._meta.name: row[f"member.{c._meta.name}"] for c in MEMBER_COLUMNS})
+
+
+async def end_session(raw: str) -> None:
+    if raw:
+        await Session.delete().where(Session.token_hash == token_hash(raw))
+
+
+async def end_all_sessions(member_id: int) -> int:
+    rows = await Session.delete().where(Session.member == member_id).returning(Session.id)
+    return len(rows)
+
+
+async def list_sessions(member_id: int) -> list[dict[str, Any]]:
+    return await Session.select(
+        Session.id, Session.created_at, Session.last_seen_at, Session.ip, Session.user_agent
+    ).where(Session.member == member_id).order_by(Session.last_seen_at, ascending=False)
+
+
+# ---- password reset ----------------------------------------------------------------------
+
+
+async def request_password_reset(email: str) -> None:
+    """Email a reset link if the account exists; the caller shows the same answer either way."""
+    email = normalize_email(email)
+    row = await Member.select(Member.id, Member.display_name).where(
+        (Member.email == email) & Member.deleted_at.is_null()
+    ).first()
+    if row is None:
+        return
+    count, _ = await counters().hit(f"reset:{email}", 3600)
+    if count > 5:
+        return
+    raw, hashed = new_token()
+    async with write_transaction():
+        token_rows = await EmailToken.insert(
+            EmailToken(
+                token_hash=hashed,
+                member=row["id"],
+                purpose="reset",
+                expires_at=utcnow() + dt.timedelta(hours=RESET_HOURS),
+            )
+        ).returning(EmailToken.id)
+        await queue_email(
+            kind="password_reset",
+            subject_ref=f"email_token:{token_rows[0]['id']}",
+            to=email,
+            subject=f"Reset your {get_settings().site_name} password",
+            template="password_reset",
+            context={
+                "name": row["display_name"],
+                "link": f"{get_settings().base_url}/password-reset/confirm?token={raw}",
+                "hours": RESET_HOURS,
+            },
+        )
+
+
+async def reset_password(raw_token: str, new_password: str) -> CurrentMember:
+    hashed = token_hash(raw_token or "")
+    pending = await EmailToken.select(EmailToken.member.email, EmailToken.member.display_name).where(
+        (EmailToken.token_hash == hashed) & (EmailToken.purpose == "reset")
+    ).first()
+    if pending and (problem := password_problem(
+        new_password or "", email=pending["member.email"], name=pending["member.display_name"]
+    )):
+        raise FormError({"password": problem})
+    async with write_transaction():
+        row = await _use_token(raw_token, "reset")
+        await Member.update({Member.password_hash: hash_password(new_password)}).where(
+            Member.id == row["member"]
+        )
+        # A reset ends every session: whoever knew the old password is logged out.
+        await end_all_sessions(row["member"])
+        # Following the emailed link proves the address too.
+        await Member.update({Member.email_verified_at: utcnow()}).where(
+            (Member.id == row["member"]) & Member.email_verified_at.is_null()
+        )
+    return await get_member(row["member"])
+
+
+async def change_password(member: CurrentMember, *, current: str, new: str) -> None:
+    row = await Member.select(Member.password_hash).where(Member.id == member.id).first()
+    if not verify_password(row["password_hash"], current or ""):
+        raise FormError({"current_password": "That is not your current password."})
+    if problem := password_problem(new or "", email=member.email, name=member.display_name):
+        raise FormError({"new_password": problem})
+    await Member.update({Member.password_hash: hash_password(new)}).where(Member.id == member.id)
+
+
+# ---- profile -------------------------------------------------------------------------------
+
+
+async def get_profile(handle: str) -> dict[str, Any]:
+    row = await Member.select(
+        Member.id,
+        Member.display_name,
+        Member.handle,
+        Member.bio,
+        Member.location,
+        Member.points_balance,
+        Member.points_lifetime,
+        Member.created_at,
+        Member.is_staff,
+    ).where((Member.handle == (handle or "").lower()) & Member.deleted_at.is_null()).first()
+    if row is None:
+        raise NotFound("No member with that handle")
+    return row
+
+
+async def get_settings_form(member_id: int) -> dict[str, Any]:
+    return await Member.select(
+        Member.display_name, Member.handle, Member.bio, Member.location, Member.email
+    ).where(Member.id == member_id).first()
+
+
+async def update_profile(
+    member: CurrentMember, *, display_name: str, handle: str, bio: str, location: str
+) -> CurrentMember:
+    display_name, handle = (display_name or "").strip(), (handle or "").strip().lower()
+    bio, location = (bio or "").strip(), (location or "").strip()
+    errors: dict[str, str] = {}
+    if problem := _check_display_name(display_name):
+        errors["display_name"] = problem
+    if not HANDLE_RE.match(handle) or handle in RESERVED_HANDLES:
+        errors["handle"] = "3-30 lowercase letters, digits, - or _, starting and ending with a letter or digit."
+    elif await Member.exists().where((Member.handle == handle) & (Member.id != member.id)):
+        errors["handle"] = "That handle is taken."
+    if len(bio) > 500:
+        errors["bio"] = "Use at most 500 characters."
+    if len(location) > 80:
+        errors["location"] = "Use at most 80 characters."
+    if errors:
+        raise FormError(errors)
+    async with write_transaction():
+        await Member.update(
+            {Member.display_name: display_name, Member.handle: handle, Member.bio: bio, Member.location: location}
+        ).where(Member.id == member.id)
+        if bio and location and member.verified:
+            await points.award(member.id, "profile_complete", key=f"profile_complete:{member.id}")
+    return await get_member(member.id)
+
+
+# ---- API tokens -----------------------------------------------------------------------------
+
+
+async def create_api_token(member_id: int, name: str = "API token") -> str:
+    raw, hashed = new_token()
+    await ApiToken.insert(ApiToken(token_hash=hashed, member=member_id, name=(name or "API token")[:80]))
+    return f"cm_{raw}"
+
+
+async def member_for_api_token(raw: str) -> CurrentMember | None:
+    if not raw or not raw.startswith("cm_"):
+        return None
+    row = await ApiToken.select(ApiToken.id, ApiToken.member).where(
+        ApiToken.token_hash == token_hash(raw[3:])
+    ).first()
+    if row is None:
+        return None
+    try:
+        return await get_member(row["member"])
+    except NotFound:
+        return None
+
+
+async def list_api_tokens(member_id: int) -> list[dict[str, Any]]:
+    return await ApiToken.select(ApiToken.id, ApiToken.name, ApiToken.created_at).where(
+        ApiToken.member == member_id
+    ).order_by(ApiToken.id, ascending=False)
+
+
+async def revoke_api_token(member_id: int, token_id: int) -> None:
+    rows = await ApiToken.delete().where((ApiToken.id == token_id) & (ApiToken.member == member_id)).returning(
+        ApiToken.id
+    )
+    if not rows:
+        raise NotFound("No such token")
+
+
+# ---- staff ----------------------------------------------------------------------------------
+
+
+async def create_staff(*, email: str, password: str, display_name: str = "Staff", admin: bool = False) -> int:
+    email = normalize_email(email)
+    if not EMAIL_RE.match(email):
+        raise FormError({"email": "Enter a valid email address."})
+    if problem := password_problem(password, email=email):
+        raise FormError({"password": problem})
+    async with write_transaction():
+        existing = await Member.select(Member.id).where(Member.email == email).first()
+        values = {
+            Member.password_hash: hash_password(password),
+            Member.is_staff: True,
+            Member.is_admin: admin,
+            Member.email_verified_at: utcnow(),
+        }
+        if existing:
+            await Member.update(values).where(Member.id == existing["id"])
+            return existing["id"]
+        rows = await Member.insert(
+            Member(
+                email=email,
+                display_name=display_name,
+                handle=await _free_handle(display_name),
+                password_hash=values[Member.password_hash],
+                is_staff=True,
+                is_admin=admin,
+                email_verified_at=utcnow(),
+            )
+        ).returning(Member.id)
+        return rows[0]["id"]

@@ -1,0 +1,102 @@
+"""create_app(): the one place Litestar is assembled (CONVENTIONS rule 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from litestar import Litestar, Router
+from litestar.config.compression import CompressionConfig
+from litestar.logging import LoggingConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from app.accounts import api as accounts_api
+from app.accounts import routes as accounts_routes
+from app.db import start_database, stop_database
+from app.ideas import api as ideas_api
+from app.ideas import routes as ideas_routes
+from app.mail import routes as mail_routes
+from app.points import api as points_api
+from app.points import routes as points_routes
+from app.settings import PROJECT_ROOT, get_settings
+from app.web.errors import EXCEPTION_HANDLERS
+from app.web.middleware import SecurityHeadersMiddleware, SessionMiddleware
+from app.web.templating import jinja_env
+
+log = logging.getLogger("crowdmade")
+
+
+def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) -> Litestar:
+    settings = get_settings()
+    import app.handlers  # noqa: F401  (job handlers, also needed when enqueuing in-process)
+
+    in_process_jobs = settings.jobs_in_process if run_jobs is None else run_jobs
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if manage_database:
+            await start_database()
+        stop = asyncio.Event()
+        worker = None
+        if in_process_jobs:
+            from app.jobs.service import run_worker
+
+            worker = asyncio.create_task(run_worker(stop, concurrency=2, poll_seconds=0.5))
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(worker, timeout=10)
+            if manage_database:
+                await stop_database()
+
+    api = Router(
+        path="/api/v1",
+        route_handlers=[*accounts_api.ROUTES, *ideas_api.ROUTES, *points_api.ROUTES],
+        security=[{"BearerToken": []}],
+        tags=["api"],
+    )
+    handlers = [
+        *accounts_routes.ROUTES,
+        *ideas_routes.ROUTES,
+        *points_routes.ROUTES,
+        api,
+        create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False,
+                                   cache_control=None),
+    ]
+    if not settings.is_production:
+        handlers.extend(mail_routes.ROUTES)
+
+    return Litestar(
+        route_handlers=handlers,
+        middleware=[SecurityHeadersMiddleware, SessionMiddleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(jinja_env())),
+        plugins=[HTMXPlugin()],
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="Crowdmade API",
+            version="1.0.0",
+            path="/schema",
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}
+            ),
+        ),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        logging_config=LoggingConfig(
+            root={"level": "INFO", "handlers": ["queue_listener"]},
+            loggers={"crowdmade": {"level": "INFO", "propagate": True}},
+            log_exceptions="debug",
+        ),
+        request_max_body_size=1024 * 1024,
+        debug=False,
+    )

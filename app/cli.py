@@ -1,0 +1,168 @@
+"""The `crowdmade` command: run, serve, worker, migrate, demo, createstaff."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import click
+
+from app.settings import SettingsError, get_settings, set_environment
+
+DEMO_MEMBER = ("member@crowdmade.test", "welcome-fan-2026")
+DEMO_STAFF = ("staff@crowdmade.test", "welcome-staff-2026")
+
+
+def _settings_or_exit():
+    try:
+        return get_settings()
+    except SettingsError as error:
+        click.echo(click.style(str(error), fg="red"), err=True)
+        sys.exit(2)
+
+
+async def migrate_database() -> None:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    from app.db import start_database, stop_database
+    from app.ideas.service import ensure_categories
+
+    response = await run_forwards(app_name="crowdmade", migration_id="all", fake=False)
+    if not response.success:
+        raise click.ClickException(f"migrations failed: {response.message}")
+    await start_database()
+    try:
+        await ensure_categories()
+    finally:
+        await stop_database()
+
+
+@click.group()
+def main() -> None:
+    """Crowdmade: community-funded commerce."""
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    _settings_or_exit()
+    asyncio.run(migrate_database())
+    click.echo("Database is up to date.")
+
+
+@main.command()
+@click.option("--seed", default=42, show_default=True, help="Random seed: the same seed gives the same data.")
+@click.option("--scale", default=1, show_default=True, help="Multiply the amount of data (benchmarks).")
+@click.option("--reset", is_flag=True, help="Load even if demo data is already present.")
+def demo(seed: int, scale: int, reset: bool) -> None:
+    """Load demo data: members, ideas in every state, votes, points."""
+    _settings_or_exit()
+    from app.demo import load_demo
+
+    asyncio.run(migrate_database())
+    loaded = asyncio.run(load_demo(seed=seed, scale=scale, force=reset))
+    click.echo("Demo data loaded." if loaded else "Demo data is already there (use --reset to load again).")
+
+
+@main.command()
+@click.option("--email", required=True)
+@click.option("--password", required=True, prompt=True, hide_input=True)
+@click.option("--name", default="Staff", show_default=True)
+@click.option("--admin", is_flag=True, help="Also an admin (manages staff and settings).")
+def createstaff(email: str, password: str, name: str, admin: bool) -> None:
+    """Create a staff account (or make an existing member staff)."""
+    _settings_or_exit()
+    from app.accounts.service import create_staff
+    from app.db import start_database, stop_database
+    from app.errors import FormError
+
+    async def go() -> int:
+        await start_database()
+        try:
+            return await create_staff(email=email, password=password, display_name=name, admin=admin)
+        finally:
+            await stop_database()
+
+    asyncio.run(migrate_database())
+    try:
+        member_id = asyncio.run(go())
+    except FormError as error:
+        raise click.ClickException("; ".join(f"{k}: {v}" for k, v in error.errors.items())) from None
+    click.echo(f"Staff account #{member_id} ready: {email}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=None, type=int, help="Default: $PORT or 8000.")
+@click.option("--no-demo", is_flag=True, help="Do not load demo data on first start.")
+def run(host: str, port: int | None, no_demo: bool) -> None:
+    """Development: migrate, load demo data on first start, serve with jobs in-process."""
+    settings = _settings_or_exit()
+    port = port or settings.port
+    base = f"http://{host}:{port}"
+    if settings.base_url == "http://127.0.0.1:8000" and base != settings.base_url:
+        set_environment(BASE_URL=base)
+    asyncio.run(migrate_database())
+    if not no_demo:
+        from app.demo import load_demo
+
+        if asyncio.run(load_demo(seed=42, scale=1, force=False)):
+            click.echo("Loaded demo data.")
+    import uvicorn
+
+    click.echo("")
+    click.echo(click.style(f"  Crowdmade is running at {base}", fg="green", bold=True))
+    click.echo(f"  Member login: {DEMO_MEMBER[0]} / {DEMO_MEMBER[1]}")
+    click.echo(f"  Staff login:  {DEMO_STAFF[0]} / {DEMO_STAFF[1]}")
+    click.echo(f"  Emails:       {base}/dev/mailbox")
+    click.echo(f"  API docs:     {base}/schema")
+    click.echo("")
+    uvicorn.run("app.asgi:create_app", factory=True, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True)  # noqa: S104 (a production server listens publicly)
+@click.option("--port", default=None, type=int)
+@click.option("--workers", default=2, show_default=True)
+def serve(host: str, port: int | None, workers: int) -> None:
+    """Production: N web workers (uvicorn); run `crowdmade worker` for background jobs."""
+    settings = _settings_or_exit()
+    set_environment(JOBS_IN_PROCESS="false")
+    import uvicorn
+
+    uvicorn.run(
+        "app.asgi:create_app",
+        factory=True,
+        host=host,
+        port=port or settings.port,
+        workers=workers,
+        proxy_headers=False,
+        log_level="info",
+    )
+
+
+@main.command()
+@click.option("--concurrency", default=4, show_default=True)
+def worker(concurrency: int) -> None:
+    """Run background jobs (emails, scheduled moves). Run as many as you like."""
+    _settings_or_exit()
+    from app.db import start_database, stop_database
+    from app.jobs.service import run_worker
+
+    async def go() -> None:
+        await start_database()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_worker(stop, concurrency=concurrency)
+        finally:
+            await stop_database()
+
+    asyncio.run(go())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Database helpers shared by every domain: the write transaction, start/stop, clock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+from piccolo.engine import engine_finder
+from piccolo.engine.sqlite import TransactionType
+from piccolo.querystring import QueryString
+
+_sqlite_write_locks: dict[int, asyncio.Lock] = {}
+
+
+def engine():
+    return engine_finder()
+
+
+def is_sqlite() -> bool:
+    return engine().engine_type == "sqlite"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def as_aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive UTC datetimes; PostgreSQL aware ones."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _sqlite_lock() -> asyncio.Lock:
+    loop_id = id(asyncio.get_running_loop())
+    lock = _sqlite_write_locks.get(loop_id)
+    if lock is None:
+        lock = _sqlite_write_locks[loop_id] = asyncio.Lock()
+    return lock
+
+
+def in_transaction() -> bool:
+    return engine().current_transaction.get() is not None
+
+
+@contextlib.asynccontextmanager
+async def write_transaction() -> AsyncIterator[Any]:
+    """A transaction for writes that must be exact.
+
+    SQLite: BEGIN IMMEDIATE (takes the write lock up front, so a read-then-write never
+    fails with "database is locked") behind one asyncio.Lock per process, so writers of
+    this process queue instead of spinning on the busy timeout.
+    PostgreSQL: a normal transaction; callers take row locks (`lock_rows()`) where needed.
+    A nested call joins the open transaction.
+    """
+    db = engine()
+    if db.current_transaction.get() is not None:
+        yield db.current_transaction.get()
+        return
+    if db.engine_type == "sqlite":
+        async with _sqlite_lock():
+            async with db.transaction(transaction_type=TransactionType.immediate) as txn:
+                yield txn
+    else:
+        async with db.transaction() as txn:
+            yield txn
+
+
+async def raw(sql: str, *args: Any) -> list[dict[str, Any]]:
+    """Run SQL that Piccolo's query builder cannot express; `{}` marks each argument."""
+    return await engine().run_querystring(QueryString(sql, *args))
+
+
+async def start_database() -> None:
+    db = engine()
+    if db.engine_type == "sqlite":
+        await db.run_ddl("PRAGMA journal_mode=WAL")
+        await db.run_ddl("PRAGMA synchronous=NORMAL")
+    else:
+        await db.start_connection_pool(min_size=2, max_size=20)
+
+
+async def stop_database() -> None:
+    db = engine()
+    if db.engine_type != "sqlite":
+        with contextlib.suppress(Exception):
+            await db.close_connection_pool()

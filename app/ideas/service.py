@@ -1,0 +1,656 @@
+"""Ideas: drafts, images, submission, staff review, voting, ranking and search.
+
+The idea lifecycle is a state machine (DESIGN section 2): `IdeaStatus`, the `MOVES` table
+and `move_idea()`, which refuses any move not in the table and writes an `IdeaEvent`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from app.accounts.service import CurrentMember
+from app.accounts.tables import Member
+from app.db import as_aware, is_sqlite, raw, utcnow, write_transaction
+from app.errors import Conflict, FormError, Forbidden, NotFound
+from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
+from app.jobs.service import enqueue
+from app.mail.service import queue_email
+from app.media.images import StoredImage, check_and_reencode
+from app.media.storage import new_key, storage
+from app.points import service as points
+from app.settings import get_settings
+
+
+class IdeaStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    CHANGES_REQUESTED = "changes_requested"
+    REJECTED = "rejected"
+    VOTING = "voting"
+    ARCHIVED = "archived"
+    GREENLIT = "greenlit"
+    CAMPAIGN = "campaign"
+
+
+S = IdeaStatus
+MOVES: dict[IdeaStatus, frozenset[IdeaStatus]] = {
+    S.DRAFT: frozenset({S.SUBMITTED}),
+    S.SUBMITTED: frozenset({S.VOTING, S.REJECTED, S.CHANGES_REQUESTED}),
+    S.CHANGES_REQUESTED: frozenset({S.SUBMITTED}),
+    S.REJECTED: frozenset(),
+    S.VOTING: frozenset({S.GREENLIT, S.ARCHIVED}),
+    S.ARCHIVED: frozenset(),
+    S.GREENLIT: frozenset({S.CAMPAIGN}),
+    S.CAMPAIGN: frozenset(),
+}
+PUBLIC_STATUSES = (S.VOTING, S.GREENLIT, S.CAMPAIGN, S.ARCHIVED)
+EDITABLE_STATUSES = (S.DRAFT, S.CHANGES_REQUESTED)
+STATUS_LABELS = {
+    S.DRAFT: "Draft",
+    S.SUBMITTED: "In review",
+    S.CHANGES_REQUESTED: "Changes requested",
+    S.REJECTED: "Not accepted",
+    S.VOTING: "Voting open",
+    S.ARCHIVED: "Voting closed",
+    S.GREENLIT: "Greenlit",
+    S.CAMPAIGN: "On pre-order",
+}
+SORTS = ("hot", "new", "top")
+HOT_EPOCH = 1_700_000_000  # keeps hot scores small; only differences matter
+HOT_DIVISOR = 45_000  # ~12.5 h: one order of magnitude more votes equals 12.5 h of freshness
+
+DEFAULT_CATEGORIES = (
+    ("apparel", "Apparel", "Jackets, dresses, pants and everything you wear."),
+    ("bags", "Bags & Carry", "Backpacks, totes and travel gear."),
+    ("home", "Home", "Things that make a home better."),
+    ("outdoor", "Outdoor", "Gear for trails, bikes and weekends away."),
+    ("accessories", "Accessories", "Socks, hats, scarves and small things."),
+    ("tech", "Tech & Gadgets", "Useful gadgets and tech accessories."),
+)
+
+
+class IllegalMove(Conflict):
+    pass
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(IdeaStatus(status), status)
+
+
+def hot_score(votes: int, started: dt.datetime | None) -> float:
+    started = as_aware(started) or utcnow()
+    return round(math.log10(max(votes, 1)) + (started.timestamp() - HOT_EPOCH) / HOT_DIVISOR, 7)
+
+
+async def ensure_categories() -> None:
+    for position, (slug, name, description) in enumerate(DEFAULT_CATEGORIES):
+        await Category.insert(
+            Category(slug=slug, name=name, description=description, position=position)
+        ).on_conflict(target=Category.slug, action="DO NOTHING")
+
+
+async def list_categories() -> list[dict[str, Any]]:
+    return await Category.select().order_by(Category.position)
+
+
+# ---- the state machine --------------------------------------------------------------------
+
+
+async def move_idea(
+    idea_id: int, to: IdeaStatus, *, actor_id: int | None, message: str = "", extra: dict | None = None
+) -> dict[str, Any]:
+    """Perform one status move, or raise IllegalMove. Runs inside (or opens) a write transaction."""
+    async with write_transaction():
+        query = Idea.select(Idea.id, Idea.status, Idea.author, Idea.title)
+        if not is_sqlite():
+            query = query.lock_rows()
+        idea = await query.where(Idea.id == idea_id).first()
+        if idea is None:
+            raise NotFound("Idea not found")
+        current = IdeaStatus(idea["status"])
+        if to not in MOVES[current]:
+            raise IllegalMove(f"An idea that is {status_label(current).lower()} cannot move to {status_label(to).lower()}.")
+        values: dict[Any, Any] = {Idea.status: to.value, Idea.updated_at: utcnow()}
+        for column, value in (extra or {}).items():
+            values[column] = value
+        await Idea.update(values).where(Idea.id == idea_id)
+        event = await IdeaEvent.insert(
+            IdeaEvent(idea=idea_id, actor=actor_id, from_status=current.value, to_status=to.value, message=message)
+        ).returning(IdeaEvent.id)
+        return {**idea, "from": current, "to": to, "event_id": event[0]["id"]}
+
+
+# ---- drafts ----------------------------------------------------------------------------------
+
+
+@dataclass
+class IdeaInput:
+    title: str = ""
+    summary: str = ""
+    description: str = ""
+    category: str = ""  # slug
+    uploads: list[tuple[str, bytes]] = field(default_factory=list)  # (filename, content)
+
+
+async def _validate(data: IdeaInput, *, existing_images: int = 0) -> tuple[dict[str, Any], list]:
+    settings = get_settings()
+    errors: dict[str, str] = {}
+    title = (data.title or "").strip()
+    summary = (data.summary or "").strip()
+    description = (data.description or "").strip()
+    if len(title) < 3:
+        errors["title"] = "Give your idea a title of at least 3 characters."
+    elif len(title) > 120:
+        errors["title"] = "Keep the title under 120 characters."
+    if len(summary) > 280:
+        errors["summary"] = "Keep the summary under 280 characters."
+    if len(description) > 10_000:
+        errors["description"] = "Keep the description under 10,000 characters."
+    category_id = None
+    if data.category:
+        row = await Category.select(Category.id).where(Category.slug == data.category).first()
+        if row is None:
+            errors["category"] = "Choose one of the listed categories."
+        else:
+            category_id = row["id"]
+    uploads = [(name, content) for name, content in data.uploads if content]
+    if existing_images + len(uploads) > settings.max_images_per_idea:
+        errors["images"] = f"An idea can have at most {settings.max_images_per_idea} images."
+    processed = []
+    if "images" not in errors:
+        for name, content in uploads:
+            try:
+                processed.append(
+                    await asyncio.to_thread(
+                        check_and_reencode, content, filename=name, max_bytes=settings.upload_max_bytes
+                    )
+                )
+            except FormError as error:
+                errors.update(error.errors)
+                break
+    if errors:
+        raise FormError(errors)
+    values = {"title": title, "summary": summary, "description": description, "category": category_id}
+    return values, processed
+
+
+def _save_images(processed: list) -> list[StoredImage]:
+    stored = []
+    for full, thumb, width, height in processed:
+        key = new_key(".jpg")
+        thumb_key = key.replace(".jpg", "-t.jpg")
+        storage().save_as(key, full)
+        storage().save_as(thumb_key, thumb)
+        stored.append(StoredImage(key, thumb_key, width, height))
+    return stored
+
+
+async def _insert_images(idea_id: int, stored: list[StoredImage], start: int) -> None:
+    for offset, image in enumerate(stored):
+        await IdeaImage.insert(
+            IdeaImage(
+                idea=idea_id,
+                position=start + offset,
+                key=image.key,
+                thumb_key=image.thumb_key,
+                width=image.width,
+                height=image.height,
+            )
+        )
+
+
+async def create_draft(member: CurrentMember, data: IdeaInput) -> int:
+    values, processed = await _validate(data)
+    stored = _save_images(processed)
+    async with write_transaction():
+        rows = await Idea.insert(Idea(author=member.id, status=S.DRAFT.value, **values)).returning(Idea.id)
+        await _insert_images(rows[0]["id"], stored, 0)
+    return rows[0]["id"]
+
+
+async def _own_idea(member: CurrentMember, idea_id: int) -> dict[str, Any]:
+    row = await Idea.select(Idea.id, Idea.author, Idea.status).where(Idea.id == idea_id).first()
+    if row is None or row["author"] != member.id:
+        raise NotFound("Idea not found")  # never reveal another member's draft
+    return row
+
+
+async def update_draft(member: CurrentMember, idea_id: int, data: IdeaInput, *, remove_images: list[int] = ()) -> None:
+    idea = await _own_idea(member, idea_id)
+    if idea["status"] not in EDITABLE_STATUSES:
+        raise Conflict("Only drafts and ideas with requested changes can be edited.")
+    image_rows = await IdeaImage.select(IdeaImage.id, IdeaImage.key, IdeaImage.thumb_key).where(IdeaImage.idea == idea_id)
+    removing = [r for r in image_rows if r["id"] in set(remove_images)]
+    values, processed = await _validate(data, existing_images=len(image_rows) - len(removing))
+    stored = _save_images(processed)
+    async with write_transaction():
+        updated = await Idea.update({**{getattr(Idea, k): v for k, v in values.items()}, Idea.updated_at: utcnow()}).where(
+            (Idea.id == idea_id) & Idea.status.is_in([s.value for s in EDITABLE_STATUSES])
+        ).returning(Idea.id)
+        if not updated:
+            raise Conflict("Only drafts and ideas with requested changes can be edited.")
+        if removing:
+            await IdeaImage.delete().where(IdeaImage.id.is_in([r["id"] for r in removing]))
+        last = await IdeaImage.select(IdeaImage.position).where(IdeaImage.idea == idea_id).order_by(
+            IdeaImage.position, ascending=False
+        ).first()
+        await _insert_images(idea_id, stored, (last["position"] + 1) if last else 0)
+    for row in removing:
+        storage().delete(row["key"])
+        storage().delete(row["thumb_key"])
+
+
+async def submit(member: CurrentMember, idea_id: int) -> None:
+    idea = await _own_idea(member, idea_id)
+    full = await Idea.select(Idea.title, Idea.summary, Idea.description, Idea.category).where(Idea.id == idea_id).first()
+    errors = {}
+    if len(full["summary"]) < 10:
+        errors["summary"] = "Add a one-line summary (at least 10 characters) before submitting."
+    if len(full["description"]) < 30:
+        errors["description"] = "Describe your idea in at least 30 characters before submitting."
+    if not full["category"]:
+        errors["category"] = "Choose a category before submitting."
+    if errors:
+        raise FormError(errors, "Your idea needs a little more before review.")
+    if IdeaStatus(idea["status"]) not in (S.DRAFT, S.CHANGES_REQUESTED):
+        raise Conflict("This idea was already submitted.")
+    await move_idea(idea_id, S.SUBMITTED, actor_id=member.id, extra={Idea.submitted_at: utcnow()})
+
+
+# ---- staff review ---------------------------------------------------------------------------
+
+REVIEW_ACTIONS = {"approve": S.VOTING, "reject": S.REJECTED, "request_changes": S.CHANGES_REQUESTED}
+
+
+async def review(staff: CurrentMember, idea_id: int, action: str, message: str = "") -> IdeaStatus:
+    if not staff.is_staff:
+        raise Forbidden("Staff only.")
+    target = REVIEW_ACTIONS.get(action)
+    if target is None:
+        raise FormError({"action": "Choose approve, reject or request_changes."})
+    message = (message or "").strip()
+    if target in (S.REJECTED, S.CHANGES_REQUESTED) and len(message) < 5:
+        raise FormError({"message": "Tell the author why (at least 5 characters); they will see this message."})
+    if len(message) > 2000:
+        raise FormError({"message": "Keep the message under 2,000 characters."})
+    settings = get_settings()
+    now = utcnow()
+    extra: dict[Any, Any] = {Idea.status_message: message}
+    if target is S.VOTING:
+        ends = now + dt.timedelta(days=settings.voting_days)
+        extra.update({Idea.voting_starts_at: now, Idea.voting_ends_at: ends, Idea.hot_score: hot_score(0, now)})
+    async with write_transaction():
+        moved = await move_idea(idea_id, target, actor_id=staff.id, message=message, extra=extra)
+        author = await Member.select(Member.email, Member.display_name).where(Member.id == moved["author"]).first()
+        if target is S.VOTING:
+            await points.award(moved["author"], "idea_accepted", key=f"idea_accepted:{idea_id}", reference=f"idea:{idea_id}")
+            await enqueue("close_voting", {"idea_id": idea_id}, run_at=ends, unique_key=f"close_voting:{idea_id}")
+        await _email_author(moved, author, target, message)
+    return target
+
+
+EMAIL_SUBJECTS = {
+    S.VOTING: "Your idea is open for votes: {title}",
+    S.REJECTED: "About your idea: {title}",
+    S.CHANGES_REQUESTED: "Changes requested for your idea: {title}",
+    S.ARCHIVED: "Voting has closed for your idea: {title}",
+}
+
+
+async def _email_author(moved: dict, author: dict, target: IdeaStatus, message: str) -> None:
+    if author is None or target not in EMAIL_SUBJECTS:
+        return
+    await queue_email(
+        kind="idea_status",
+        subject_ref=f"idea_event:{moved['event_id']}",
+        to=author["email"],
+        subject=EMAIL_SUBJECTS[target].format(title=moved["title"]),
+        template="idea_status",
+        context={
+            "name": author["display_name"],
+            "title": moved["title"],
+            "status": target.value,
+            "status_label": status_label(target),
+            "message": message,
+            "link": f"{get_settings().base_url}/ideas/{moved['id']}",
+        },
+    )
+
+
+async def close_voting(idea_id: int) -> bool:
+    """voting -> archived once the window has closed (the scheduled job; safe to run twice)."""
+    async with write_transaction():
+        row = await Idea.select(Idea.status, Idea.voting_ends_at).where(Idea.id == idea_id).first()
+        if row is None or row["status"] != S.VOTING or as_aware(row["voting_ends_at"]) > utcnow():
+            return False
+        moved = await move_idea(idea_id, S.ARCHIVED, actor_id=None, message="The voting window closed.")
+        author = await Member.select(Member.email, Member.display_name).where(Member.id == moved["author"]).first()
+        await _email_author(moved, author, S.ARCHIVED, "")
+    return True
+
+
+async def close_expired_voting() -> int:
+    rows = await Idea.select(Idea.id).where((Idea.status == S.VOTING) & (Idea.voting_ends_at <= utcnow()))
+    closed = 0
+    for row in rows:
+        closed += await close_voting(row["id"])
+    return closed
+
+
+async def review_queue() -> dict[str, list[dict[str, Any]]]:
+    columns = (Idea.id, Idea.title, Idea.summary, Idea.status, Idea.vote_count, Idea.submitted_at,
+               Idea.author.display_name, Idea.author.handle, Idea.category.name)
+    submitted = await Idea.select(*columns).where(Idea.status == S.SUBMITTED).order_by(Idea.submitted_at)
+    ready = await Idea.select(*columns).where((Idea.status == S.VOTING) & (Idea.ready_for_review == True)).order_by(  # noqa: E712
+        Idea.vote_count, ascending=False
+    )
+    return {"submitted": submitted, "ready": ready}
+
+
+# ---- voting -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoteState:
+    idea_id: int
+    voted: bool
+    vote_count: int
+    points_awarded: int = 0
+
+
+def _vote_rules(member: CurrentMember) -> None:
+    if not member.verified:
+        raise Forbidden("Verify your email address to vote.")
+
+
+async def vote(member: CurrentMember, idea_id: int) -> VoteState:
+    """Cast "I want this". Idempotent: voting twice keeps one vote."""
+    _vote_rules(member)
+    idea = await Idea.select(Idea.author, Idea.status, Idea.voting_ends_at).where(Idea.id == idea_id).first()
+    if idea is None or idea["status"] not in PUBLIC_STATUSES:
+        raise NotFound("Idea not found")
+    if idea["author"] == member.id:
+        raise Forbidden("You can't vote for your own idea.")
+    threshold = get_settings().support_threshold
+    now = utcnow()
+    async with write_transaction():
+        inserted = await Vote.insert(Vote(member=member.id, idea=idea_id)).on_conflict(
+            target=(Vote.member, Vote.idea), action="DO NOTHING"
+        ).returning(Vote.id)
+        if not inserted:
+            count = await Idea.select(Idea.vote_count).where(Idea.id == idea_id).first()
+            return VoteState(idea_id, True, count["vote_count"])
+        counted = await Idea.update({Idea.vote_count: Idea.vote_count + 1}).where(
+            (Idea.id == idea_id) & (Idea.status == S.VOTING) & (Idea.voting_ends_at > now)
+        ).returning(Idea.vote_count, Idea.voting_starts_at)
+        if not counted:
+            raise Conflict("Voting is closed for this idea.")  # rolls back the vote row
+        votes = counted[0]["vote_count"]
+        await Idea.update(
+            {Idea.hot_score: hot_score(votes, counted[0]["voting_starts_at"]), Idea.ready_for_review: votes >= threshold}
+        ).where(Idea.id == idea_id)
+        vote_id = inserted[0]["id"]
+        awarded = await points.award(
+            member.id, "vote", key=f"vote:{vote_id}", reference=f"idea:{idea_id}", cap_reasons=("vote", "vote_reversed")
+        )
+    return VoteState(idea_id, True, votes, awarded)
+
+
+async def withdraw_vote(member: CurrentMember, idea_id: int) -> VoteState:
+    """Withdraw while voting is open. Idempotent: withdrawing twice is a no-op."""
+    idea = await Idea.select(Idea.status, Idea.voting_ends_at, Idea.vote_count).where(Idea.id == idea_id).first()
+    if idea is None or idea["status"] not in PUBLIC_STATUSES:
+        raise NotFound("Idea not found")
+    now = utcnow()
+    threshold = get_settings().support_threshold
+    async with write_transaction():
+        # Delete first: of two racing withdrawals only one gets the row back.
+        deleted = await Vote.delete().where((Vote.member == member.id) & (Vote.idea == idea_id)).returning(Vote.id)
+        if not deleted:
+            count = await Idea.select(Idea.vote_count).where(Idea.id == idea_id).first()
+            return VoteState(idea_id, False, count["vote_count"])
+        existing = deleted[0]
+        counted = await Idea.update({Idea.vote_count: Idea.vote_count - 1}).where(
+            (Idea.id == idea_id) & (Idea.status == S.VOTING) & (Idea.voting_ends_at > now)
+        ).returning(Idea.vote_count, Idea.voting_starts_at)
+        if not counted:
+            raise Conflict("Voting has closed; votes can no longer be withdrawn.")  # rolls back the delete
+        votes = counted[0]["vote_count"]
+        await Idea.update(
+            {Idea.hot_score: hot_score(votes, counted[0]["voting_starts_at"]), Idea.ready_for_review: votes >= threshold}
+        ).where(Idea.id == idea_id)
+        reversed_points = await points.reverse(
+            member.id, original_key=f"vote:{existing['id']}", reason="vote_reversed", reference=f"idea:{idea_id}"
+        )
+    return VoteState(idea_id, False, votes, reversed_points)
+
+
+async def voted_ids(member: CurrentMember | None, idea_ids: list[int]) -> set[int]:
+    if member is None or not idea_ids:
+        return set()
+    rows = await Vote.select(Vote.idea).where((Vote.member == member.id) & Vote.idea.is_in(idea_ids))
+    return {r["idea"] for r in rows}
+
+
+# ---- reading ------------------------------------------------------------------------------
+
+LIST_COLUMNS = (
+    Idea.id,
+    Idea.title,
+    Idea.summary,
+    Idea.status,
+    Idea.vote_count,
+    Idea.hot_score,
+    Idea.created_at,
+    Idea.voting_ends_at,
+    Idea.ready_for_review,
+    Idea.author,
+    Idea.author.display_name,
+    Idea.author.handle,
+    Idea.category.slug,
+    Idea.category.name,
+)
+
+
+@dataclass
+class IdeaQuery:
+    status: str = ""
+    category: str = ""
+    q: str = ""
+    sort: str = ""
+    mine: bool = False
+    my_votes: bool = False
+    offset: int = 0
+    limit: int = 24
+
+
+@dataclass
+class IdeaPage:
+    items: list[dict[str, Any]]
+    total: int
+    offset: int
+    limit: int
+    query: IdeaQuery
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.offset + self.limit if self.offset + self.limit < self.total else None
+
+    @property
+    def prev_offset(self) -> int | None:
+        return max(0, self.offset - self.limit) if self.offset > 0 else None
+
+    @property
+    def page(self) -> int:
+        return self.offset // self.limit + 1
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.limit))
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, value = text.split(":", 1)
+        if kind != "o" or int(value) < 0:
+            raise ValueError
+        return int(value)
+    except (ValueError, UnicodeDecodeError):
+        raise FormError({"cursor": "Invalid cursor; use the next_cursor from the previous page."}) from None
+
+
+def fts5_query(text: str) -> str:
+    tokens = re.findall(r"\w+", text.lower())[:12]
+    return " ".join(f'"{t}"' for t in tokens)
+
+
+async def search_ids(text: str, limit: int = 1000) -> list[int]:
+    """Idea ids matching `text`, best match first (FTS5 bm25 / PostgreSQL ts_rank)."""
+    if is_sqlite():
+        match = fts5_query(text)
+        if not match:
+            return []
+        rows = await raw(
+            "SELECT rowid AS id FROM idea_fts WHERE idea_fts MATCH {} ORDER BY bm25(idea_fts, 10.0, 4.0, 1.0) LIMIT {}",
+            match,
+            limit,
+        )
+    else:
+        rows = await raw(
+            "SELECT id FROM idea, websearch_to_tsquery('english', {}) AS query "
+            "WHERE (setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
+            "setweight(to_tsvector('english', coalesce(summary, '')), 'B') || "
+            "setweight(to_tsvector('english', coalesce(description, '')), 'C')) @@ query "
+            "ORDER BY ts_rank(setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
+            "setweight(to_tsvector('english', coalesce(summary, '')), 'B') || "
+            "setweight(to_tsvector('english', coalesce(description, '')), 'C'), query) DESC, id DESC LIMIT {}",
+            text,
+            limit,
+        )
+    return [r["id"] for r in rows]
+
+
+async def list_ideas(viewer: CurrentMember | None, query: IdeaQuery) -> IdeaPage:
+    errors = {}
+    sort = query.sort or ("relevance" if query.q.strip() else "hot")
+    if sort not in (*SORTS, "relevance"):
+        errors["sort"] = f"Sort by one of: {', '.join(SORTS)}."
+    if query.status and query.status not in {s.value for s in IdeaStatus}:
+        errors["status"] = "Unknown status."
+    if not 1 <= query.limit <= 100:
+        errors["limit"] = "limit must be between 1 and 100."
+    if (query.mine or query.my_votes) and viewer is None:
+        errors["mine"] = "Log in to see your ideas and votes."
+    if errors:
+        raise FormError(errors)
+    where = []
+    if query.mine:
+        where.append(Idea.author == viewer.id)
+        if query.status:
+            where.append(Idea.status == query.status)
+    else:
+        allowed = [s.value for s in PUBLIC_STATUSES]
+        if query.status:
+            where.append(Idea.status == query.status if query.status in allowed else Idea.id == -1)
+        else:
+            where.append(Idea.status.is_in(allowed))
+    if query.category:
+        where.append(Idea.category.slug == query.category)
+    if query.my_votes:
+        voted = await Vote.select(Vote.idea).where(Vote.member == viewer.id)
+        where.append(Idea.id.is_in([r["idea"] for r in voted] or [-1]))
+    ranked: list[int] | None = None
+    if query.q.strip():
+        ranked = await search_ids(query.q)
+        where.append(Idea.id.is_in(ranked or [-1]))
+    condition = where[0]
+    for extra in where[1:]:
+        condition = condition & extra
+    total = await Idea.count().where(condition)
+    select = Idea.select(*LIST_COLUMNS).where(condition)
+    if sort == "relevance" and ranked is not None:
+        rows = await select
+        order = {idea_id: index for index, idea_id in enumerate(ranked)}
+        rows.sort(key=lambda r: order.get(r["id"], 1 << 30))
+        items = rows[query.offset: query.offset + query.limit]
+    else:
+        if sort == "hot":
+            select = select.order_by(Idea.hot_score, Idea.id, ascending=False)
+        elif sort == "new":
+            select = select.order_by(Idea.created_at, Idea.id, ascending=False)
+        else:
+            select = select.order_by(Idea.vote_count, Idea.id, ascending=False)
+        items = await select.offset(query.offset).limit(query.limit)
+    await attach_thumbnails(items)
+    query.sort = sort
+    return IdeaPage(items, total, query.offset, query.limit, query)
+
+
+async def attach_thumbnails(items: list[dict[str, Any]]) -> None:
+    ids = [item["id"] for item in items]
+    if not ids:
+        return
+    images = await IdeaImage.select(IdeaImage.idea, IdeaImage.thumb_key, IdeaImage.position).where(
+        IdeaImage.idea.is_in(ids)
+    ).order_by(IdeaImage.position)
+    first: dict[int, str] = {}
+    for image in images:
+        first.setdefault(image["idea"], image["thumb_key"])
+    for item in items:
+        item["thumb_key"] = first.get(item["id"])
+
+
+def can_view(idea: dict[str, Any], viewer: CurrentMember | None) -> bool:
+    if idea["status"] in PUBLIC_STATUSES:
+        return True
+    return viewer is not None and (viewer.id == idea["author"] or viewer.is_staff)
+
+
+async def get_idea(idea_id: int, viewer: CurrentMember | None) -> dict[str, Any]:
+    row = await Idea.select(
+        *Idea.all_columns(),
+        Idea.author.display_name,
+        Idea.author.handle,
+        Idea.category.slug,
+        Idea.category.name,
+    ).where(Idea.id == idea_id).first()
+    if row is None or not can_view(row, viewer):
+        raise NotFound("Idea not found")
+    row["images"] = await IdeaImage.select().where(IdeaImage.idea == idea_id).order_by(IdeaImage.position)
+    row["voted"] = bool(await voted_ids(viewer, [idea_id]))
+    row["is_author"] = viewer is not None and viewer.id == row["author"]
+    row["editable"] = row["is_author"] and row["status"] in EDITABLE_STATUSES
+    row["events"] = []
+    if viewer is not None and (row["is_author"] or viewer.is_staff):
+        row["events"] = await IdeaEvent.select(
+            IdeaEvent.from_status, IdeaEvent.to_status, IdeaEvent.message, IdeaEvent.created_at, IdeaEvent.actor.display_name
+        ).where(IdeaEvent.idea == idea_id).order_by(IdeaEvent.id)
+    row["threshold"] = get_settings().support_threshold
+    row["voting_open"] = row["status"] == S.VOTING and (as_aware(row["voting_ends_at"]) or utcnow()) > utcnow()
+    return row
+
+
+async def vote_state(idea_id: int, viewer: CurrentMember | None) -> dict[str, Any]:
+    """What the vote button needs (used for the fragment)."""
+    return await get_idea(idea_id, viewer)
+
+
+async def ideas_by_author(author_id: int, *, public_only: bool = True, limit: int = 24) -> list[dict[str, Any]]:
+    query = Idea.select(*LIST_COLUMNS).where(Idea.author == author_id)
+    if public_only:
+        query = query.where(Idea.status.is_in([s.value for s in PUBLIC_STATUSES]))
+    items = await query.order_by(Idea.created_at, ascending=False).limit(limit)
+    await attach_thumbnails(items)
+    return items

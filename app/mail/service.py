@@ -1,0 +1,88 @@
+"""The email outbox: render, store once, deliver by a job (SMTP, or the console + dev mailbox)."""
+
+from __future__ import annotations
+
+import logging
+from email.message import EmailMessage as MimeMessage
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from app.db import utcnow
+from app.jobs.service import enqueue, job_handler
+from app.mail.tables import EmailMessage
+from app.settings import get_settings
+from app.web.templating import render_text
+
+log = logging.getLogger("crowdmade.mail")
+
+
+async def queue_email(
+    *, kind: str, subject_ref: str, to: str, subject: str, template: str, context: dict[str, Any]
+) -> bool:
+    """Store one email and schedule its delivery. At most once per (kind, subject_ref, recipient).
+
+    Call it inside the transaction of the change that causes the email.
+    """
+    settings = get_settings()
+    ctx = {"site_name": settings.site_name, "base_url": settings.base_url, "subject": subject, **context}
+    text_body = render_text(f"emails/{template}.txt", ctx)
+    html_body = render_text(f"emails/{template}.html", ctx)
+    rows = await EmailMessage.insert(
+        EmailMessage(
+            kind=kind,
+            subject_ref=subject_ref,
+            recipient=to.lower(),
+            subject=subject,
+            text_body=text_body,
+            html_body=html_body,
+        )
+    ).on_conflict(
+        target=(EmailMessage.kind, EmailMessage.subject_ref, EmailMessage.recipient), action="DO NOTHING"
+    ).returning(EmailMessage.id)
+    if not rows:
+        return False
+    email_id = rows[0]["id"]
+    await enqueue("deliver_email", {"id": email_id}, unique_key=f"deliver_email:{email_id}")
+    return True
+
+
+def build_mime(row: dict[str, Any]) -> MimeMessage:
+    settings = get_settings()
+    message = MimeMessage()
+    message["From"] = settings.mail_from
+    message["To"] = row["recipient"]
+    message["Subject"] = row["subject"]
+    message.set_content(row["text_body"])
+    message.add_alternative(row["html_body"], subtype="html")
+    return message
+
+
+async def _send_smtp(message: MimeMessage, smtp_url: str) -> None:
+    import aiosmtplib
+
+    parts = urlsplit(smtp_url)
+    await aiosmtplib.send(
+        message,
+        hostname=parts.hostname,
+        port=parts.port or (465 if parts.scheme == "smtps" else 25),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        use_tls=parts.scheme == "smtps",
+        start_tls=None,
+        timeout=30,
+    )
+
+
+@job_handler("deliver_email")
+async def deliver_email(payload: dict[str, Any]) -> None:
+    row = await EmailMessage.select().where(EmailMessage.id == payload["id"]).first()
+    if row is None or row["status"] == "sent":
+        return  # already delivered by an earlier run of this job
+    settings = get_settings()
+    if settings.smtp_url:
+        await _send_smtp(build_mime(row), settings.smtp_url)
+    else:
+        log.info("email to %s: %s\n%s", row["recipient"], row["subject"], row["text_body"])
+    await EmailMessage.update({EmailMessage.status: "sent", EmailMessage.sent_at: utcnow()}).where(
+        EmailMessage.id == row["id"]
+    )

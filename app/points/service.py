@@ -1,0 +1,179 @@
+"""The points ledger: append-only entries with idempotency keys; balances derived.
+
+`Member.points_balance` / `points_lifetime` are caches of the ledger's sums, changed only in
+the same transaction as the entry they sum, so they can never drift from the rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from app.accounts.tables import Member
+from app.db import is_sqlite, utcnow, write_transaction
+from app.points.tables import PointsEntry
+
+
+@dataclass(frozen=True)
+class Rule:
+    points: int
+    daily_cap: int | None = None
+    label: str = ""
+
+
+# DESIGN section 5: one table of rules; change points here.
+RULES: dict[str, Rule] = {
+    "signup_verified": Rule(50, label="Signed up and verified your email"),
+    "profile_complete": Rule(25, label="Completed your profile"),
+    "idea_accepted": Rule(100, label="Your idea was accepted for voting"),
+    "vote": Rule(2, daily_cap=50, label="Voted for an idea"),
+    "vote_reversed": Rule(-2, label="Withdrew a vote"),
+    "comment": Rule(5, daily_cap=50, label="Commented"),
+    "pledge_paid": Rule(10, label="Pledge paid (per unit)"),
+    "idea_greenlit": Rule(500, label="Your idea was greenlit"),
+    "idea_funded": Rule(1000, label="Your idea was funded"),
+    "review": Rule(20, label="Verified-buyer review"),
+    "referral": Rule(200, label="A friend you invited placed their first order"),
+    "adjustment": Rule(0, label="Adjustment by staff"),
+}
+
+# Spending is not "earning": it lowers the balance, never the lifetime total (and level).
+SPENDING_REASONS = frozenset({"redeem"})
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str
+    threshold: int
+
+
+LEVELS: tuple[Level, ...] = (
+    Level("Newcomer", 0),
+    Level("Supporter", 250),
+    Level("Contributor", 1_000),
+    Level("Insider", 5_000),
+    Level("Tastemaker", 20_000),
+)
+
+
+@dataclass(frozen=True)
+class LevelProgress:
+    level: Level
+    next_level: Level | None
+    lifetime: int
+
+    @property
+    def percent(self) -> int:
+        if self.next_level is None:
+            return 100
+        span = self.next_level.threshold - self.level.threshold
+        return max(0, min(100, (self.lifetime - self.level.threshold) * 100 // span))
+
+    @property
+    def points_to_next(self) -> int:
+        return 0 if self.next_level is None else self.next_level.threshold - self.lifetime
+
+
+def level_for(lifetime: int) -> LevelProgress:
+    current = LEVELS[0]
+    following: Level | None = None
+    for index, level in enumerate(LEVELS):
+        if lifetime >= level.threshold:
+            current = level
+            following = LEVELS[index + 1] if index + 1 < len(LEVELS) else None
+    return LevelProgress(current, following, lifetime)
+
+
+def rule_label(reason: str) -> str:
+    rule = RULES.get(reason)
+    return rule.label if rule else reason.replace("_", " ").capitalize()
+
+
+async def _lock_member(member_id: int) -> None:
+    """Serialise ledger writes for one member (PostgreSQL row lock; SQLite's IMMEDIATE does it)."""
+    if not is_sqlite():
+        await Member.select(Member.id).where(Member.id == member_id).lock_rows()
+
+
+def _day_start(now: dt.datetime) -> dt.datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def points_today(member_id: int, reasons: tuple[str, ...]) -> int:
+    rows = await PointsEntry.select(PointsEntry.points).where(
+        (PointsEntry.member == member_id)
+        & PointsEntry.reason.is_in(list(reasons))
+        & (PointsEntry.created_at >= _day_start(utcnow()))
+    )
+    return sum(r["points"] for r in rows)
+
+
+async def award(
+    member_id: int,
+    reason: str,
+    *,
+    key: str,
+    reference: str = "",
+    points: int | None = None,
+    note: str = "",
+    cap_reasons: tuple[str, ...] | None = None,
+) -> int:
+    """Write one ledger entry unless `key` was used before. Returns the points written (0 if none).
+
+    With a daily cap (from the rule), the award is cut to what is left of today's cap; the
+    cap counts the reasons in `cap_reasons` net (so a withdrawn vote frees its points).
+    """
+    rule = RULES[reason]
+    amount = rule.points if points is None else points
+    async with write_transaction():
+        await _lock_member(member_id)
+        if rule.daily_cap is not None and amount > 0:
+            used = await points_today(member_id, cap_reasons or (reason,))
+            amount = max(0, min(amount, rule.daily_cap - used))
+            if amount == 0:
+                return 0
+        rows = await PointsEntry.insert(
+            PointsEntry(
+                member=member_id,
+                points=amount,
+                reason=reason,
+                reference=reference,
+                idempotency_key=key,
+                note=note,
+            )
+        ).on_conflict(target=PointsEntry.idempotency_key, action="DO NOTHING").returning(PointsEntry.id)
+        if not rows:
+            return 0
+        lifetime_delta = 0 if reason in SPENDING_REASONS else amount
+        await Member.update(
+            {
+                Member.points_balance: Member.points_balance + amount,
+                Member.points_lifetime: Member.points_lifetime + lifetime_delta,
+            }
+        ).where(Member.id == member_id)
+        return amount
+
+
+async def reverse(member_id: int, *, original_key: str, reason: str, reference: str = "") -> int:
+    """Write the reversal of the entry with `original_key`, once. Returns the points reversed."""
+    async with write_transaction():
+        original = await PointsEntry.select(PointsEntry.points).where(
+            (PointsEntry.idempotency_key == original_key) & (PointsEntry.member == member_id)
+        ).first()
+        if original is None or original["points"] == 0:
+            return 0
+        written = await award(
+            member_id,
+            reason,
+            key=f"{original_key}:reversed",
+            reference=reference,
+            points=-original["points"],
+        )
+        return written
+
+
+async def history(member_id: int, *, limit: int = 50, before_id: int | None = None) -> list[dict]:
+    query = PointsEntry.select().where(PointsEntry.member == member_id)
+    if before_id is not None:
+        query = query.where(PointsEntry.id < before_id)
+    return await query.order_by(PointsEntry.id, ascending=False).limit(limit)

@@ -1,0 +1,63 @@
+"""Fixed-window counters for rate limits: in-process, or shared through Redis (REDIS_URL)."""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from app.settings import get_settings
+
+
+class MemoryCounters:
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[int, float]] = {}
+
+    async def hit(self, key: str, window: int) -> tuple[int, int]:
+        now = time.monotonic()
+        count, expires = self._data.get(key, (0, 0.0))
+        if expires <= now:
+            count, expires = 0, now + window
+        count += 1
+        self._data[key] = (count, expires)
+        if len(self._data) > 100_000:  # keep memory bounded under a flood of keys
+            self._data = {k: v for k, v in self._data.items() if v[1] > now}
+        return count, int(expires - now) + 1
+
+    async def peek(self, key: str) -> tuple[int, int]:
+        now = time.monotonic()
+        count, expires = self._data.get(key, (0, 0.0))
+        return (0, 0) if expires <= now else (count, int(expires - now) + 1)
+
+    async def reset(self, key: str) -> None:
+        self._data.pop(key, None)
+
+
+class RedisCounters:
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url)
+
+    async def hit(self, key: str, window: int) -> tuple[int, int]:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(f"throttle:{key}")
+            pipe.expire(f"throttle:{key}", window, nx=True)
+            pipe.ttl(f"throttle:{key}")
+            count, _, ttl = await pipe.execute()
+        return int(count), max(int(ttl), 1)
+
+    async def peek(self, key: str) -> tuple[int, int]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(f"throttle:{key}")
+            pipe.ttl(f"throttle:{key}")
+            count, ttl = await pipe.execute()
+        return (int(count or 0), max(int(ttl), 0))
+
+    async def reset(self, key: str) -> None:
+        await self._redis.delete(f"throttle:{key}")
+
+
+@lru_cache(maxsize=1)
+def counters() -> MemoryCounters | RedisCounters:
+    url = get_settings().redis_url
+    return RedisCounters(url) if url else MemoryCounters()

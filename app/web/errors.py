@@ -1,0 +1,96 @@
+"""Errors as pages (in the site's style) or as Litestar's JSON error shape under /api."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from app.errors import FormError, ServiceError, TooManyRequests
+from app.web.responses import render
+
+log = logging.getLogger("crowdmade.web")
+
+TITLES = {
+    400: "That didn't work",
+    401: "Please log in",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Not allowed",
+    409: "That can't be done right now",
+    413: "That upload is too large",
+    429: "Slow down a little",
+    500: "Something went wrong",
+}
+MESSAGES = {
+    404: "We couldn't find that page. It may have moved, or it may not be yours to see.",
+    413: "The files you sent are too large together. Images can be at most 5 MB each.",
+    500: "Sorry, something broke on our side. We've been told; please try again in a moment.",
+}
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _json(status: int, detail: str, extra: dict | None = None, headers: dict | None = None) -> Response:
+    body: dict = {"status_code": status, "detail": detail}
+    if extra:
+        body["extra"] = extra
+    return Response(content=body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def _page(request: Request, status: int, message: str) -> Response:
+    response = render(
+        request,
+        "errors/error.html",
+        {"status": status, "title": TITLES.get(status, "Error"), "message": message},
+        status_code=status,
+    )
+    return response
+
+
+def service_error_handler(request: Request, exc: ServiceError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+    if _is_api(request):
+        extra = {"errors": exc.errors} if isinstance(exc, FormError) else None
+        detail = exc.message
+        if isinstance(exc, FormError):
+            detail = "; ".join(f"{field}: {text}" for field, text in exc.errors.items())
+        return _json(exc.status_code, detail, extra, headers)
+    message = exc.message if exc.status_code != 404 else MESSAGES[404]
+    if isinstance(exc, FormError):
+        message = " ".join(exc.errors.values()) or exc.message
+    return _page(request, exc.status_code, message)
+
+
+def http_error_handler(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if _is_api(request):
+        return _json(status, str(exc.detail), exc.extra if isinstance(exc.extra, dict) else None, exc.headers)
+    if isinstance(exc, NotAuthorizedException):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(path=f"/login?next={quote(target)}", status_code=303)
+    message = MESSAGES.get(status) or (exc.detail if status < 500 else MESSAGES[500])
+    return _page(request, status, str(message))
+
+
+def internal_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if _is_api(request):
+        return _json(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
+    try:
+        return _page(request, 500, MESSAGES[500])
+    except Exception:  # the error page itself must not fail
+        return Response(content=MESSAGES[500], status_code=500, media_type=MediaType.TEXT)
+
+
+EXCEPTION_HANDLERS = {
+    ServiceError: service_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

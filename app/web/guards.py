@@ -1,0 +1,37 @@
+"""Who may call a handler. Guards read the member the session middleware loaded."""
+
+from __future__ import annotations
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from app.accounts.service import CurrentMember
+
+
+def member_of(connection: ASGIConnection) -> CurrentMember | None:
+    return connection.scope.get("state", {}).get("member")
+
+
+def requires_member(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    if member_of(connection) is None:
+        raise NotAuthorizedException("Log in to continue.")
+
+
+def requires_staff(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    member = member_of(connection)
+    if member is None:
+        raise NotAuthorizedException("Log in to continue.")
+    if not member.is_staff:
+        raise PermissionDeniedException("Staff only.")
+
+
+async def provide_member(request) -> CurrentMember | None:  # noqa: ANN001 (Litestar resolves by name)
+    return member_of(request)
+
+
+async def provide_required_member(request) -> CurrentMember:  # noqa: ANN001
+    member = member_of(request)
+    if member is None:
+        raise NotAuthorizedException("Log in to continue.")
+    return member

@@ -1,0 +1,201 @@
+"""Sessions, CSRF bound to the session, client address and security headers (plain ASGI)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from typing import Any
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
+
+from app.accounts import service as accounts
+from app.settings import get_settings
+
+SESSION_COOKIE = "cm_session"
+FLASH_COOKIE = "cm_flash"
+CSRF_HEADER = b"x-csrftoken"
+CSRF_FIELD = "_csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+SKIP_PREFIXES = ("/static/", "/media/", "/favicon.ico", "/schema")
+EXEMPT_PREFIXES = ("/api/", "/webhooks/")
+
+
+def csrf_token_for(session_id: str) -> str:
+    """The CSRF token is an HMAC of the session id: bound to it, rotated with it."""
+    key = get_settings().signing_key.encode()
+    return hmac.new(key, f"csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def client_ip(scope: Scope) -> str:
+    peer = (scope.get("client") or ("", 0))[0] or ""
+    trusted = get_settings().trusted_proxy_set
+    if peer not in trusted:
+        return peer
+    forwarded = ""
+    for name, value in scope.get("headers", []):
+        if name == b"x-forwarded-for":
+            forwarded = value.decode("latin-1")
+    # Walk from the right: the first address that is not one of our proxies is the client.
+    for candidate in reversed([p.strip() for p in forwarded.split(",") if p.strip()]):
+        try:
+            ipaddress.ip_address(candidate)
+        except ValueError:
+            break
+        if candidate not in trusted:
+            return candidate
+    return peer
+
+
+def session_cookie_header(value: str, *, max_age: int | None = 30 * 86400) -> bytes:
+    parts = [f"{SESSION_COOKIE}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if get_settings().is_production:
+        parts.append("Secure")
+    return "; ".join(parts).encode()
+
+
+def _cookie(scope: Scope, name: str) -> str:
+    for header, value in scope.get("headers", []):
+        if header == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, _, val = part.strip().partition("=")
+                if key == name:
+                    return val
+    return ""
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for header, value in scope.get("headers", []):
+        if header == name:
+            return value.decode("latin-1")
+    return ""
+
+
+class SessionMiddleware:
+    """Loads the member for each request and enforces CSRF on unsafe HTML requests.
+
+    - `/api/...`: `Authorization: Bearer` only; cookies are ignored (so no CSRF there).
+    - pages: the `cm_session` cookie. A visitor gets a random anonymous id at first visit;
+      login and logout always issue a NEW id (see app/web/auth.py), never the one sent.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["path"].startswith(SKIP_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["client_ip"] = client_ip(scope)
+        state["member"] = None
+        path = scope["path"]
+        if path.startswith("/api/"):
+            auth = _header(scope, b"authorization")
+            if auth.lower().startswith("bearer "):
+                state["member"] = await accounts.member_for_api_token(auth[7:].strip())
+            await self.app(scope, receive, send)
+            return
+        if path.startswith("/webhooks/"):
+            await self.app(scope, receive, send)
+            return
+
+        raw = _cookie(scope, SESSION_COOKIE)
+        new_cookie = None
+        if raw:
+            state["member"] = await accounts.member_for_session(raw)
+        else:
+            raw = secrets.token_urlsafe(32)
+            new_cookie = raw
+        state["session_id"] = raw
+        token = csrf_token_for(raw)
+        state["csrf_token"] = token
+        ScopeState.from_scope(scope).csrf_token = token
+
+        if scope["method"] not in SAFE_METHODS and not await self._csrf_ok(scope, receive, token):
+            await self._refuse(scope, send)
+            return
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and new_cookie and not state.get("session_cookie_set"):
+                headers = MutableScopeHeaders.from_message(message)
+                headers.add("set-cookie", session_cookie_header(new_cookie).decode())
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+    async def _csrf_ok(self, scope: Scope, receive: Receive, expected: str) -> bool:
+        sent = _header(scope, CSRF_HEADER)
+        if not sent:
+            content_type = _header(scope, b"content-type").split(";")[0].strip().lower()
+            if content_type in {"application/x-www-form-urlencoded", "multipart/form-data"}:
+                request = scope["litestar_app"].request_class(scope=scope, receive=receive)
+                try:
+                    form = await request.form()
+                except Exception:  # an oversized or malformed body: refuse as CSRF-less
+                    return False
+                sent = form.get(CSRF_FIELD) or ""
+        return bool(sent) and hmac.compare_digest(str(sent), expected)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        from app.web.templating import render_text
+
+        wants_html = "text/html" in _header(scope, b"accept") or not _header(scope, b"hx-request")
+        body = render_text(
+            "errors/error.html",
+            {"status": 403, "title": "This form has expired",
+             "message": "For your security, the page you submitted from is no longer valid. Go back, reload the page and try again.",
+             "member": None, "csrf_token": "", "flash": [], "request_path": scope["path"]},
+        ).encode() if wants_html else b"CSRF token missing or invalid"
+        await send({
+            "type": "http.response.start",
+            "status": 403,
+            "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode())],
+        })
+        await send({"type": "http.response.body", "body": body})
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        settings = get_settings()
+        script_src = "'self'"
+        if settings.stripe_js_url:
+            script_src += " " + settings.stripe_js_url.split("/js.stripe.com")[0].rstrip("/")
+        self.csp = (
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+            f"script-src {script_src}; connect-src 'self'; frame-ancestors 'none'; "
+            "form-action 'self'; base-uri 'self'; object-src 'none'"
+        )
+        self.production = settings.is_production
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders.from_message(message)
+                headers.setdefault("content-security-policy", self.csp)
+                headers.setdefault("x-content-type-options", "nosniff")
+                headers.setdefault("referrer-policy", "strict-origin-when-cross-origin")
+                headers.setdefault("x-frame-options", "DENY")
+                headers.setdefault("permissions-policy", "camera=(), microphone=(), geolocation=()")
+                if self.production:
+                    headers.setdefault("strict-transport-security", "max-age=31536000; includeSubDomains")
+                content_type = headers.get("content-type") or ""
+                if state.get("member") is not None and (
+                    content_type.startswith("text/html") or scope["path"].startswith("/api/")
+                ):
+                    headers["cache-control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,95 @@
+"""Render a page or its fragment, redirect after a form post, flash messages."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar import Request
+from litestar.datastructures import Cookie
+from litestar.response import Redirect, Template
+
+from app.accounts.service import CurrentMember
+from app.web.middleware import FLASH_COOKIE
+
+Flash = tuple[str, str]  # (kind: success | info | error, text)
+
+
+def current_member(request: Request) -> CurrentMember | None:
+    return request.scope.get("state", {}).get("member")
+
+
+def is_htmx(request: Request) -> bool:
+    """An htmx request for a fragment (boosted navigation still wants the whole page)."""
+    headers = request.headers
+    return headers.get("hx-request") == "true" and headers.get("hx-boosted") != "true"
+
+
+def _read_flash(request: Request) -> list[Flash]:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return []
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        return [(str(kind), str(text)) for kind, text in data][:5]
+    except (ValueError, TypeError):
+        return []
+
+
+def flash_cookie(messages: list[Flash]) -> Cookie:
+    value = base64.urlsafe_b64encode(json.dumps(messages).encode()).decode().rstrip("=")
+    return Cookie(key=FLASH_COOKIE, value=value, path="/", httponly=True, samesite="lax", max_age=60)
+
+
+def base_context(request: Request) -> dict[str, Any]:
+    state = request.scope.get("state", {})
+    return {
+        "request": request,
+        "request_path": request.url.path,
+        "member": state.get("member"),
+        "csrf_token": state.get("csrf_token", ""),
+        "flash": _read_flash(request),
+    }
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    fragment: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Template:
+    """The whole page, or `fragment` alone when htmx asked for it. Sends `Vary: HX-Request`."""
+    ctx = {**base_context(request), **(context or {})}
+    name = fragment if fragment and is_htmx(request) else template
+    cookies = []
+    if ctx["flash"] and name == template:
+        cookies.append(Cookie(key=FLASH_COOKIE, value="", path="/", max_age=0))
+    return Template(
+        template_name=name,
+        context=ctx,
+        status_code=status_code,
+        headers={"Vary": "HX-Request", **(headers or {})},
+        cookies=cookies,
+    )
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site relative paths: never an open redirect."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def redirect(url: str, *, flash: Flash | None = None, cookies: list[Cookie] | None = None) -> Redirect:
+    all_cookies = list(cookies or [])
+    if flash:
+        all_cookies.append(flash_cookie([flash]))
+    return Redirect(path=url, status_code=303, cookies=all_cookies)
