@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import math
 import re
+import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -381,9 +382,9 @@ async def vote(member: CurrentMember, idea_id: int) -> VoteState:
     threshold = get_settings().support_threshold
     now = utcnow()
     async with write_transaction():
-        inserted = await Vote.insert(Vote(member=member.id, idea=idea_id)).on_conflict(
+        inserted = await Vote.insert(Vote(member=member.id, idea=idea_id, token=uuid.uuid4().hex)).on_conflict(
             target=(Vote.member, Vote.idea), action="DO NOTHING"
-        ).returning(Vote.id)
+        ).returning(Vote.token)
         if not inserted:
             count = await Idea.select(Idea.vote_count).where(Idea.id == idea_id).first()
             return VoteState(idea_id, True, count["vote_count"])
@@ -396,9 +397,8 @@ async def vote(member: CurrentMember, idea_id: int) -> VoteState:
         await Idea.update(
             {Idea.hot_score: hot_score(votes, counted[0]["voting_starts_at"]), Idea.ready_for_review: votes >= threshold}
         ).where(Idea.id == idea_id)
-        vote_id = inserted[0]["id"]
         awarded = await points.award(
-            member.id, "vote", key=f"vote:{vote_id}", reference=f"idea:{idea_id}", cap_reasons=("vote", "vote_reversed")
+            member.id, "vote", key=f"vote:{inserted[0]['token']}", reference=f"idea:{idea_id}", cap_reasons=("vote", "vote_reversed")
         )
     return VoteState(idea_id, True, votes, awarded)
 
@@ -412,7 +412,7 @@ async def withdraw_vote(member: CurrentMember, idea_id: int) -> VoteState:
     threshold = get_settings().support_threshold
     async with write_transaction():
         # Delete first: of two racing withdrawals only one gets the row back.
-        deleted = await Vote.delete().where((Vote.member == member.id) & (Vote.idea == idea_id)).returning(Vote.id)
+        deleted = await Vote.delete().where((Vote.member == member.id) & (Vote.idea == idea_id)).returning(Vote.token)
         if not deleted:
             count = await Idea.select(Idea.vote_count).where(Idea.id == idea_id).first()
             return VoteState(idea_id, False, count["vote_count"])
@@ -427,7 +427,7 @@ async def withdraw_vote(member: CurrentMember, idea_id: int) -> VoteState:
             {Idea.hot_score: hot_score(votes, counted[0]["voting_starts_at"]), Idea.ready_for_review: votes >= threshold}
         ).where(Idea.id == idea_id)
         reversed_points = await points.reverse(
-            member.id, original_key=f"vote:{existing['id']}", reason="vote_reversed", reference=f"idea:{idea_id}"
+            member.id, original_key=f"vote:{existing['token']}", reason="vote_reversed", reference=f"idea:{idea_id}"
         )
     return VoteState(idea_id, False, votes, reversed_points)
 

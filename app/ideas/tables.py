@@ -65,4 +65,7 @@ class Vote(Table, tablename="vote"):
 
     member = ForeignKey(Member, index=True, null=False)
     idea = ForeignKey(Idea, index=True, on_delete=OnDelete.cascade, null=False)
+    # Names this vote in the points ledger. Not the id: SQLite reuses the id of a deleted
+    # last row, and a re-vote must not collide with the withdrawn vote's ledger entries.
+    token = Varchar(length=32, default="")
     created_at = Timestamptz(default=TimestamptzNow())
