@@ -10,6 +10,7 @@ from typing import Any
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
+from litestar.exceptions import ClientException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
@@ -118,9 +119,15 @@ class SessionMiddleware:
         state["csrf_token"] = token
         ScopeState.from_scope(scope).csrf_token = token
 
-        if scope["method"] not in SAFE_METHODS and not await self._csrf_ok(scope, receive, token):
-            await self._refuse(scope, send)
-            return
+        if scope["method"] not in SAFE_METHODS:
+            try:
+                ok = await self._csrf_ok(scope, receive, token)
+            except ClientException as error:  # e.g. a body over the size limit
+                await self._refuse(scope, send, status=error.status_code)
+                return
+            if not ok:
+                await self._refuse(scope, send)
+                return
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start" and new_cookie and not state.get("session_cookie_set"):
@@ -138,24 +145,32 @@ class SessionMiddleware:
                 request = scope["litestar_app"].request_class(scope=scope, receive=receive)
                 try:
                     form = await request.form()
-                except Exception:  # an oversized or malformed body: refuse as CSRF-less
+                except ClientException:
+                    raise
+                except Exception:  # a malformed body: refuse as CSRF-less
                     return False
                 sent = form.get(CSRF_FIELD) or ""
         return bool(sent) and hmac.compare_digest(str(sent), expected)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, status: int = 403) -> None:
         from app.web.templating import render_text
 
-        wants_html = "text/html" in _header(scope, b"accept") or not _header(scope, b"hx-request")
+        if status == 413:
+            title = "That upload is too large"
+            message = "The files you sent are too large together. Images can be at most 5 MB each; go back and try fewer or smaller files."
+        elif status == 403:
+            title = "This form has expired"
+            message = "For your security, the page you submitted from is no longer valid. Go back, reload the page and try again."
+        else:
+            title, message = "That didn't work", "The request could not be read. Go back and try again."
         body = render_text(
             "errors/error.html",
-            {"status": 403, "title": "This form has expired",
-             "message": "For your security, the page you submitted from is no longer valid. Go back, reload the page and try again.",
-             "member": None, "csrf_token": "", "flash": [], "request_path": scope["path"]},
-        ).encode() if wants_html else b"CSRF token missing or invalid"
+            {"status": status, "title": title, "message": message,
+             "member": scope.get("state", {}).get("member"), "csrf_token": "", "flash": [], "request_path": scope["path"]},
+        ).encode()
         await send({
             "type": "http.response.start",
-            "status": 403,
+            "status": status,
             "headers": [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode())],
         })
         await send({"type": "http.response.body", "body": body})

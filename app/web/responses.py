@@ -48,6 +48,7 @@ def base_context(request: Request) -> dict[str, Any]:
     return {
         "request": request,
         "request_path": request.url.path,
+        "search_q": request.query_params.get("q", "") if request.url.path == "/ideas" else "",
         "member": state.get("member"),
         "csrf_token": state.get("csrf_token", ""),
         "flash": _read_flash(request),

@@ -285,3 +285,15 @@ async def test_openapi_document_and_error_pages(client):
     assert (await client.get("/ideas/999999")).status_code == 404
     page = await client.get("/ideas/999999")
     assert "Page not found" in page.text and "<html" in page.text
+
+
+async def test_a_request_over_the_body_limit_gets_a_clear_page(client):
+    member = await make_member("Huge Upload")
+    await login(client, member.email)
+    token = await _form_token(client)
+    blob = b"\x00" * (41 * 1024 * 1024)
+    response = await client.post("/ideas", data={"title": "Too big", "_csrf_token": token},
+                                 files=[("images", ("huge.png", blob, "image/png"))])
+    assert response.status_code == 413
+    assert "That upload is too large" in response.text
+    assert await Idea.count() == 0
