@@ -27,6 +27,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not e2e"
 
+## make bench: demo data served by `crowdmade serve`, hot paths measured from a second process.
+bench: $(STAMP)
+	$(BIN)/python -m tests.perf.bench
+
 lint: $(STAMP)
 	$(BIN)/ruff check app tests migrations
 
