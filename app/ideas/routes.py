@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 
-from app.errors import Conflict, FormError, Forbidden
+from app.errors import Conflict, Forbidden, FormError
 from app.ideas import service
 from app.ideas.service import IdeaInput, IdeaQuery
 from app.media.storage import storage

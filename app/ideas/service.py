@@ -19,7 +19,7 @@ from typing import Any
 from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.db import as_aware, is_sqlite, raw, utcnow, write_transaction
-from app.errors import Conflict, FormError, Forbidden, NotFound
+from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
 from app.jobs.service import enqueue
 from app.mail.service import queue_email

@@ -1,6 +1,5 @@
 from piccolo.columns import ForeignKey, Integer, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
-from piccolo.columns.base import OnDelete  # noqa: F401
 from piccolo.table import Table
 
 from app.accounts.tables import Member
