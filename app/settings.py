@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     stripe_js_url: str | None = None
+    stripe_max_network_retries: int = Field(default=2, ge=0, le=10)
 
     smtp_url: str | None = None
     mail_from: str = "Crowdmade <hello@crowdmade.test>"
@@ -54,6 +55,11 @@ class Settings(BaseSettings):
     max_images_per_idea: int = Field(default=5, ge=1, le=20)
     trusted_proxies: str = ""  # comma-separated addresses whose X-Forwarded-For is believed
     jobs_in_process: bool = True
+    job_lease_seconds: int = Field(default=300, ge=1)
+    early_access_hours: int = Field(default=24, ge=0, le=720)
+    payment_fix_days: int = Field(default=7, ge=1, le=60)
+    payment_reminder_hours: int = Field(default=48, ge=1)
+    payment_retry_hours: int = Field(default=24, ge=1)
     login_max_failures: int = Field(default=5, ge=1)
     signup_per_hour: int = Field(default=20, ge=1)
 

@@ -1,9 +1,12 @@
 """Every domain's tables, in dependency order, for the Piccolo app and the tests."""
 
 from app.accounts.tables import ApiToken, EmailToken, Member, Session
+from app.campaigns.tables import Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
 from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
 from app.jobs.tables import Job
 from app.mail.tables import EmailMessage
+from app.orders.tables import Order, OrderEvent, OrderLine
+from app.payments.tables import ChargeAttempt, StripeEvent
 from app.points.tables import PointsEntry
 
 ALL_TABLES = (
@@ -16,6 +19,16 @@ ALL_TABLES = (
     IdeaImage,
     IdeaEvent,
     Vote,
+    Campaign,
+    CampaignVariant,
+    CampaignEvent,
+    Pledge,
+    PledgeEvent,
+    ChargeAttempt,
+    StripeEvent,
+    Order,
+    OrderLine,
+    OrderEvent,
     PointsEntry,
     Job,
     EmailMessage,

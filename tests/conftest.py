@@ -30,6 +30,26 @@ os.environ.update(
     SUPPORT_THRESHOLD="3",
     JOBS_IN_PROCESS="false",
 )
+import socket  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+LOCALSTRIPE_PORT = _free_port()
+LOCALSTRIPE_URL = f"http://127.0.0.1:{LOCALSTRIPE_PORT}"
+os.environ.update(
+    STRIPE_SECRET_KEY="sk_test_crowdmade",
+    STRIPE_PUBLISHABLE_KEY="pk_test_crowdmade",
+    STRIPE_API_BASE=LOCALSTRIPE_URL,
+    STRIPE_JS_URL=f"{LOCALSTRIPE_URL}/js.stripe.com/v3/",
+    STRIPE_WEBHOOK_SECRET="whsec_test_crowdmade",
+    STRIPE_MAX_NETWORK_RETRIES="0",
+    EARLY_ACCESS_HOURS="0",
+)
 os.environ.pop("SMTP_URL", None)
 os.environ.pop("REDIS_URL", None)
 
@@ -67,6 +87,40 @@ async def database():
     await stop_database()
     if TEST_DB_NAME:
         await _drop_pg_database()
+
+
+@pytest.fixture(scope="session")
+def localstripe():
+    """localstripe in its own process (GPL: never imported by the app), one per test run."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.localstripe_server", "--port", str(LOCALSTRIPE_PORT)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            httpx.get(f"{LOCALSTRIPE_URL}/js.stripe.com/v3/", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield LOCALSTRIPE_URL
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+async def stripe(localstripe):
+    """A clean localstripe for one test."""
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        await http.delete(f"{localstripe}/_config/data")
+    yield localstripe
 
 
 @pytest.fixture(autouse=True)

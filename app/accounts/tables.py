@@ -24,6 +24,7 @@ class Member(Table, tablename="member"):
     # Cached sums of the points ledger, changed only in the ledger's own transaction.
     points_balance = Integer(default=0)
     points_lifetime = Integer(default=0)
+    stripe_customer_id = Varchar(length=80, default="")
     created_at = Timestamptz(default=TimestamptzNow())
     deleted_at = Timestamptz(null=True, default=None)
 

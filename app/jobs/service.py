@@ -22,6 +22,7 @@ from typing import Any
 
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.jobs.tables import Job
+from app.settings import get_settings
 
 log = logging.getLogger("crowdmade.jobs")
 
@@ -30,7 +31,6 @@ HANDLERS: dict[str, Handler] = {}
 # kind -> (interval in seconds); enqueued once per interval bucket across all workers.
 PERIODIC: dict[str, int] = {}
 
-CLAIM_SECONDS = 300
 WORKER_ID = f"{socket.gethostname()}:{random.randrange(1 << 30):x}"
 
 
@@ -86,7 +86,7 @@ def _claimed(row: dict[str, Any]) -> ClaimedJob:
 
 async def claim_jobs(limit: int) -> list[ClaimedJob]:
     now = utcnow()
-    lease = now + dt.timedelta(seconds=CLAIM_SECONDS)
+    lease = now + dt.timedelta(seconds=get_settings().job_lease_seconds)
     due = "(status = 'queued' AND run_at <= {}) OR (status = 'running' AND locked_until < {})"
     if is_sqlite():
         async with write_transaction():

@@ -1,0 +1,727 @@
+"""Campaigns and pledges: greenlight, scheduled moves, pledging with saved cards, limits that
+are never oversold, and the all-or-nothing close (DESIGN sections 2 and 3).
+
+Settlement (charging) lives in app/payments/settlement.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from piccolo.columns.combination import WhereRaw
+
+from app.accounts.service import CurrentMember
+from app.accounts.tables import Member
+from app.campaigns import live
+from app.campaigns.tables import Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
+from app.db import as_aware, is_sqlite, utcnow, write_transaction
+from app.errors import Conflict, Forbidden, FormError, NotFound
+from app.ideas.service import IdeaStatus, move_idea
+from app.ideas.tables import Idea, Vote
+from app.jobs.service import enqueue
+from app.mail.service import queue_email
+from app.points import service as points
+from app.settings import get_settings
+
+log = logging.getLogger("crowdmade.campaigns")
+
+
+class CampaignStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    EARLY_ACCESS = "early_access"
+    LIVE = "live"
+    FUNDED = "funded"
+    FAILED = "failed"
+    CHARGING = "charging"
+    IN_PRODUCTION = "in_production"
+    DELIVERED = "delivered"
+
+
+C = CampaignStatus
+CAMPAIGN_MOVES: dict[CampaignStatus, frozenset[CampaignStatus]] = {
+    C.SCHEDULED: frozenset({C.EARLY_ACCESS, C.LIVE}),
+    C.EARLY_ACCESS: frozenset({C.LIVE, C.FUNDED, C.FAILED}),
+    C.LIVE: frozenset({C.FUNDED, C.FAILED}),
+    C.FUNDED: frozenset({C.CHARGING}),
+    C.CHARGING: frozenset({C.IN_PRODUCTION}),
+    C.IN_PRODUCTION: frozenset({C.DELIVERED}),
+    C.FAILED: frozenset(),
+    C.DELIVERED: frozenset(),
+}
+OPEN_STATUSES = (C.EARLY_ACCESS, C.LIVE)
+CAMPAIGN_LABELS = {
+    C.SCHEDULED: "Coming soon", C.EARLY_ACCESS: "Early access", C.LIVE: "Live", C.FUNDED: "Funded",
+    C.FAILED: "Not funded", C.CHARGING: "Funded: charging cards", C.IN_PRODUCTION: "In production",
+    C.DELIVERED: "Delivered",
+}
+
+
+class PledgeStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    CANCELLED = "cancelled"
+    RELEASED = "released"
+    CHARGING = "charging"
+    PAID = "paid"
+    PAYMENT_FAILED = "payment_failed"
+    DROPPED = "dropped"
+
+
+P = PledgeStatus
+PLEDGE_MOVES: dict[PledgeStatus, frozenset[PledgeStatus]] = {
+    P.PENDING: frozenset({P.ACTIVE, P.CANCELLED}),
+    P.ACTIVE: frozenset({P.CANCELLED, P.RELEASED, P.CHARGING}),
+    P.CHARGING: frozenset({P.PAID, P.PAYMENT_FAILED}),
+    P.PAYMENT_FAILED: frozenset({P.PAID, P.DROPPED}),
+    P.CANCELLED: frozenset(),
+    P.RELEASED: frozenset(),
+    P.PAID: frozenset(),
+    P.DROPPED: frozenset(),
+}
+PLEDGE_LABELS = {
+    P.PENDING: "Waiting for your card", P.ACTIVE: "Active", P.CANCELLED: "Cancelled", P.RELEASED: "Released",
+    P.CHARGING: "Being charged", P.PAID: "Paid", P.PAYMENT_FAILED: "Payment failed: action needed",
+    P.DROPPED: "Dropped",
+}
+CONSENT_VERSION = "2026-11-v1"
+MAX_QUANTITY = 10
+PENDING_MINUTES = 30
+EARLY_ACCESS_LEVEL = 5_000  # Insider
+
+
+def consent_text(amount: str, deadline: str) -> str:
+    return (f"I pre-order for {amount}. My card is saved now and charged only if the campaign is funded, "
+            f"at its deadline ({deadline}), for this amount. If it is not funded, nothing is charged.")
+
+
+class IllegalMove(Conflict):
+    pass
+
+
+# ---- state machines -------------------------------------------------------------------------
+
+
+async def move_campaign(campaign_id: int, to: CampaignStatus, *, actor_id: int | None = None, message: str = "",
+                        expect: tuple[CampaignStatus, ...] | None = None, extra: dict | None = None) -> CampaignStatus:
+    """One campaign move, exactly once: a conditional update on the current status."""
+    async with write_transaction():
+        row = await Campaign.select(Campaign.status).where(Campaign.id == campaign_id).first()
+        if row is None:
+            raise NotFound("Campaign not found")
+        current = CampaignStatus(row["status"])
+        if to not in CAMPAIGN_MOVES[current] or (expect and current not in expect):
+            raise IllegalMove(f"A campaign that is {CAMPAIGN_LABELS[current].lower()} cannot become {CAMPAIGN_LABELS[to].lower()}.")
+        values = {Campaign.status: to.value, **(extra or {})}
+        moved = await Campaign.update(values).where(
+            (Campaign.id == campaign_id) & (Campaign.status == current.value)
+        ).returning(Campaign.id)
+        if not moved:
+            raise IllegalMove("The campaign changed at the same time; reload and try again.")
+        await CampaignEvent.insert(CampaignEvent(campaign=campaign_id, actor=actor_id, from_status=current.value,
+                                                 to_status=to.value, message=message))
+        return current
+
+
+async def move_pledge(pledge_id: int, to: PledgeStatus, *, expect: tuple[PledgeStatus, ...] | None = None,
+                      message: str = "", extra: dict | None = None, data: dict | None = None) -> PledgeStatus | None:
+    """One pledge move as a conditional update; returns the old status, or None when the pledge
+    was not in an allowed state (someone else moved it first)."""
+    import json
+
+    allowed_from = [s.value for s, targets in PLEDGE_MOVES.items() if to in targets and (not expect or s in expect)]
+    async with write_transaction():
+        row = await Pledge.select(Pledge.status).where(Pledge.id == pledge_id).first()
+        if row is None:
+            raise NotFound("Pledge not found")
+        if row["status"] not in allowed_from:
+            return None
+        moved = await Pledge.update({Pledge.status: to.value, Pledge.updated_at: utcnow(), **(extra or {})}).where(
+            (Pledge.id == pledge_id) & (Pledge.status == row["status"])
+        ).returning(Pledge.id)
+        if not moved:
+            return None
+        await PledgeEvent.insert(PledgeEvent(pledge=pledge_id, from_status=row["status"], to_status=to.value,
+                                             message=message, data=json.dumps(data or {})))
+        return PledgeStatus(row["status"])
+
+
+# ---- greenlight -----------------------------------------------------------------------------
+
+
+@dataclass
+class VariantTerms:
+    name: str
+    limit_units: int | None = None
+
+
+@dataclass
+class GreenlightTerms:
+    price: str = ""  # major units as typed, e.g. "499" or "499.50"
+    early_bird_price: str = ""
+    early_bird_units: int | str = 0
+    goal_units: int | str = 0
+    duration_days: int | str | None = 30
+    ends_at: dt.datetime | None = None
+    starts_at: dt.datetime | None = None
+    estimated_delivery: dt.date | str | None = None
+    variants: list[VariantTerms] = field(default_factory=list)
+
+
+def parse_money(text: str | int | None) -> int | None:
+    """'499' or '499.50' or '499,50' (major units) -> minor units; None when blank."""
+    if text is None or str(text).strip() == "":
+        return None
+    try:
+        value = Decimal(str(text).strip().replace(" ", "").replace(",", "."))
+    except InvalidOperation:
+        raise ValueError from None
+    if value != value.quantize(Decimal("0.01")) or value < 0:
+        raise ValueError
+    return int(value * 100)
+
+
+def _int(value: int | str | None, default: int | None = None) -> int | None:
+    if value is None or str(value).strip() == "":
+        return default
+    return int(str(value).strip())
+
+
+def validate_terms(terms: GreenlightTerms, now: dt.datetime) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    try:
+        out["price"] = parse_money(terms.price)
+        if not out["price"] or out["price"] < 100:
+            errors["price"] = "Set a price of at least 1.00."
+    except ValueError:
+        errors["price"] = "Write the price as a number, e.g. 499 or 499.50."
+    try:
+        out["early_bird_price"] = parse_money(terms.early_bird_price)
+    except ValueError:
+        errors["early_bird_price"] = "Write the early-bird price as a number."
+    try:
+        out["early_bird_units"] = _int(terms.early_bird_units, 0)
+        if out["early_bird_units"] < 0:
+            raise ValueError
+    except ValueError:
+        errors["early_bird_units"] = "Use a whole number of units (0 for none)."
+    if not errors.get("early_bird_price") and not errors.get("early_bird_units"):
+        if out["early_bird_price"] and not out["early_bird_units"]:
+            errors["early_bird_units"] = "How many units sell at the early-bird price?"
+        if out["early_bird_units"] and not out["early_bird_price"]:
+            errors["early_bird_price"] = "Set the early-bird price for those units."
+        if out["early_bird_price"] and out.get("price") and out["early_bird_price"] >= out["price"]:
+            errors["early_bird_price"] = "The early-bird price must be lower than the price."
+    try:
+        out["goal_units"] = _int(terms.goal_units)
+        if not out["goal_units"] or out["goal_units"] < 1 or out["goal_units"] > 1_000_000:
+            raise ValueError
+    except ValueError:
+        errors["goal_units"] = "Set the goal in units (the production minimum), at least 1."
+    starts = as_aware(terms.starts_at) or now
+    out["starts_at"] = starts
+    if terms.ends_at is not None:
+        ends = as_aware(terms.ends_at)
+        days = (ends - starts).total_seconds() / 86400
+        if not 1 / 24 <= days <= 60:
+            errors["ends_at"] = "The campaign must end between 1 hour and 60 days after it starts."
+        out["ends_at"] = ends
+    else:
+        try:
+            days = _int(terms.duration_days, 30)
+            if not 1 <= days <= 60:
+                raise ValueError
+            out["ends_at"] = starts + dt.timedelta(days=days)
+        except ValueError:
+            errors["duration_days"] = "Choose a duration between 1 and 60 days."
+    delivery = terms.estimated_delivery
+    if isinstance(delivery, str):
+        try:
+            delivery = dt.date.fromisoformat(delivery.strip()) if delivery.strip() else None
+        except ValueError:
+            delivery = None
+            errors["estimated_delivery"] = "Use a date like 2027-03-01."
+    if delivery is None and "estimated_delivery" not in errors:
+        errors["estimated_delivery"] = "Set the estimated delivery date."
+    elif delivery is not None and "ends_at" in out and delivery <= out["ends_at"].date():
+        errors["estimated_delivery"] = "Delivery must be after the campaign ends."
+    out["estimated_delivery"] = delivery
+    variants = [v for v in terms.variants if v.name.strip()]
+    if not variants:
+        variants = [VariantTerms("One size")]
+    names = [v.name.strip().lower() for v in variants]
+    if len(set(names)) != len(names):
+        errors["variants"] = "Each variant needs a different name."
+    if len(variants) > 20:
+        errors["variants"] = "Use at most 20 variants."
+    for v in variants:
+        if len(v.name.strip()) > 60:
+            errors["variants"] = "Keep variant names under 60 characters."
+        if v.limit_units is not None and v.limit_units < 1:
+            errors["variants"] = "A limited variant needs at least 1 unit (leave the limit empty for unlimited)."
+    out["variants"] = variants
+    if errors:
+        raise FormError(errors, "Please fix the campaign terms.")
+    return out
+
+
+async def greenlight(staff: CurrentMember, idea_id: int, terms: GreenlightTerms, *, now: dt.datetime | None = None) -> int:
+    if not staff.is_staff:
+        raise Forbidden("Staff only.")
+    now = now or utcnow()
+    values = validate_terms(terms, now)
+    settings = get_settings()
+    early_access_ends = values["starts_at"] + dt.timedelta(hours=settings.early_access_hours)
+    if early_access_ends > values["ends_at"]:
+        early_access_ends = values["starts_at"]
+    async with write_transaction():
+        idea = await Idea.select(Idea.status, Idea.author, Idea.title).where(Idea.id == idea_id).first()
+        if idea is None:
+            raise NotFound("Idea not found")
+        if idea["status"] == IdeaStatus.VOTING:
+            await move_idea(idea_id, IdeaStatus.GREENLIT, actor_id=staff.id, message="Greenlit for a pre-order campaign")
+        elif idea["status"] != IdeaStatus.GREENLIT:
+            raise Conflict("Only ideas in voting (or greenlit) can get a campaign.")
+        await move_idea(idea_id, IdeaStatus.CAMPAIGN, actor_id=staff.id, message="Pre-order campaign created")
+        rows = await Campaign.insert(Campaign(
+            idea=idea_id, status=C.SCHEDULED.value, currency=settings.currency, price=values["price"],
+            early_bird_price=values["early_bird_price"], early_bird_units=values["early_bird_units"] or 0,
+            goal_units=values["goal_units"], starts_at=values["starts_at"], early_access_ends_at=early_access_ends,
+            ends_at=values["ends_at"], estimated_delivery=values["estimated_delivery"], created_by=staff.id,
+        )).returning(Campaign.id)
+        campaign_id = rows[0]["id"]
+        for position, variant in enumerate(values["variants"]):
+            await CampaignVariant.insert(CampaignVariant(campaign=campaign_id, name=variant.name.strip(),
+                                                         position=position, limit_units=variant.limit_units))
+        await CampaignEvent.insert(CampaignEvent(campaign=campaign_id, actor=staff.id, from_status="",
+                                                 to_status=C.SCHEDULED.value, message="Greenlit"))
+        await points.award(idea["author"], "idea_greenlit", key=f"idea_greenlit:{idea_id}", reference=f"idea:{idea_id}")
+        for when in sorted({values["starts_at"], early_access_ends, values["ends_at"]}):
+            await enqueue("campaign_tick", {"campaign_id": campaign_id}, run_at=when,
+                          unique_key=f"campaign_tick:{campaign_id}:{int(when.timestamp())}")
+        await _email_launch(campaign_id, idea_id, idea["title"], idea["author"])
+    await advance_campaign(campaign_id, now=now)
+    return campaign_id
+
+
+async def _email_launch(campaign_id: int, idea_id: int, title: str, author_id: int) -> None:
+    link = f"{get_settings().base_url}/ideas/{idea_id}"
+    voters = await Vote.select(Vote.member.email, Vote.member.display_name).where(Vote.idea == idea_id)
+    author = await Member.select(Member.email, Member.display_name).where(Member.id == author_id).first()
+    for person, kind in [(author, "your idea")] + [(v, "an idea you voted for") for v in voters]:
+        email = person.get("email") or person.get("member.email")
+        name = person.get("display_name") or person.get("member.display_name")
+        await queue_email(kind="campaign_launched", subject_ref=f"campaign:{campaign_id}", to=email,
+                          subject=f"Pre-orders are opening: {title}", template="campaign_launched",
+                          context={"name": name, "title": title, "link": link, "relation": kind})
+
+
+async def advance_campaign(campaign_id: int, *, now: dt.datetime | None = None) -> None:
+    """The scheduled moves (safe to run any number of times): scheduled -> early access ->
+    live -> closed at the deadline."""
+    now = now or utcnow()
+    row = await Campaign.select().where(Campaign.id == campaign_id).first()
+    if row is None:
+        return
+    status = CampaignStatus(row["status"])
+    if status is C.SCHEDULED and now >= as_aware(row["starts_at"]):
+        target = C.EARLY_ACCESS if now < as_aware(row["early_access_ends_at"]) else C.LIVE
+        try:
+            await move_campaign(campaign_id, target, expect=(C.SCHEDULED,), message="Scheduled start")
+        except IllegalMove:
+            pass
+        status = target
+    if status is C.EARLY_ACCESS and now >= as_aware(row["early_access_ends_at"]):
+        try:
+            await move_campaign(campaign_id, C.LIVE, expect=(C.EARLY_ACCESS,), message="Early access ended")
+        except IllegalMove:
+            pass
+        status = C.LIVE
+    if status in OPEN_STATUSES and now >= as_aware(row["ends_at"]):
+        await close_campaign(campaign_id, now=now)
+    await live.publish(campaign_id)
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+def _left(variant: dict[str, Any]) -> int | None:
+    return None if variant["limit_units"] is None else max(0, variant["limit_units"] - variant["reserved"])
+
+
+async def get_campaign(campaign_id: int | None = None, *, idea_id: int | None = None) -> dict[str, Any]:
+    query = Campaign.select(*Campaign.all_columns(), Campaign.idea.title, Campaign.idea.summary)
+    query = query.where(Campaign.id == campaign_id) if campaign_id is not None else query.where(Campaign.idea == idea_id)
+    row = await query.first()
+    if row is None:
+        raise NotFound("Campaign not found")
+    row["variants"] = await CampaignVariant.select().where(CampaignVariant.campaign == row["id"]).order_by(
+        CampaignVariant.position)
+    for variant in row["variants"]:
+        variant["left"] = _left(variant)
+    return decorate(row)
+
+
+def decorate(row: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    status = CampaignStatus(row["status"])
+    row["status_label"] = CAMPAIGN_LABELS[status]
+    row["is_open"] = status in OPEN_STATUSES and as_aware(row["ends_at"]) > now
+    row["percent"] = min(999, row["pledged_units"] * 100 // max(1, row["goal_units"]))
+    row["goal_reached"] = row["pledged_units"] >= row["goal_units"]
+    row["early_bird_left"] = max(0, (row["early_bird_units"] or 0) - (row["early_bird_taken"] or 0))
+    row["seconds_left"] = max(0, int((as_aware(row["ends_at"]) - now).total_seconds()))
+    row["current_price"] = row["early_bird_price"] if row["early_bird_left"] and row["early_bird_price"] else row["price"]
+    return row
+
+
+async def list_campaigns(sort: str = "ending", limit: int = 24, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    if sort not in ("ending", "funded", "almost", "new"):
+        raise FormError({"sort": "Sort by ending, funded, almost or new."})
+    states = list(statuses or (C.EARLY_ACCESS.value, C.LIVE.value))
+    rows = await Campaign.select(*Campaign.all_columns(), Campaign.idea.title, Campaign.idea.summary).where(
+        Campaign.status.is_in(states))
+    rows = [decorate(r) for r in rows]
+    if sort == "ending":
+        rows.sort(key=lambda r: (r["ends_at"], r["id"]))
+    elif sort == "funded":
+        rows.sort(key=lambda r: (-r["percent"], r["id"]))
+    elif sort == "almost":
+        rows.sort(key=lambda r: (r["goal_reached"], -r["percent"], r["id"]))
+    else:
+        rows.sort(key=lambda r: (-r["id"],))
+    return rows[:limit]
+
+
+# ---- pledging -------------------------------------------------------------------------------
+
+
+def price_for(campaign: dict[str, Any], quantity: int, early_bird_free: int) -> tuple[int, int]:
+    """(amount, early-bird units) for `quantity` when `early_bird_free` early-bird units remain."""
+    early = min(quantity, early_bird_free) if campaign["early_bird_price"] else 0
+    return early * (campaign["early_bird_price"] or 0) + (quantity - early) * campaign["price"], early
+
+
+async def _lock_campaign(campaign_id: int) -> dict[str, Any]:
+    query = Campaign.select()
+    if not is_sqlite():
+        query = query.lock_rows()
+    row = await query.where(Campaign.id == campaign_id).first()
+    if row is None:
+        raise NotFound("Campaign not found")
+    return row
+
+
+def _check_can_pledge(member: CurrentMember, campaign: dict[str, Any], now: dt.datetime) -> None:
+    status = CampaignStatus(campaign["status"])
+    if not member.verified:
+        raise Forbidden("Verify your email address to pledge.")
+    if status is C.SCHEDULED:
+        raise Conflict("Pre-orders have not opened yet.")
+    if status not in OPEN_STATUSES or as_aware(campaign["ends_at"]) <= now:
+        raise Conflict("This campaign has ended.")
+    if status is C.EARLY_ACCESS and member.points_lifetime < EARLY_ACCESS_LEVEL:
+        opens = as_aware(campaign["early_access_ends_at"]).strftime("%d %b %H:%M UTC")
+        raise Forbidden(f"Early access is for Insiders and above; everyone can pledge from {opens}.")
+
+
+def _check_quantity(quantity: Any) -> int:
+    try:
+        quantity = int(quantity)
+    except (TypeError, ValueError):
+        raise FormError({"quantity": "Choose how many units you want."}) from None
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise FormError({"quantity": f"Choose between 1 and {MAX_QUANTITY} units."})
+    return quantity
+
+
+async def _reserve(variant_id: int, campaign_id: int, quantity: int) -> None:
+    rows = await CampaignVariant.update({CampaignVariant.reserved: CampaignVariant.reserved + quantity}).where(
+        (CampaignVariant.id == variant_id) & (CampaignVariant.campaign == campaign_id)
+        & WhereRaw('("limit_units" IS NULL OR "reserved" + {} <= "limit_units")', quantity)
+    ).returning(CampaignVariant.reserved)
+    if not rows:
+        variant = await CampaignVariant.select().where(
+            (CampaignVariant.id == variant_id) & (CampaignVariant.campaign == campaign_id)).first()
+        if variant is None:
+            raise FormError({"variant": "Choose one of the campaign's variants."})
+        left = _left(variant)
+        raise Conflict(f"Sold out: {variant['name']} has no units left." if not left else
+                       f"Only {left} of {variant['name']} left; choose fewer units.")
+
+
+async def _release(variant_id: int, quantity: int) -> None:
+    await CampaignVariant.update({CampaignVariant.reserved: CampaignVariant.reserved - quantity}).where(
+        CampaignVariant.id == variant_id)
+
+
+@dataclass(frozen=True)
+class PledgeStart:
+    pledge_id: int
+    amount: int
+    client_secret: str
+    publishable_key: str
+
+
+async def start_pledge(member: CurrentMember, campaign_id: int, *, variant_id: Any, quantity: Any,
+                       consent: bool, now: dt.datetime | None = None) -> PledgeStart:
+    """A pending pledge holding its units, plus a SetupIntent for the card."""
+    from app.payments import cards
+
+    now = now or utcnow()
+    quantity = _check_quantity(quantity)
+    try:
+        variant_id = int(variant_id)
+    except (TypeError, ValueError):
+        raise FormError({"variant": "Choose a variant."}) from None
+    if not consent:
+        raise FormError({"consent": "Please confirm that you agree to be charged if the campaign is funded."})
+    async with write_transaction():
+        campaign = await _lock_campaign(campaign_id)
+        _check_can_pledge(member, campaign, now)
+        existing = await Pledge.select(Pledge.id).where(
+            (Pledge.campaign == campaign_id) & (Pledge.member == member.id)
+            & Pledge.status.is_in([P.PENDING.value, P.ACTIVE.value])).first()
+        if existing:
+            raise Conflict("You already back this campaign: change your pledge under My pledges.")
+        await _reserve(variant_id, campaign_id, quantity)
+        free = (campaign["early_bird_units"] or 0) - (campaign["early_bird_taken"] or 0)
+        amount, early = price_for(campaign, quantity, max(0, free))
+        if early:
+            await Campaign.update({Campaign.early_bird_taken: Campaign.early_bird_taken + early}).where(
+                Campaign.id == campaign_id)
+        deadline = as_aware(campaign["ends_at"]).strftime("%d %b %Y %H:%M UTC")
+        rows = await Pledge.insert(Pledge(
+            campaign=campaign_id, member=member.id, variant=variant_id, quantity=quantity, early_bird_units=early,
+            amount=amount, status=P.PENDING.value, consent_version=CONSENT_VERSION,
+            consent_text=consent_text(f"{amount / 100:.2f} {campaign['currency']}", deadline), consent_at=now,
+        )).returning(Pledge.id)
+        pledge_id = rows[0]["id"]
+        await PledgeEvent.insert(PledgeEvent(pledge=pledge_id, from_status="", to_status=P.PENDING.value))
+        await enqueue("expire_pending_pledge", {"pledge_id": pledge_id}, run_at=now + dt.timedelta(minutes=PENDING_MINUTES),
+                      unique_key=f"expire_pending_pledge:{pledge_id}")
+    try:
+        setup = await cards.start_card_setup(member, metadata={"pledge_id": str(pledge_id)})
+    except Exception:
+        await _end_pending(pledge_id, P.CANCELLED, "The card form could not be prepared.")
+        raise
+    await Pledge.update({Pledge.setup_intent_id: setup.id}).where(Pledge.id == pledge_id)
+    return PledgeStart(pledge_id, amount, setup.client_secret, cards.publishable_key())
+
+
+async def _owned_pledge(member: CurrentMember, pledge_id: int) -> dict[str, Any]:
+    row = await Pledge.select().where(Pledge.id == pledge_id).first()
+    if row is None or row["member"] != member.id:
+        raise NotFound("Pledge not found")  # never reveal another member's pledge
+    return row
+
+
+async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_id: str | None = None) -> dict[str, Any]:
+    """Check the SetupIntent with Stripe, store the card, activate the pledge (idempotent)."""
+    from app.payments import cards
+
+    pledge = await _owned_pledge(member, pledge_id)
+    if pledge["status"] == P.ACTIVE:
+        return pledge
+    if pledge["status"] != P.PENDING:
+        raise Conflict("This pledge can no longer be confirmed.")
+    intent_id = pledge["setup_intent_id"]
+    if setup_intent_id and setup_intent_id != intent_id:
+        raise FormError({"setup_intent": "That card setup does not belong to this pledge."})
+    payment_method = await cards.verified_payment_method(member, intent_id, expected={"pledge_id": str(pledge_id)})
+    async with write_transaction():
+        campaign = await _lock_campaign(pledge["campaign"])
+        moved = await move_pledge(pledge_id, P.ACTIVE, expect=(P.PENDING,), message="Card saved",
+                                  extra={Pledge.payment_method_id: payment_method})
+        if moved is None:
+            return await _owned_pledge(member, pledge_id)
+        await _count(campaign, pledge["quantity"], pledge["amount"], backers=1)
+        await _email_pledge(pledge_id, "pledge_confirmed", "confirmed")
+    await live.publish(pledge["campaign"])
+    return await _owned_pledge(member, pledge_id)
+
+
+async def _count(campaign: dict[str, Any], units: int, amount: int, *, backers: int) -> None:
+    rows = await Campaign.update({
+        Campaign.pledged_units: Campaign.pledged_units + units,
+        Campaign.pledged_amount: Campaign.pledged_amount + amount,
+        Campaign.backers: Campaign.backers + backers,
+    }).where(Campaign.id == campaign["id"]).returning(Campaign.pledged_units, Campaign.goal_units, Campaign.goal_reached_at)
+    if rows and rows[0]["pledged_units"] >= rows[0]["goal_units"] and rows[0]["goal_reached_at"] is None:
+        await Campaign.update({Campaign.goal_reached_at: utcnow()}).where(Campaign.id == campaign["id"])
+
+
+async def change_pledge(member: CurrentMember, pledge_id: int, *, variant_id: Any = None, quantity: Any = None,
+                        now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    pledge = await _owned_pledge(member, pledge_id)
+    new_quantity = _check_quantity(pledge["quantity"] if quantity in (None, "") else quantity)
+    try:
+        new_variant = pledge["variant"] if variant_id in (None, "") else int(variant_id)
+    except (TypeError, ValueError):
+        raise FormError({"variant": "Choose a variant."}) from None
+    async with write_transaction():
+        campaign = await _lock_campaign(pledge["campaign"])
+        pledge = await _owned_pledge(member, pledge_id)  # re-read under the lock
+        if pledge["status"] not in (P.PENDING, P.ACTIVE):
+            raise Conflict("This pledge can no longer be changed.")
+        _check_can_pledge(member, campaign, now)
+        if new_variant == pledge["variant"] and new_quantity == pledge["quantity"]:
+            return pledge
+        await _release(pledge["variant"], pledge["quantity"])
+        await _reserve(new_variant, campaign["id"], new_quantity)  # raises (and rolls back) when sold out
+        free = (campaign["early_bird_units"] or 0) - (campaign["early_bird_taken"] or 0) + pledge["early_bird_units"]
+        amount, early = price_for(campaign, new_quantity, max(0, free))
+        await Campaign.update({Campaign.early_bird_taken: Campaign.early_bird_taken + early - pledge["early_bird_units"]}).where(
+            Campaign.id == campaign["id"])
+        await Pledge.update({Pledge.variant: new_variant, Pledge.quantity: new_quantity, Pledge.amount: amount,
+                             Pledge.early_bird_units: early, Pledge.updated_at: utcnow()}).where(Pledge.id == pledge_id)
+        event = await PledgeEvent.insert(PledgeEvent(pledge=pledge_id, from_status=pledge["status"], to_status=pledge["status"],
+                                                     message=f"Changed to {new_quantity} unit(s)")).returning(PledgeEvent.id)
+        if pledge["status"] == P.ACTIVE:
+            await _count(campaign, new_quantity - pledge["quantity"], amount - pledge["amount"], backers=0)
+            await _email_pledge(pledge_id, "pledge_changed", f"changed:{event[0]['id']}")
+    await live.publish(pledge["campaign"])
+    return await _owned_pledge(member, pledge_id)
+
+
+async def cancel_pledge(member: CurrentMember, pledge_id: int, *, now: dt.datetime | None = None) -> None:
+    now = now or utcnow()
+    pledge = await _owned_pledge(member, pledge_id)
+    campaign = await Campaign.select(Campaign.status, Campaign.ends_at).where(Campaign.id == pledge["campaign"]).first()
+    if CampaignStatus(campaign["status"]) not in OPEN_STATUSES or as_aware(campaign["ends_at"]) <= now:
+        raise Conflict("The campaign has ended; pledges can no longer be cancelled.")
+    if pledge["status"] in (P.CANCELLED,):
+        return
+    was_active = pledge["status"] == P.ACTIVE
+    ended = await _end_pending(pledge_id, P.CANCELLED, "Cancelled by the backer", allowed=(P.PENDING, P.ACTIVE))
+    if ended and was_active:
+        await _email_pledge(pledge_id, "pledge_cancelled", "cancelled")
+    await live.publish(pledge["campaign"])
+
+
+async def _end_pending(pledge_id: int, to: PledgeStatus, message: str,
+                       allowed: tuple[PledgeStatus, ...] = (P.PENDING,)) -> bool:
+    """Cancel or release a pledge and give its units back, exactly once."""
+    async with write_transaction():
+        pledge = await Pledge.select().where(Pledge.id == pledge_id).first()
+        campaign = await _lock_campaign(pledge["campaign"])
+        old = await move_pledge(pledge_id, to, expect=allowed, message=message)
+        if old is None:
+            return False
+        await _release(pledge["variant"], pledge["quantity"])
+        if pledge["early_bird_units"]:
+            await Campaign.update({Campaign.early_bird_taken: Campaign.early_bird_taken - pledge["early_bird_units"]}).where(
+                Campaign.id == campaign["id"])
+        if old is P.ACTIVE and to is not P.RELEASED:  # a failed campaign keeps its final numbers
+            await _count(campaign, -pledge["quantity"], -pledge["amount"], backers=-1)
+        return True
+
+
+async def expire_pending_pledge(pledge_id: int) -> None:
+    await _end_pending(pledge_id, P.CANCELLED, "The card was not saved in time.")
+
+
+async def _email_pledge(pledge_id: int, kind: str, ref: str) -> None:
+    row = await Pledge.select(
+        Pledge.id, Pledge.quantity, Pledge.amount, Pledge.status, Pledge.variant.name, Pledge.member.email,
+        Pledge.member.display_name, Pledge.campaign.idea.title, Pledge.campaign.idea, Pledge.campaign.ends_at,
+        Pledge.campaign.currency,
+    ).where(Pledge.id == pledge_id).first()
+    subjects = {
+        "pledge_confirmed": "You backed {title}",
+        "pledge_changed": "Your pledge for {title} was changed",
+        "pledge_cancelled": "Your pledge for {title} was cancelled",
+        "campaign_funded": "Funded! {title} will be made",
+        "campaign_failed": "{title} was not funded: nothing is charged",
+        "payment_failed": "Action needed: your payment for {title} failed",
+        "payment_reminder": "Reminder: fix your payment for {title}",
+        "pledge_dropped": "Your pledge for {title} was dropped",
+        "pledge_paid": "Payment received for {title}",
+    }
+    title = row["campaign.idea.title"]
+    await queue_email(
+        kind=kind, subject_ref=f"pledge:{pledge_id}:{ref}", to=row["member.email"],
+        subject=subjects[kind].format(title=title), template=f"pledges/{kind}",
+        context={"name": row["member.display_name"], "title": title, "quantity": row["quantity"],
+                 "variant": row["variant.name"], "amount": row["amount"], "currency": row["campaign.currency"],
+                 "deadline": row["campaign.ends_at"], "pledge_id": pledge_id,
+                 "link": f"{get_settings().base_url}/ideas/{row['campaign.idea']}",
+                 "fix_link": f"{get_settings().base_url}/pledges/{pledge_id}/fix",
+                 "pledges_link": f"{get_settings().base_url}/me/pledges"},
+    )
+
+
+async def my_pledges(member: CurrentMember) -> list[dict[str, Any]]:
+    rows = await Pledge.select(
+        *Pledge.all_columns(), Pledge.variant.name, Pledge.campaign.idea.title, Pledge.campaign.idea,
+        Pledge.campaign.status, Pledge.campaign.ends_at, Pledge.campaign.currency, Pledge.campaign.estimated_delivery,
+    ).where(Pledge.member == member.id).order_by(Pledge.id, ascending=False)
+    # A pledge abandoned before its card was saved is noise, not history.
+    rows = [r for r in rows if not (r["status"] == P.CANCELLED and not r["payment_method_id"])]
+    for row in rows:
+        row["status_label"] = PLEDGE_LABELS[PledgeStatus(row["status"])]
+        open_campaign = CampaignStatus(row["campaign.status"]) in OPEN_STATUSES and as_aware(row["campaign.ends_at"]) > utcnow()
+        row["editable"] = open_campaign and row["status"] in (P.PENDING, P.ACTIVE)
+    return rows
+
+
+async def get_pledge(member: CurrentMember, pledge_id: int) -> dict[str, Any]:
+    return await _owned_pledge(member, pledge_id)
+
+
+# ---- the all-or-nothing close ---------------------------------------------------------------
+
+
+async def close_campaign(campaign_id: int, *, actor_id: int | None = None, now: dt.datetime | None = None,
+                         early: bool = False) -> CampaignStatus | None:
+    """At the deadline (or when staff close early): funded if active units reach the goal, else
+    failed. The move happens once; a second call returns None."""
+    now = now or utcnow()
+    async with write_transaction():
+        campaign = await _lock_campaign(campaign_id)
+        status = CampaignStatus(campaign["status"])
+        if status not in OPEN_STATUSES:
+            return None
+        if not early and as_aware(campaign["ends_at"]) > now:
+            return None
+        target = C.FUNDED if campaign["pledged_units"] >= campaign["goal_units"] else C.FAILED
+        await move_campaign(campaign_id, target, actor_id=actor_id, expect=(status,),
+                            message="Closed early by staff" if early else "Deadline reached",
+                            extra={Campaign.closed_at: now})
+        job = "settle_campaign" if target is C.FUNDED else "release_campaign"
+        await enqueue(job, {"campaign_id": campaign_id}, unique_key=f"{job}:{campaign_id}")
+        idea = await Idea.select(Idea.author).where(Idea.id == campaign["idea"]).first()
+        if target is C.FUNDED:
+            await points.award(idea["author"], "idea_funded", key=f"idea_funded:{campaign['idea']}",
+                               reference=f"campaign:{campaign_id}")
+    log.info("campaign %s closed: %s", campaign_id, target)
+    # Pledges still waiting for a card never count: give their units back.
+    for row in await Pledge.select(Pledge.id).where((Pledge.campaign == campaign_id) & (Pledge.status == P.PENDING.value)):
+        await _end_pending(row["id"], P.CANCELLED, "The campaign ended before the card was saved.")
+    await live.publish(campaign_id)
+    return target
+
+
+async def release_campaign(campaign_id: int) -> int:
+    """A failed campaign: release every active pledge, detach the saved cards, email backers."""
+    from app.payments import cards
+
+    released = 0
+    for row in await Pledge.select(Pledge.id, Pledge.payment_method_id).where(
+            (Pledge.campaign == campaign_id) & (Pledge.status == P.ACTIVE.value)):
+        if await _end_pending(row["id"], P.RELEASED, "The campaign was not funded", allowed=(P.ACTIVE,)):
+            released += 1
+            await _email_pledge(row["id"], "campaign_failed", "failed")
+        if row["payment_method_id"]:
+            await cards.forget_card(row["payment_method_id"])
+    return released
+
+
+def label(status: str) -> str:
+    return CAMPAIGN_LABELS.get(CampaignStatus(status), status)

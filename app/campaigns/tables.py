@@ -1,0 +1,80 @@
+from piccolo.columns import JSON, Boolean, Date, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns.base import OnDelete
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from app.accounts.tables import Member
+from app.ideas.tables import Idea
+
+
+class Campaign(Table, tablename="campaign"):
+    """An all-or-nothing pre-order campaign for a greenlit idea (DESIGN section 2)."""
+
+    idea = ForeignKey(Idea, index=True, null=False, unique=True)
+    status = Varchar(length=20, default="scheduled", index=True)
+    currency = Varchar(length=3, default="SEK")
+    price = Integer()  # minor units per unit
+    early_bird_price = Integer(null=True, default=None)
+    early_bird_units = Integer(default=0)  # how many units sell at the early-bird price
+    early_bird_taken = Integer(default=0)  # held by pending and active pledges
+    goal_units = Integer()
+    # Counters of ACTIVE pledges, moved in the same transaction as the pledge.
+    pledged_units = Integer(default=0)
+    pledged_amount = Integer(default=0)
+    backers = Integer(default=0)
+    starts_at = Timestamptz()
+    early_access_ends_at = Timestamptz()
+    ends_at = Timestamptz(index=True)
+    estimated_delivery = Date()
+    goal_reached_at = Timestamptz(null=True, default=None)
+    closed_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    created_by = ForeignKey(Member, null=True, on_delete=OnDelete.set_null)
+
+
+class CampaignVariant(Table, tablename="campaign_variant"):
+    campaign = ForeignKey(Campaign, index=True, null=False, on_delete=OnDelete.cascade)
+    name = Varchar(length=60)
+    position = Integer(default=0)
+    limit_units = Integer(null=True, default=None)  # None: unlimited
+    reserved = Integer(default=0)  # units held by pending and active pledges
+
+
+class CampaignEvent(Table, tablename="campaign_event"):
+    campaign = ForeignKey(Campaign, index=True, null=False, on_delete=OnDelete.cascade)
+    actor = ForeignKey(Member, null=True, on_delete=OnDelete.set_null)
+    from_status = Varchar(length=20)
+    to_status = Varchar(length=20)
+    message = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Pledge(Table, tablename="pledge"):
+    campaign = ForeignKey(Campaign, index=True, null=False)
+    member = ForeignKey(Member, index=True, null=False)
+    variant = ForeignKey(CampaignVariant, null=False)
+    quantity = Integer()
+    early_bird_units = Integer(default=0)
+    amount = Integer()  # minor units, decided by the server
+    status = Varchar(length=20, default="pending", index=True)
+    setup_intent_id = Varchar(length=80, default="")
+    payment_method_id = Varchar(length=80, default="")
+    consent_version = Varchar(length=20, default="")
+    consent_text = Text(default="")
+    consent_at = Timestamptz(null=True, default=None)
+    failure_message = Text(default="")
+    failed_at = Timestamptz(null=True, default=None)
+    retried = Boolean(default=False)
+    reminders_sent = Integer(default=0)
+    last_reminder_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+
+
+class PledgeEvent(Table, tablename="pledge_event"):
+    pledge = ForeignKey(Pledge, index=True, null=False, on_delete=OnDelete.cascade)
+    from_status = Varchar(length=20)
+    to_status = Varchar(length=20)
+    message = Text(default="")
+    data = JSON(default="{}")
+    created_at = Timestamptz(default=TimestamptzNow())
