@@ -24,6 +24,7 @@ from app.ideas import api as ideas_api
 from app.ideas import routes as ideas_routes
 from app.mail import routes as mail_routes
 from app.points import api as points_api
+from app.payments import webhooks as payment_webhooks
 from app.points import routes as points_routes
 from app.settings import PROJECT_ROOT, get_settings
 from app.web.errors import EXCEPTION_HANDLERS
@@ -69,6 +70,7 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         *accounts_routes.ROUTES,
         *ideas_routes.ROUTES,
         *points_routes.ROUTES,
+        *payment_webhooks.ROUTES,
         api,
         create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False,
                                    cache_control=None),

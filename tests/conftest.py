@@ -78,6 +78,7 @@ async def _drop_pg_database() -> None:
 async def database():
     if TEST_DB_NAME:
         await _create_pg_database()
+    import app.handlers  # noqa: F401  (every job handler, as in a worker)
     from app.cli import migrate_database
     from app.db import start_database, stop_database
 
