@@ -103,6 +103,8 @@ def run(host: str, port: int | None, no_demo: bool) -> None:
     base = f"http://{host}:{port}"
     if settings.base_url == "http://127.0.0.1:8000" and base != settings.base_url:
         set_environment(BASE_URL=base)
+    if not settings.stripe_secret_key:
+        start_localstripe(base)
     asyncio.run(migrate_database())
     if not no_demo:
         from app.demo import load_demo
@@ -119,6 +121,49 @@ def run(host: str, port: int | None, no_demo: bool) -> None:
     click.echo(f"  API docs:     {base}/schema")
     click.echo("")
     uvicorn.run("app.asgi:create_app", factory=True, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_localstripe(base_url: str) -> None:
+    """Development without Stripe keys: localstripe (a GPL dev tool) as a child process.
+
+    It is started as a separate program from the dev/test tooling, never imported here.
+    """
+    import atexit
+    import subprocess
+    import time
+
+    import httpx
+
+    from app.settings import PROJECT_ROOT
+
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.localstripe_server", "--port", str(port)], cwd=PROJECT_ROOT,
+    )
+    atexit.register(process.terminate)
+    api = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{api}/js.stripe.com/v3/", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    secret = "whsec_localstripe_dev"
+    httpx.post(f"{api}/_config/webhooks/crowdmade", json={"url": f"{base_url}/webhooks/stripe", "secret": secret},
+               timeout=5)
+    set_environment(
+        STRIPE_SECRET_KEY="sk_test_localstripe", STRIPE_PUBLISHABLE_KEY="pk_test_localstripe",
+        STRIPE_WEBHOOK_SECRET=secret, STRIPE_API_BASE=api, STRIPE_JS_URL=f"{api}/js.stripe.com/v3/",
+    )
+    click.echo(f"  Stripe:       localstripe at {api} (test card 4242 4242 4242 4242)")
 
 
 @main.command()

@@ -132,12 +132,13 @@ async def idea_create(request: Request) -> Response:
 async def idea_page(request: Request, idea_id: int) -> Response:
     viewer = current_member(request)
     idea = await service.get_idea(idea_id, viewer)
-    return render(
-        request,
-        "ideas/detail.html",
-        {"idea": idea, "status_label": service.status_label},
-        fragment="ideas/_vote_button.html",
-    )
+    context = {"idea": idea, "status_label": service.status_label, "campaign": None}
+    if idea["status"] == service.IdeaStatus.CAMPAIGN:
+        from app.campaigns import routes as campaign_routes
+        from app.campaigns import service as campaigns
+
+        context.update(campaign_routes.panel_context(await campaigns.get_campaign(idea_id=idea_id), viewer))
+    return render(request, "ideas/detail.html", context, fragment="ideas/_vote_button.html")
 
 
 @get("/ideas/{idea_id:int}/edit", guards=[requires_member])

@@ -176,18 +176,25 @@ class SessionMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         settings = get_settings()
-        script_src = "'self'"
-        if settings.stripe_js_url:
-            script_src += " " + settings.stripe_js_url.split("/js.stripe.com")[0].rstrip("/")
+        stripe_origins = " ".join(sorted({_origin(u) for u in (settings.stripe_js_url, settings.stripe_api_base) if u}))
+        frame_src = stripe_origins or "'none'"
         self.csp = (
             "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-            f"script-src {script_src}; connect-src 'self'; frame-ancestors 'none'; "
+            f"script-src 'self' {stripe_origins}; connect-src 'self' {stripe_origins}; "
+            f"frame-src {frame_src}; frame-ancestors 'none'; "
             "form-action 'self'; base-uri 'self'; object-src 'none'"
-        )
+        ).replace("  ", " ")
         self.production = settings.is_production
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

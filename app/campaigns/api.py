@@ -1,0 +1,112 @@
+"""JSON API for campaigns and pledges (DESIGN section 9)."""
+
+from __future__ import annotations
+
+from litestar import Request, delete, get, patch, post
+from litestar.params import Parameter
+
+from app.campaigns import service
+from app.campaigns.schemas import (
+    CampaignOut,
+    GreenlightIn,
+    PledgeIn,
+    PledgeOut,
+    PledgePatch,
+    PledgeStartOut,
+    VariantOut,
+)
+from app.campaigns.service import GreenlightTerms, VariantTerms
+from app.web.guards import requires_member, requires_staff
+from app.web.responses import current_member
+
+
+def campaign_out(row: dict) -> CampaignOut:
+    return CampaignOut(
+        id=row["id"], idea_id=row["idea"], title=row["idea.title"], status=row["status"], currency=row["currency"],
+        price=row["price"], early_bird_price=row["early_bird_price"], early_bird_left=row["early_bird_left"],
+        goal_units=row["goal_units"], pledged_units=row["pledged_units"], pledged_amount=row["pledged_amount"],
+        backers=row["backers"], goal_reached=row["goal_reached"], starts_at=row["starts_at"],
+        early_access_ends_at=row["early_access_ends_at"], deadline=row["ends_at"],
+        estimated_delivery=row["estimated_delivery"],
+        variants=[VariantOut(id=v["id"], name=v["name"], limit=v["limit_units"], left=v["left"])
+                  for v in row.get("variants", [])],
+        url=f"/ideas/{row['idea']}",
+    )
+
+
+def pledge_out(row: dict) -> PledgeOut:
+    return PledgeOut(id=row["id"], campaign_id=row["campaign"], variant_id=row["variant"], quantity=row["quantity"],
+                     amount=row["amount"], status=row["status"], consent_version=row["consent_version"],
+                     created_at=row["created_at"])
+
+
+def _money(value) -> str:  # noqa: ANN001
+    return "" if value is None else str(value)
+
+
+@post("/staff/ideas/{idea_id:int}/greenlight", guards=[requires_staff], summary="Staff: greenlight an idea into a campaign")
+async def api_greenlight(request: Request, idea_id: int, data: GreenlightIn) -> CampaignOut:
+    terms = GreenlightTerms(
+        price=_money(data.price), early_bird_price=_money(data.early_bird_price), early_bird_units=data.early_bird_units,
+        goal_units=data.goal_units, duration_days=data.duration_days, ends_at=data.ends_at, starts_at=data.starts_at,
+        estimated_delivery=data.estimated_delivery, variants=[VariantTerms(v.name, v.limit) for v in data.variants],
+    )
+    campaign_id = await service.greenlight(current_member(request), idea_id, terms)
+    return campaign_out(await service.get_campaign(campaign_id))
+
+
+@get("/campaigns", summary="Open campaigns; sort: ending, funded, almost, new")
+async def api_campaigns(sort: str = "ending", limit: int = Parameter(default=24, ge=1, le=100)) -> list[CampaignOut]:
+    return [campaign_out(r) for r in await service.list_campaigns(sort, limit)]
+
+
+@get("/campaigns/{campaign_id:int}", summary="A campaign: state, goal, pledged units, backers, deadline")
+async def api_campaign(campaign_id: int) -> CampaignOut:
+    return campaign_out(await service.get_campaign(campaign_id))
+
+
+@post("/campaigns/{campaign_id:int}/pledges", guards=[requires_member],
+      summary="Start a pledge: returns the SetupIntent client secret for Stripe.js confirmCardSetup")
+async def api_pledge(request: Request, campaign_id: int, data: PledgeIn) -> PledgeStartOut:
+    start = await service.start_pledge(current_member(request), campaign_id, variant_id=data.variant,
+                                       quantity=data.quantity, consent=data.consent)
+    campaign = await service.get_campaign(campaign_id)
+    return PledgeStartOut(pledge_id=start.pledge_id, amount=start.amount, currency=campaign["currency"],
+                          setup_intent_client_secret=start.client_secret, publishable_key=start.publishable_key)
+
+
+@post("/pledges/{pledge_id:int}/confirm", status_code=200, guards=[requires_member],
+      summary="The server checks the SetupIntent with Stripe and activates the pledge")
+async def api_confirm(request: Request, pledge_id: int) -> PledgeOut:
+    return pledge_out(await service.confirm_pledge(current_member(request), pledge_id))
+
+
+@patch("/pledges/{pledge_id:int}", guards=[requires_member], summary="Change variant or quantity before the deadline")
+async def api_change(request: Request, pledge_id: int, data: PledgePatch) -> PledgeOut:
+    return pledge_out(await service.change_pledge(current_member(request), pledge_id, variant_id=data.variant,
+                                                  quantity=data.quantity))
+
+
+@delete("/pledges/{pledge_id:int}", status_code=200, guards=[requires_member], summary="Cancel before the deadline")
+async def api_cancel(request: Request, pledge_id: int) -> PledgeOut:
+    member = current_member(request)
+    await service.cancel_pledge(member, pledge_id)
+    return pledge_out(await service.get_pledge(member, pledge_id))
+
+
+@get("/me/pledges", guards=[requires_member], summary="The member's pledges")
+async def api_my_pledges(request: Request) -> list[PledgeOut]:
+    return [pledge_out(r) for r in await service.my_pledges(current_member(request))]
+
+
+@post("/staff/campaigns/{campaign_id:int}/close", status_code=200, guards=[requires_staff],
+      summary="Staff: end the campaign now (settles as at the deadline)")
+async def api_close(request: Request, campaign_id: int) -> CampaignOut:
+    result = await service.close_campaign(campaign_id, actor_id=current_member(request).id, early=True)
+    if result is None:
+        raise service.Conflict("This campaign is not open.")
+    return campaign_out(await service.get_campaign(campaign_id))
+
+
+ROUTES = [api_greenlight, api_campaigns, api_campaign, api_pledge, api_confirm, api_change, api_cancel,
+          api_my_pledges, api_close]

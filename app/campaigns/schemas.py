@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+
+
+class VariantIn(msgspec.Struct):
+    name: str
+    limit: int | None = None
+
+
+class GreenlightIn(msgspec.Struct):
+    price: str | int | float
+    goal_units: int
+    estimated_delivery: dt.date
+    variants: list[VariantIn] = msgspec.field(default_factory=list)
+    early_bird_price: str | int | float | None = None
+    early_bird_units: int = 0
+    duration_days: int | None = 30
+    ends_at: dt.datetime | None = None
+    starts_at: dt.datetime | None = None
+
+
+class VariantOut(msgspec.Struct):
+    id: int
+    name: str
+    limit: int | None
+    left: int | None
+
+
+class CampaignOut(msgspec.Struct):
+    id: int
+    idea_id: int
+    title: str
+    status: str
+    currency: str
+    price: int
+    early_bird_price: int | None
+    early_bird_left: int
+    goal_units: int
+    pledged_units: int
+    pledged_amount: int
+    backers: int
+    goal_reached: bool
+    starts_at: dt.datetime
+    early_access_ends_at: dt.datetime
+    deadline: dt.datetime
+    estimated_delivery: dt.date
+    variants: list[VariantOut]
+    url: str
+
+
+class PledgeIn(msgspec.Struct):
+    """Only what the backer chooses; the amount is the server's to decide."""
+
+    variant: int
+    quantity: int = 1
+    consent: bool = False
+
+
+class PledgeStartOut(msgspec.Struct):
+    pledge_id: int
+    amount: int
+    currency: str
+    setup_intent_client_secret: str
+    publishable_key: str
+
+
+class PledgePatch(msgspec.Struct):
+    variant: int | None = None
+    quantity: int | None = None
+
+
+class PledgeOut(msgspec.Struct):
+    id: int
+    campaign_id: int
+    variant_id: int
+    quantity: int
+    amount: int
+    status: str
+    consent_version: str
+    created_at: dt.datetime
