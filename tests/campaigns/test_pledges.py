@@ -157,3 +157,49 @@ async def test_change_and_cancel_move_the_counters_and_email(stripe):
     assert (campaign["pledged_units"], campaign["backers"], campaign["pledged_amount"]) == (0, 0, 0)
     kinds = [e["kind"] for e in await EmailMessage.select(EmailMessage.kind).where(EmailMessage.recipient == backer.email)]
     assert {"pledge_confirmed", "pledge_changed", "pledge_cancelled"} <= set(kinds)
+
+
+async def test_early_access_is_for_insiders_first(stripe, monkeypatch):
+    from app.accounts.tables import Member
+    from app.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "early_access_hours", 24)
+    campaign_id, campaign = await make_campaign()
+    assert campaign["status"] == "early_access"
+    fan = await make_member("Regular Fan")
+    insider = await make_member("Insider Ines")
+    await Member.update({Member.points_lifetime: 6000}).where(Member.id == insider.id)
+    from app.accounts.service import get_member
+
+    insider = await get_member(insider.id)
+    variant = campaign["variants"][0]["id"]
+    with pytest.raises(campaigns.Forbidden, match="Early access is for Insiders"):
+        await campaigns.start_pledge(fan, campaign_id, variant_id=variant, quantity=1, consent=True)
+    await campaigns.start_pledge(insider, campaign_id, variant_id=variant, quantity=1, consent=True)
+    # after the window everyone can pledge
+    import datetime as dt
+
+    from app.db import utcnow
+
+    await Campaign.update({Campaign.early_access_ends_at: utcnow() - dt.timedelta(seconds=1)}).where(Campaign.id == campaign_id)
+    await campaigns.advance_campaign(campaign_id)
+    assert (await campaigns.get_campaign(campaign_id))["status"] == "live"
+    await campaigns.start_pledge(fan, campaign_id, variant_id=variant, quantity=1, consent=True)
+
+
+async def test_goal_crossed_under_concurrent_pledges_then_closed_once(stripe):
+    from app.jobs import service as jobs
+
+    campaign_id, campaign = await make_campaign(goal=10)
+    backers = [await make_member(f"Crosser {n}") for n in range(12)]
+    await asyncio.gather(*(pledge_with_card(b, campaign_id, campaign["variants"][0]["id"]) for b in backers))
+    campaign = await campaigns.get_campaign(campaign_id)
+    assert campaign["pledged_units"] == 12 and campaign["backers"] == 12 and campaign["goal_reached"]
+    assert campaign["status"] == "live"  # goal reached early: still open until the deadline
+    results = await asyncio.gather(*(campaigns.close_campaign(campaign_id, early=True) for _ in range(8)))
+    assert [r for r in results if r] == ["funded"]
+    await asyncio.gather(jobs.drain(), jobs.drain())
+    assert await EmailMessage.count().where(EmailMessage.kind == "campaign_funded") == 12
+    from app.points.tables import PointsEntry
+
+    assert await PointsEntry.count().where(PointsEntry.reason == "idea_funded") == 1
