@@ -10,8 +10,7 @@ import click
 
 from app.settings import SettingsError, get_settings, set_environment
 
-DEMO_MEMBER = ("member@crowdmade.test", "welcome-fan-2026")
-DEMO_STAFF = ("staff@crowdmade.test", "welcome-staff-2026")
+from app.demo import DEMO_MEMBER, DEMO_STAFF  # noqa: E402
 
 
 def _settings_or_exit():

@@ -270,13 +270,15 @@ def validate_terms(terms: GreenlightTerms, now: dt.datetime) -> dict[str, Any]:
     return out
 
 
-async def greenlight(staff: CurrentMember, idea_id: int, terms: GreenlightTerms, *, now: dt.datetime | None = None) -> int:
+async def greenlight(staff: CurrentMember, idea_id: int, terms: GreenlightTerms, *, now: dt.datetime | None = None,
+                     early_access_hours: int | None = None) -> int:
     if not staff.is_staff:
         raise Forbidden("Staff only.")
     now = now or utcnow()
     values = validate_terms(terms, now)
     settings = get_settings()
-    early_access_ends = values["starts_at"] + dt.timedelta(hours=settings.early_access_hours)
+    hours = settings.early_access_hours if early_access_hours is None else early_access_hours
+    early_access_ends = values["starts_at"] + dt.timedelta(hours=hours)
     if early_access_ends > values["ends_at"]:
         early_access_ends = values["starts_at"]
     async with write_transaction():

@@ -1,0 +1,32 @@
+"""The demo data shows every capability alive, and its numbers agree with the rows."""
+
+from __future__ import annotations
+
+from app.accounts import service as accounts
+from app.accounts.tables import Member
+from app.campaigns.tables import Campaign, Pledge
+from app.demo import DEMO_MEMBER, DEMO_STAFF, load_demo
+from app.ideas.service import IdeaStatus
+from app.ideas.tables import Idea, Vote
+from app.orders.tables import Order
+from app.points.tables import PointsEntry
+
+
+async def test_demo_covers_every_state_and_is_consistent(stripe):
+    assert await load_demo(seed=7, manage_database=False, images=False, progress=False)
+    assert not await load_demo(seed=7, manage_database=False, images=False, progress=False)  # once
+    statuses = {r["status"] for r in await Idea.select(Idea.status)}
+    assert statuses == {s.value for s in IdeaStatus}
+    campaign_states = {r["status"] for r in await Campaign.select(Campaign.status)}
+    assert {"scheduled", "early_access", "live", "charging", "failed"} <= campaign_states
+    for idea in await Idea.select(Idea.id, Idea.vote_count):
+        assert idea["vote_count"] == await Vote.count().where(Vote.idea == idea["id"])
+    for member in await Member.select(Member.id, Member.points_balance):
+        entries = await PointsEntry.select(PointsEntry.points).where(PointsEntry.member == member["id"])
+        assert member["points_balance"] == sum(e["points"] for e in entries)
+    for campaign in await Campaign.select().where(Campaign.status.is_in(["live", "early_access"])):
+        active = await Pledge.select(Pledge.quantity).where((Pledge.campaign == campaign["id"]) & (Pledge.status == "active"))
+        assert campaign["pledged_units"] == sum(p["quantity"] for p in active)
+    assert await Order.count() > 0
+    assert (await accounts.authenticate(email=DEMO_MEMBER[0], password=DEMO_MEMBER[1])).display_name == "Maja Member"
+    assert (await accounts.authenticate(email=DEMO_STAFF[0], password=DEMO_STAFF[1])).is_staff
