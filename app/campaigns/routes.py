@@ -82,8 +82,10 @@ async def campaign_list(request: Request, sort: str = "ending") -> Response:
                   fragment="campaigns/_list_items.html")
 
 
-def panel_context(campaign: dict, member) -> dict:  # noqa: ANN001
-    return {"campaign": campaign, "can_early": bool(member and member.points_lifetime >= service.EARLY_ACCESS_LEVEL)}
+async def panel_context(campaign: dict, member) -> dict:  # noqa: ANN001
+    mine = await service.open_pledge_of(member, campaign["id"]) if member else None
+    return {"campaign": campaign, "my_pledge": mine,
+            "can_early": bool(member and member.points_lifetime >= service.EARLY_ACCESS_LEVEL)}
 
 
 @get("/campaigns/{campaign_id:int}/progress")

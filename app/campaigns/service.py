@@ -673,6 +673,14 @@ async def my_pledges(member: CurrentMember) -> list[dict[str, Any]]:
     return rows
 
 
+async def open_pledge_of(member: CurrentMember, campaign_id: int) -> dict[str, Any] | None:
+    """The member's pledge in this campaign that still counts (or waits for its card)."""
+    return await Pledge.select(Pledge.id, Pledge.status, Pledge.quantity, Pledge.amount, Pledge.variant.name).where(
+        (Pledge.campaign == campaign_id) & (Pledge.member == member.id)
+        & Pledge.status.is_in([P.PENDING.value, P.ACTIVE.value, P.CHARGING.value, P.PAID.value, P.PAYMENT_FAILED.value])
+    ).order_by(Pledge.id, ascending=False).first()
+
+
 async def get_pledge(member: CurrentMember, pledge_id: int) -> dict[str, Any]:
     return await _owned_pledge(member, pledge_id)
 

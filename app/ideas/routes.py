@@ -137,7 +137,7 @@ async def idea_page(request: Request, idea_id: int) -> Response:
         from app.campaigns import routes as campaign_routes
         from app.campaigns import service as campaigns
 
-        context.update(campaign_routes.panel_context(await campaigns.get_campaign(idea_id=idea_id), viewer))
+        context.update(await campaign_routes.panel_context(await campaigns.get_campaign(idea_id=idea_id), viewer))
     return render(request, "ideas/detail.html", context, fragment="ideas/_vote_button.html")
 
 
