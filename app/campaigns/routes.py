@@ -270,6 +270,18 @@ async def staff_close(request: Request, campaign_id: int) -> Response:
     return redirect(f"/staff/campaigns/{campaign_id}", flash=("success", f"Campaign closed: {service.label(result)}."))
 
 
-ROUTES = [greenlight_page, greenlight_submit, campaign_list, campaign_progress, campaign_live, pledge_submit,
+@post("/staff/campaigns/{campaign_id:int}/production", guards=[requires_staff])
+async def staff_production(request: Request, campaign_id: int) -> Response:
+    form = await _form(request)
+    try:
+        await service.mark_production(current_member(request), campaign_id, service.CampaignStatus(form.get("to", "")))
+    except (ValueError, FormError):
+        return redirect(f"/staff/campaigns/{campaign_id}", flash=("error", "Choose a production step."))
+    except Conflict as error:
+        return redirect(f"/staff/campaigns/{campaign_id}", flash=("error", error.message))
+    return redirect(f"/staff/campaigns/{campaign_id}", flash=("success", "Campaign updated."))
+
+
+ROUTES = [staff_production, greenlight_page, greenlight_submit, campaign_list, campaign_progress, campaign_live, pledge_submit,
           pledge_card_page, pledge_confirm, my_pledges, pledge_change, pledge_cancel, pledge_fix_page,
           pledge_fix_authenticated, pledge_fix_card, staff_campaign, staff_close]

@@ -733,5 +733,21 @@ async def release_campaign(campaign_id: int) -> int:
     return released
 
 
+async def mark_production(staff: CurrentMember, campaign_id: int, to: CampaignStatus) -> None:
+    """Staff: charging -> in production (once no pledge is still being charged) -> delivered."""
+    if not staff.is_staff:
+        raise Forbidden("Staff only.")
+    if to is C.IN_PRODUCTION:
+        still = await Pledge.count().where((Pledge.campaign == campaign_id) & (Pledge.status == P.CHARGING.value))
+        if still:
+            raise Conflict(f"{still} pledge(s) are still being charged; wait for the settlement to finish.")
+        await move_campaign(campaign_id, to, actor_id=staff.id, expect=(C.CHARGING,), message="Production started")
+    elif to is C.DELIVERED:
+        await move_campaign(campaign_id, to, actor_id=staff.id, expect=(C.IN_PRODUCTION,), message="Delivered")
+    else:
+        raise FormError({"status": "Choose in_production or delivered."})
+    await live.publish(campaign_id)
+
+
 def label(status: str) -> str:
     return CAMPAIGN_LABELS.get(CampaignStatus(status), status)

@@ -238,3 +238,23 @@ async def test_settlement_survives_a_killed_worker_without_double_charges(stripe
     assert await Pledge.count().where((Pledge.campaign == campaign_id) & (Pledge.status == "paid")) == 200
     assert await payment_intents_by_pledge() == Counter({p: 1 for p in pledges})
     assert await Order.count() == 200
+
+
+async def test_production_moves_after_settlement(stripe):
+    from app.campaigns.service import CampaignStatus
+    from app.errors import Conflict
+
+    campaign_id, campaign = await make_campaign(goal=1)
+    staff = await make_member("Production Staff", staff=True)
+    backer = await make_member("Produced Backer")
+    await pledge_with_card(backer, campaign_id, campaign["variants"][0]["id"])
+    await campaigns.close_campaign(campaign_id, early=True)
+    await settlement.settle_campaign(campaign_id)
+    with pytest.raises(Conflict, match="still being charged"):
+        await campaigns.mark_production(staff, campaign_id, CampaignStatus.IN_PRODUCTION)
+    await jobs.drain()
+    await campaigns.mark_production(staff, campaign_id, CampaignStatus.IN_PRODUCTION)
+    with pytest.raises(campaigns.IllegalMove):
+        await campaigns.mark_production(staff, campaign_id, CampaignStatus.IN_PRODUCTION)
+    await campaigns.mark_production(staff, campaign_id, CampaignStatus.DELIVERED)
+    assert (await campaigns.get_campaign(campaign_id))["status"] == "delivered"
