@@ -25,8 +25,8 @@ from app.db import start_database, stop_database
 from app.ideas import api as ideas_api
 from app.ideas import routes as ideas_routes
 from app.mail import routes as mail_routes
-from app.points import api as points_api
 from app.payments import webhooks as payment_webhooks
+from app.points import api as points_api
 from app.points import routes as points_routes
 from app.settings import PROJECT_ROOT, get_settings
 from app.web.errors import EXCEPTION_HANDLERS

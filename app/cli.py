@@ -8,9 +8,8 @@ import sys
 
 import click
 
-from app.settings import SettingsError, get_settings, set_environment
-
 from app.demo import DEMO_MEMBER, DEMO_STAFF  # noqa: E402
+from app.settings import SettingsError, get_settings, set_environment
 
 
 def _settings_or_exit():

@@ -14,7 +14,6 @@ import datetime as dt
 import io
 import math
 import random
-from typing import Any
 
 from PIL import Image, ImageDraw
 
@@ -166,13 +165,13 @@ async def load_demo(*, seed: int = 42, scale: int = 1, force: bool = False, mana
 async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool) -> None:
     from rich.progress import Progress
 
+    import app.handlers  # noqa: F401  (the jobs the demo runs at the end)
     from app.accounts import service as accounts
     from app.accounts.passwords import hash_password
     from app.accounts.tables import Member
     from app.db import utcnow
     from app.ideas import service as ideas
     from app.ideas.tables import Idea
-    import app.handlers  # noqa: F401  (the jobs the demo runs at the end)
     from app.jobs.service import drain
 
     now = utcnow()

@@ -46,7 +46,7 @@ def test_screenshots_and_no_horizontal_overflow_on_phone(new_context, approved_i
         for name, path in pages.items():
             response = page.goto(path)
             assert response is not None and response.status == 200, f"{path}: {response and response.status}"
-            page.wait_for_function("() => [...document.images].every((img) => img.complete)")
+            page.wait_for_function("() => [...document.images].every((img) => img.complete || img.loading === 'lazy')")
             expect(page.get_by_role("heading", level=1)).to_be_visible()
             page.screenshot(path=str(screenshot_dir / f"{name}-{device}.png"), full_page=True)
             if device == "phone":
@@ -62,11 +62,6 @@ def test_screenshots_and_no_horizontal_overflow_on_phone(new_context, approved_i
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(
-    reason="known CSS bug: long unbroken words in titles are not wrapped (needs overflow-wrap on "
-    "h1 and .card-title); the idea page scrolls sideways on a phone. Remove this mark once fixed.",
-    strict=False,
-)
 def test_long_unbroken_title_does_not_overflow_on_phone(new_context, approved_idea):
     idea_id = approved_idea("Supercalifragilisticexpialidocious-waterproof-backpack", image=False)
     page = new_context(viewport=VIEWPORTS["phone"]).new_page()
