@@ -4,3 +4,5 @@ import app.campaigns.jobs  # noqa: F401
 import app.ideas.jobs  # noqa: F401
 import app.jobs.service  # noqa: F401
 import app.mail.service  # noqa: F401
+import app.notifications.service  # noqa: F401
+import app.points.badges  # noqa: F401

@@ -2,12 +2,14 @@
 
 from app.accounts.tables import ApiToken, EmailToken, Member, Session
 from app.campaigns.tables import Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
+from app.community.tables import CampaignUpdate, Comment, CommentReport, Follow
 from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
 from app.jobs.tables import Job
 from app.mail.tables import EmailMessage
+from app.notifications.tables import Notification, NotificationSetting
 from app.orders.tables import Order, OrderEvent, OrderLine
 from app.payments.tables import ChargeAttempt, StripeEvent
-from app.points.tables import PointsEntry
+from app.points.tables import MemberBadge, PointsEntry
 
 ALL_TABLES = (
     Member,
@@ -30,6 +32,13 @@ ALL_TABLES = (
     OrderLine,
     OrderEvent,
     PointsEntry,
+    MemberBadge,
+    Comment,
+    CommentReport,
+    Follow,
+    CampaignUpdate,
+    Notification,
+    NotificationSetting,
     Job,
     EmailMessage,
 )

@@ -408,7 +408,10 @@ async def update_profile(
             {Member.display_name: display_name, Member.handle: handle, Member.bio: bio, Member.location: location}
         ).where(Member.id == member.id)
         if bio and location and member.verified:
+            from app.points import badges
+
             await points.award(member.id, "profile_complete", key=f"profile_complete:{member.id}")
+            await badges.award_badge(member.id, "profile_complete")
     return await get_member(member.id)
 
 

@@ -25,6 +25,7 @@ from app.ideas.service import IdeaStatus, move_idea
 from app.ideas.tables import Idea, Vote
 from app.jobs.service import enqueue
 from app.mail.service import queue_email
+from app.points import badges
 from app.points import service as points
 from app.settings import get_settings
 
@@ -303,6 +304,7 @@ async def greenlight(staff: CurrentMember, idea_id: int, terms: GreenlightTerms,
         await CampaignEvent.insert(CampaignEvent(campaign=campaign_id, actor=staff.id, from_status="",
                                                  to_status=C.SCHEDULED.value, message="Greenlit"))
         await points.award(idea["author"], "idea_greenlit", key=f"idea_greenlit:{idea_id}", reference=f"idea:{idea_id}")
+        await badges.award_badge(idea["author"], "idea_greenlit")
         for when in sorted({values["starts_at"], early_access_ends, values["ends_at"]}):
             await enqueue("campaign_tick", {"campaign_id": campaign_id}, run_at=when,
                           unique_key=f"campaign_tick:{campaign_id}:{int(when.timestamp())}")
@@ -544,8 +546,22 @@ async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_
             return await _owned_pledge(member, pledge_id)
         await _count(campaign, pledge["quantity"], pledge["amount"], backers=1)
         await _email_pledge(pledge_id, "pledge_confirmed", "confirmed")
+        await _pledge_badges(member.id, campaign)
     await live.publish(pledge["campaign"])
     return await _owned_pledge(member, pledge_id)
+
+
+async def _pledge_badges(member_id: int, campaign: dict[str, Any]) -> None:
+    if campaign["backers"] == 0 and not await Pledge.exists().where(
+            (Pledge.campaign == campaign["id"]) & (Pledge.member != member_id)
+            & Pledge.status.is_in([P.ACTIVE.value, P.CHARGING.value, P.PAID.value])):
+        await badges.award_badge(member_id, "first_backer")
+    if campaign["status"] == C.EARLY_ACCESS:
+        await badges.award_badge(member_id, "early_insider")
+    backed = await Pledge.select(Pledge.campaign).where(
+        (Pledge.member == member_id) & Pledge.status.is_in([P.ACTIVE.value, P.CHARGING.value, P.PAID.value])).distinct()
+    if len(backed) >= 10:
+        await badges.award_badge(member_id, "ten_campaigns")
 
 
 async def _count(campaign: dict[str, Any], units: int, amount: int, *, backers: int) -> None:
@@ -710,6 +726,7 @@ async def close_campaign(campaign_id: int, *, actor_id: int | None = None, now: 
         if target is C.FUNDED:
             await points.award(idea["author"], "idea_funded", key=f"idea_funded:{campaign['idea']}",
                                reference=f"campaign:{campaign_id}")
+            await badges.award_badge(idea["author"], "funded_creator")
     log.info("campaign %s closed: %s", campaign_id, target)
     # Pledges still waiting for a card never count: give their units back.
     for row in await Pledge.select(Pledge.id).where((Pledge.campaign == campaign_id) & (Pledge.status == P.PENDING.value)):

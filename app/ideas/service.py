@@ -125,6 +125,11 @@ async def move_idea(
         event = await IdeaEvent.insert(
             IdeaEvent(idea=idea_id, actor=actor_id, from_status=current.value, to_status=to.value, message=message)
         ).returning(IdeaEvent.id)
+        if to in PUBLIC_STATUSES:
+            from app.community.service import notify_idea_followers
+
+            await notify_idea_followers(idea_id, key=f"idea_event:{event[0]['id']}", exclude={idea["author"]},
+                                        title=f"{idea['title']}: {status_label(to).lower()}", link=f"/ideas/{idea_id}")
         return {**idea, "from": current, "to": to, "event_id": event[0]["id"]}
 
 
@@ -291,7 +296,10 @@ async def review(staff: CurrentMember, idea_id: int, action: str, message: str =
         moved = await move_idea(idea_id, target, actor_id=staff.id, message=message, extra=extra)
         author = await Member.select(Member.email, Member.display_name).where(Member.id == moved["author"]).first()
         if target is S.VOTING:
+            from app.points import badges
+
             await points.award(moved["author"], "idea_accepted", key=f"idea_accepted:{idea_id}", reference=f"idea:{idea_id}")
+            await badges.award_badge(moved["author"], "first_idea")
             await enqueue("close_voting", {"idea_id": idea_id}, run_at=ends, unique_key=f"close_voting:{idea_id}")
         await _email_author(moved, author, target, message)
     return target
@@ -400,6 +408,11 @@ async def vote(member: CurrentMember, idea_id: int) -> VoteState:
         awarded = await points.award(
             member.id, "vote", key=f"vote:{inserted[0]['token']}", reference=f"idea:{idea_id}", cap_reasons=("vote", "vote_reversed")
         )
+        from app.points import badges
+
+        await badges.award_badge(member.id, "first_vote")
+        if await Vote.count().where(Vote.member == member.id) >= 100:
+            await badges.award_badge(member.id, "hundred_votes")
     return VoteState(idea_id, True, votes, awarded)
 
 

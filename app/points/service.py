@@ -29,6 +29,7 @@ RULES: dict[str, Rule] = {
     "vote": Rule(2, daily_cap=50, label="Voted for an idea"),
     "vote_reversed": Rule(-2, label="Withdrew a vote"),
     "comment": Rule(5, daily_cap=50, label="Commented"),
+    "comment_removed": Rule(-5, label="A comment was removed"),
     "pledge_paid": Rule(10, label="Pledge paid (per unit)"),
     "idea_greenlit": Rule(500, label="Your idea was greenlit"),
     "idea_funded": Rule(1000, label="Your idea was funded"),
@@ -145,12 +146,20 @@ async def award(
         if not rows:
             return 0
         lifetime_delta = 0 if reason in SPENDING_REASONS else amount
-        await Member.update(
+        updated = await Member.update(
             {
                 Member.points_balance: Member.points_balance + amount,
                 Member.points_lifetime: Member.points_lifetime + lifetime_delta,
             }
-        ).where(Member.id == member_id)
+        ).where(Member.id == member_id).returning(Member.points_lifetime)
+        after = updated[0]["points_lifetime"] if updated else 0
+        before_level, after_level = level_for(after - lifetime_delta).level, level_for(after).level
+        if after_level.threshold > before_level.threshold:
+            from app.notifications.service import notify
+
+            await notify(member_id, "level", key=f"level:{member_id}:{after_level.name}",
+                         title=f"You reached {after_level.name}!",
+                         body=f"{after} lifetime points. Thank you for making things with us.", link="/points")
         return amount
 
 
@@ -177,3 +186,21 @@ async def history(member_id: int, *, limit: int = 50, before_id: int | None = No
     if before_id is not None:
         query = query.where(PointsEntry.id < before_id)
     return await query.order_by(PointsEntry.id, ascending=False).limit(limit)
+
+
+async def adjust(staff_id: int, member_id: int, points: int, reason: str) -> int:
+    """Staff: add or remove points with a reason the member sees in their history."""
+    import uuid
+
+    from app.errors import FormError
+
+    reason = (reason or "").strip()
+    errors = {}
+    if not reason or len(reason) > 200:
+        errors["reason"] = "Say why (up to 200 characters); the member sees it."
+    if points == 0 or abs(points) > 100_000:
+        errors["points"] = "Use a non-zero number of points (at most 100,000)."
+    if errors:
+        raise FormError(errors)
+    return await award(member_id, "adjustment", key=f"adjustment:{uuid.uuid4().hex}", points=points,
+                       reference=f"staff:{staff_id}", note=reason)

@@ -15,3 +15,11 @@ class PointsEntry(Table, tablename="points_entry"):
     idempotency_key = Varchar(length=160, unique=True)
     note = Varchar(length=280, default="")
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class MemberBadge(Table, tablename="member_badge"):
+    """A badge earned once: unique (member, badge) in the migration."""
+
+    member = ForeignKey(Member, index=True, null=False)
+    badge = Varchar(length=40)
+    awarded_at = Timestamptz(default=TimestamptzNow())
