@@ -21,6 +21,8 @@ from app.accounts import api as accounts_api
 from app.accounts import routes as accounts_routes
 from app.campaigns import api as campaigns_api
 from app.campaigns import routes as campaigns_routes
+from app.community import api as community_api
+from app.community import routes as community_routes
 from app.db import start_database, stop_database
 from app.ideas import api as ideas_api
 from app.ideas import routes as ideas_routes
@@ -64,7 +66,7 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
 
     api = Router(
         path="/api/v1",
-        route_handlers=[*accounts_api.ROUTES, *ideas_api.ROUTES, *campaigns_api.ROUTES, *points_api.ROUTES],
+        route_handlers=[*accounts_api.ROUTES, *ideas_api.ROUTES, *campaigns_api.ROUTES, *community_api.ROUTES, *points_api.ROUTES],
         security=[{"BearerToken": []}],
         tags=["api"],
     )
@@ -72,6 +74,7 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         *accounts_routes.ROUTES,
         *ideas_routes.ROUTES,
         *campaigns_routes.ROUTES,
+        *community_routes.ROUTES,
         *points_routes.ROUTES,
         *payment_webhooks.ROUTES,
         api,

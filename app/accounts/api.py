@@ -52,7 +52,11 @@ async def api_verify(data: VerifyIn) -> MemberOut:
 
 @get("/me", guards=[requires_member], summary="The member behind the token: points, level, badges")
 async def api_me(request: Request) -> MemberOut:
-    return member_out(current_member(request))
+    from app.points.badges import badges_of
+
+    out = member_out(current_member(request))
+    out.badges = [b["code"] for b in await badges_of(out.id)]
+    return out
 
 
 ROUTES = [api_signup, api_token, api_verify, api_me]

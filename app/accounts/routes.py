@@ -9,9 +9,11 @@ from litestar.datastructures import Cookie
 
 from app.accounts import service
 from app.accounts.service import CurrentMember
+from app.community.service import is_following
 from app.errors import FormError, TooManyRequests
 from app.ideas import service as ideas
 from app.points import service as points
+from app.points.badges import badges_of
 from app.web.guards import requires_member
 from app.web.middleware import SESSION_COOKIE
 from app.web.responses import current_member, redirect, render, safe_next
@@ -260,6 +262,9 @@ async def profile_page(request: Request, handle: str) -> Response:
             "ideas": await ideas.ideas_by_author(profile["id"]),
             "own": own,
             "status_label": ideas.status_label,
+            "badges": await badges_of(profile["id"]),
+            "follow_kind": "member", "follow_target": profile["id"], "next": f"/members/{profile['handle']}",
+            "following": await is_following(viewer, "member", profile["id"]),
         },
     )
 

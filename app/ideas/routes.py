@@ -133,11 +133,23 @@ async def idea_page(request: Request, idea_id: int) -> Response:
     viewer = current_member(request)
     idea = await service.get_idea(idea_id, viewer)
     context = {"idea": idea, "status_label": service.status_label, "campaign": None}
+    if is_htmx(request):  # the vote fragment needs nothing more
+        return render(request, "ideas/detail.html", context, fragment="ideas/_vote_button.html")
+    from app.community import routes as community_routes
+    from app.community import service as community
+
     if idea["status"] == service.IdeaStatus.CAMPAIGN:
         from app.campaigns import routes as campaign_routes
         from app.campaigns import service as campaigns
 
-        context.update(await campaign_routes.panel_context(await campaigns.get_campaign(idea_id=idea_id), viewer))
+        campaign = await campaigns.get_campaign(idea_id=idea_id)
+        context.update(await campaign_routes.panel_context(campaign, viewer))
+        context["updates"] = await community.updates_for(campaign["id"], viewer)
+        context["can_post_update"] = bool(viewer and (viewer.is_staff or viewer.id == idea["author"]))
+    if idea["status"] in service.PUBLIC_STATUSES:
+        context.update(await community_routes.comments_context(idea_id, viewer))
+        context.update(follow_kind="idea", follow_target=idea_id, next=f"/ideas/{idea_id}",
+                       following=await community.is_following(viewer, "idea", idea_id))
     return render(request, "ideas/detail.html", context, fragment="ideas/_vote_button.html")
 
 
