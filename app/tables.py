@@ -9,7 +9,7 @@ from app.mail.tables import EmailMessage
 from app.notifications.tables import Notification, NotificationSetting
 from app.orders.tables import Order, OrderEvent, OrderLine
 from app.payments.tables import ChargeAttempt, StripeEvent
-from app.points.tables import MemberBadge, PointsEntry
+from app.points.tables import MemberBadge, PointsEntry, Voucher
 
 ALL_TABLES = (
     Member,
@@ -33,6 +33,7 @@ ALL_TABLES = (
     OrderEvent,
     PointsEntry,
     MemberBadge,
+    Voucher,
     Comment,
     CommentReport,
     Follow,

@@ -31,7 +31,7 @@ def member_out(member: CurrentMember) -> MemberOut:
 @post("/auth/signup", summary="Create a member; a verification email is sent")
 async def api_signup(request: Request, data: SignupIn) -> MemberOut:
     member = await service.signup(
-        email=data.email, password=data.password, display_name=data.display_name,
+        email=data.email, password=data.password, display_name=data.display_name, referral=data.referral,
         ip=request.scope.get("state", {}).get("client_ip", ""),
     )
     return member_out(member)

@@ -58,10 +58,10 @@ def anonymous_cookie(request: Request) -> Cookie:
 
 
 @get("/signup", name="signup")
-async def signup_page(request: Request) -> Response:
+async def signup_page(request: Request, ref: str = "") -> Response:
     if current_member(request):
         return redirect("/")
-    return render(request, "accounts/signup.html", {"values": {}, "errors": {}})
+    return render(request, "accounts/signup.html", {"values": {"ref": ref[:40]}, "errors": {}})
 
 
 @post("/signup")
@@ -73,6 +73,7 @@ async def signup_submit(request: Request) -> Response:
             password=data.get("password", ""),
             display_name=data.get("display_name", ""),
             ip=_ip(request),
+            referral=data.get("ref", ""),
         )
     except FormError as error:
         values = {k: v for k, v in data.items() if k != "password"}

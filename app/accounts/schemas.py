@@ -7,6 +7,7 @@ class SignupIn(msgspec.Struct):
     email: str
     password: str
     display_name: str
+    referral: str = ""  # the inviting member's handle
 
 
 class TokenIn(msgspec.Struct):

@@ -119,7 +119,7 @@ def _check_display_name(name: str) -> str | None:
     return None
 
 
-async def signup(*, email: str, password: str, display_name: str, ip: str = "") -> CurrentMember:
+async def signup(*, email: str, password: str, display_name: str, ip: str = "", referral: str = "") -> CurrentMember:
     settings = get_settings()
     if ip:
         count, retry = await counters().hit(f"signup:ip:{ip}", 3600)
@@ -143,8 +143,16 @@ async def signup(*, email: str, password: str, display_name: str, ip: str = "") 
         if await Member.exists().where(Member.email == email):
             raise FormError({"email": "An account with this email already exists. Log in or reset your password."})
         handle = await _free_handle(display_name)
+        referrer = None
+        if referral:
+            found = await Member.select(Member.id, Member.email).where(
+                (Member.handle == referral.strip().lower()) & Member.deleted_at.is_null()).first()
+            # No self-referral: the invite must come from another person's account.
+            if found and found["email"] != email:
+                referrer = found["id"]
         rows = await Member.insert(
-            Member(email=email, display_name=display_name, handle=handle, password_hash=password_hash)
+            Member(email=email, display_name=display_name, handle=handle, password_hash=password_hash,
+                   referred_by=referrer)
         ).returning(*MEMBER_COLUMNS)
         member = CurrentMember.from_row(rows[0])
         await send_verification_email(member)
@@ -235,6 +243,14 @@ async def authenticate(*, email: str, password: str, ip: str = "") -> CurrentMem
         await Member.update({Member.password_hash: hash_password(password)}).where(Member.id == row["id"])
     log.info("login ok member=%s ip=%s", row["id"], ip)
     return CurrentMember.from_row(row)
+
+
+async def reward_referral(member_id: int) -> int:
+    """The referrer earns points when the invited friend's first order is paid (once per friend)."""
+    row = await Member.select(Member.referred_by).where(Member.id == member_id).first()
+    if not row or not row["referred_by"] or row["referred_by"] == member_id:
+        return 0
+    return await points.award(row["referred_by"], "referral", key=f"referral:{member_id}", reference=f"member:{member_id}")
 
 
 # ---- sessions ----------------------------------------------------------------------------

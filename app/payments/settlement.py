@@ -166,6 +166,9 @@ async def _create_order(pledge_id: int, payment_intent_id: str) -> None:
                             OrderEvent(order=order_id, from_status="placed", to_status="paid", message="Pledge charged"))
     await points.award(pledge["member"], "pledge_paid", key=f"pledge_paid:{pledge_id}", reference=f"pledge:{pledge_id}",
                        points=10 * pledge["quantity"])
+    from app.accounts.service import reward_referral
+
+    await reward_referral(pledge["member"])
 
 
 async def apply_payment_intent(payment_intent: dict[str, Any]) -> str:

@@ -36,10 +36,12 @@ RULES: dict[str, Rule] = {
     "review": Rule(20, label="Verified-buyer review"),
     "referral": Rule(200, label="A friend you invited placed their first order"),
     "adjustment": Rule(0, label="Adjustment by staff"),
+    "redeem": Rule(0, label="Redeemed for a voucher"),
+    "redeem_refund": Rule(0, label="Voucher returned"),
 }
 
 # Spending is not "earning": it lowers the balance, never the lifetime total (and level).
-SPENDING_REASONS = frozenset({"redeem"})
+SPENDING_REASONS = frozenset({"redeem", "redeem_refund"})
 
 
 @dataclass(frozen=True)
@@ -204,3 +206,60 @@ async def adjust(staff_id: int, member_id: int, points: int, reason: str) -> int
         raise FormError(errors)
     return await award(member_id, "adjustment", key=f"adjustment:{uuid.uuid4().hex}", points=points,
                        reference=f"staff:{staff_id}", note=reason)
+
+
+# ---- redemption ------------------------------------------------------------------------------
+
+VOUCHER_POINTS = 1_000
+VOUCHER_AMOUNT = 10_000  # minor units: 100 SEK off a catalog order
+
+
+async def redeem_voucher(member_id: int) -> dict:
+    """Spend VOUCHER_POINTS on a voucher. The balance check and the spend share one locked
+    transaction, so concurrent redemptions can never spend more than the balance."""
+    import secrets
+    import uuid
+
+    from app.errors import FormError
+    from app.points.tables import Voucher
+    from app.settings import get_settings
+
+    async with write_transaction():
+        await _lock_member(member_id)
+        row = await Member.select(Member.points_balance).where(Member.id == member_id).first()
+        if row is None or row["points_balance"] < VOUCHER_POINTS:
+            raise FormError({"points": f"You need {VOUCHER_POINTS:,} points for a voucher."})
+        code = f"CM{secrets.token_hex(4).upper()}"
+        await award(member_id, "redeem", key=f"redeem:{uuid.uuid4().hex}", points=-VOUCHER_POINTS, reference=f"voucher:{code}",
+                    note=f"Voucher {code}")
+        rows = await Voucher.insert(Voucher(code=code, member=member_id, points=VOUCHER_POINTS, amount=VOUCHER_AMOUNT,
+                                            currency=get_settings().currency)).returning(*Voucher.all_columns())
+        return rows[0]
+
+
+async def vouchers_of(member_id: int) -> list[dict]:
+    from app.points.tables import Voucher
+
+    return await Voucher.select().where(Voucher.member == member_id).order_by(Voucher.id, ascending=False)
+
+
+async def spend_voucher(member_id: int, code: str, order_id: int) -> dict | None:
+    """Mark a voucher spent on an order, exactly once (the shop's checkout calls this)."""
+    from app.points.tables import Voucher
+
+    rows = await Voucher.update({Voucher.status: "spent", Voucher.order_id: order_id, Voucher.spent_at: utcnow()}).where(
+        (Voucher.code == (code or "").strip().upper()) & (Voucher.member == member_id) & (Voucher.status == "issued")
+    ).returning(Voucher.id, Voucher.amount)
+    return rows[0] if rows else None
+
+
+async def give_back_voucher(order_id: int) -> None:
+    """A cancelled order returns its voucher's points (once)."""
+    from app.points.tables import Voucher
+
+    async with write_transaction():
+        rows = await Voucher.update({Voucher.status: "cancelled"}).where(
+            (Voucher.order_id == order_id) & (Voucher.status == "spent")).returning(Voucher.member, Voucher.points, Voucher.code)
+        for row in rows:
+            await award(row["member"], "redeem_refund", key=f"redeem_refund:{row['code']}", points=row["points"],
+                        reference=f"voucher:{row['code']}", note=f"Voucher {row['code']} returned")

@@ -77,3 +77,43 @@ def test_level_for_is_consistent(lifetime):
 def test_levels_by_lifetime_points():
     assert [points.level_for(n).level.name for n in (0, 249, 250, 1000, 5000, 20000)] == [
         "Newcomer", "Newcomer", "Supporter", "Contributor", "Insider", "Tastemaker"]
+
+
+async def test_concurrent_redemptions_never_spend_more_than_the_balance():
+    from app.errors import FormError
+    from app.points.tables import Voucher
+
+    member = await make_member("Redeemer")
+    await points.award(member.id, "adjustment", key="seed-points", points=3500, note="test")
+
+    async def try_redeem():
+        try:
+            return await points.redeem_voucher(member.id)
+        except FormError:
+            return None
+
+    results = await asyncio.gather(*(try_redeem() for _ in range(20)))
+    assert len([r for r in results if r]) == 3
+    assert await Voucher.count().where(Voucher.member == member.id) == 3
+    balance, lifetime = await _balance(member.id)
+    assert balance == 500 and lifetime == 3500  # spending lowers the balance, not the level
+    code = next(r for r in results if r)["code"]
+    spent = await asyncio.gather(*(points.spend_voucher(member.id, code, order_id=n) for n in range(1, 6)))
+    assert len([s for s in spent if s]) == 1
+    await points.give_back_voucher(next(s for s in range(1, 6) if spent[s - 1]))
+    assert (await _balance(member.id))[0] == 1500
+
+
+async def test_referral_points_once_for_the_first_paid_order(client):
+    from app.accounts import service as accounts
+    from tests.factories import PASSWORD
+
+    referrer = await make_member("Referrer")
+    response = await client.post("/api/v1/auth/signup", json={"email": "friend@example.com", "password": PASSWORD,
+                                                            "display_name": "Friend", "referral": referrer.handle})
+    friend_id = response.json()["id"]
+    assert await accounts.reward_referral(friend_id) == 200
+    assert await accounts.reward_referral(friend_id) == 0
+    me = await client.post("/api/v1/auth/signup", json={"email": "self@example.com", "password": PASSWORD,
+                                                      "display_name": "Self", "referral": "no-such-handle"})
+    assert await accounts.reward_referral(me.json()["id"]) == 0
