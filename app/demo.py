@@ -263,6 +263,7 @@ async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool)
         bar.advance(task)
 
         await _campaigns(rng, staff, demo_member, voters, created.get("campaign", []), now)
+        await _community(rng, staff, demo_member, voters, created)
         await drain(max_rounds=200)
         bar.advance(task)
 
@@ -313,6 +314,59 @@ async def _campaigns(rng: random.Random, staff, demo_member, voters: list, idea_
                 continue
         if stage in ("funded", "failed"):
             await campaigns.close_campaign(campaign_id, actor_id=staff.id, early=True)
+
+
+COMMENTS = [
+    "I would buy this in a heartbeat!", "Please make it in a darker colour too.", "What would it weigh?",
+    "Love the idea. A version for kids would be great.", "This is exactly what I have been looking for.",
+    "Could the zips be waterproof?", "Take my money!", "Would it come in XXL?", "My partner needs this.",
+    "How about recycled materials?", "I had one like this years ago and it broke; make it sturdy please.",
+]
+REPLIES = ["Good point!", "Agreed, +1 to that.", "Yes, and pockets!", "I was thinking the same.",
+           "The creator answered this in the updates."]
+
+
+async def _community(rng: random.Random, staff, demo_member, voters: list, created: dict) -> None:  # noqa: ANN001
+    """Comments with replies and a mention, a reported comment, follows, creator updates."""
+    from app.campaigns.tables import Campaign
+    from app.community import service as community
+    from app.ideas.tables import Idea
+
+    public = created.get("voting", [])[:12] + created.get("campaign", []) + created.get("greenlit", [])
+    for idea_id in public:
+        first = None
+        for _ in range(rng.randrange(1, 5)):
+            commenter = rng.choice(voters)
+            body = rng.choice(COMMENTS)
+            if rng.random() < 0.2:
+                body += f" @{demo_member.handle} what do you think?"
+            comment_id = await community.add_comment(commenter, idea_id, body)
+            first = first or (comment_id, commenter)
+        if first and rng.random() < 0.6:
+            replier = rng.choice([v for v in voters if v.id != first[1].id])
+            await community.add_comment(replier, idea_id, rng.choice(REPLIES), parent_id=first[0])
+    if public:
+        spammer = rng.choice(voters[1:])
+        spam_id = await community.add_comment(spammer, public[0], "Cheap watches at example.invalid!!!")
+        others = [v for v in voters if v.id != spammer.id]
+        for reporter in rng.sample(others, k=min(3, len(others))):
+            await community.report_comment(reporter, spam_id, "spam")
+    for idea_id in public[:6]:
+        await community.follow(demo_member, "idea", idea_id)
+    campaigns = await Campaign.select(Campaign.id, Campaign.idea, Campaign.status).where(
+        Campaign.status.is_in(["live", "charging", "early_access"]))
+    for campaign in campaigns:
+        idea = await Idea.select(Idea.author).where(Idea.id == campaign["idea"]).first()
+        from app.accounts.service import get_member
+
+        author = await get_member(idea["author"])
+        await community.post_update(author, campaign["id"], title="Thank you, backers!",
+                                    body="We picked the fabric with the factory this week. Samples arrive next month; "
+                                         "we'll share photos here.", visibility="public")
+        if campaign["status"] == "charging":
+            await community.post_update(staff, campaign["id"], title="Production starts",
+                                        body="Cards are charged and the factory has our order. Backers: sizes are final now.",
+                                        visibility="backers")
 
 
 async def _pledge(member, campaign_id: int, variant_id: int, quantity: int) -> None:  # noqa: ANN001
