@@ -124,8 +124,8 @@ async def stripe(localstripe):
     yield localstripe
 
 
-@pytest.fixture(autouse=True)
-async def clean_tables(database):
+async def clean_database() -> None:
+    """Empty every table (and the in-process rate-limit counters)."""
     from app.db import is_sqlite, raw
     from app.ideas.service import ensure_categories
     from app.tables import ALL_TABLES
@@ -139,6 +139,11 @@ async def clean_tables(database):
     else:
         await raw("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
     await ensure_categories()
+
+
+@pytest.fixture(autouse=True)
+async def clean_tables(database):
+    await clean_database()
     yield
 
 
