@@ -1,7 +1,7 @@
 """Every domain's tables, in dependency order, for the Piccolo app and the tests."""
 
 from app.accounts.tables import ApiToken, EmailToken, Member, Session
-from app.campaigns.tables import Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
+from app.campaigns.tables import BackedTogether, Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
 from app.community.tables import CampaignUpdate, Comment, CommentReport, Follow
 from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
 from app.jobs.tables import Job
@@ -26,6 +26,7 @@ ALL_TABLES = (
     CampaignEvent,
     Pledge,
     PledgeEvent,
+    BackedTogether,
     ChargeAttempt,
     StripeEvent,
     Order,

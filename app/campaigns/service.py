@@ -547,8 +547,35 @@ async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_
         await _count(campaign, pledge["quantity"], pledge["amount"], backers=1)
         await _email_pledge(pledge_id, "pledge_confirmed", "confirmed")
         await _pledge_badges(member.id, campaign)
+        await _count_backed_together(member.id, campaign["id"])
     await live.publish(pledge["campaign"])
     return await _owned_pledge(member, pledge_id)
+
+
+async def _count_backed_together(member_id: int, campaign_id: int) -> None:
+    """Incremental co-occurrence: one more member backed this campaign and each other one."""
+    from app.db import raw
+
+    others = {r["campaign"] for r in await Pledge.select(Pledge.campaign).where(
+        (Pledge.member == member_id) & (Pledge.campaign != campaign_id)
+        & Pledge.status.is_in([P.ACTIVE.value, P.CHARGING.value, P.PAID.value]))}
+    for other in sorted(others):
+        for a, b in ((campaign_id, other), (other, campaign_id)):
+            await raw("INSERT INTO backed_together (campaign, other, backers) VALUES ({}, {}, 1) "
+                      "ON CONFLICT (campaign, other) DO UPDATE SET backers = backed_together.backers + 1", a, b)
+
+
+async def also_backed(campaign_id: int, limit: int = 4) -> list[dict[str, Any]]:
+    from app.campaigns.tables import BackedTogether
+
+    pairs = await BackedTogether.select(BackedTogether.other, BackedTogether.backers).where(
+        BackedTogether.campaign == campaign_id).order_by(BackedTogether.backers, ascending=False).order_by(
+        BackedTogether.other).limit(limit)
+    if not pairs:
+        return []
+    rows = {r["id"]: r for r in await Campaign.select(Campaign.id, Campaign.idea, Campaign.idea.title, Campaign.status).where(
+        Campaign.id.is_in([p["other"] for p in pairs]))}
+    return [{**rows[p["other"]], "backers_together": p["backers"]} for p in pairs if p["other"] in rows]
 
 
 async def _pledge_badges(member_id: int, campaign: dict[str, Any]) -> None:

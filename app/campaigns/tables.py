@@ -78,3 +78,12 @@ class PledgeEvent(Table, tablename="pledge_event"):
     message = Text(default="")
     data = JSON(default="{}")
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class BackedTogether(Table, tablename="backed_together"):
+    """How many members backed both campaigns: updated incrementally when a pledge activates
+    (unique (campaign, other) in the migration), read for "backers also backed"."""
+
+    campaign = Integer(index=True)
+    other = Integer()
+    backers = Integer(default=0)

@@ -145,6 +145,7 @@ async def idea_page(request: Request, idea_id: int) -> Response:
         campaign = await campaigns.get_campaign(idea_id=idea_id)
         context.update(await campaign_routes.panel_context(campaign, viewer))
         context["updates"] = await community.updates_for(campaign["id"], viewer)
+        context["also_backed"] = await campaigns.also_backed(campaign["id"])
         context["can_post_update"] = bool(viewer and (viewer.is_staff or viewer.id == idea["author"]))
     if idea["status"] in service.PUBLIC_STATUSES:
         context.update(await community_routes.comments_context(idea_id, viewer))

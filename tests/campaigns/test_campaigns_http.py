@@ -167,3 +167,22 @@ async def test_live_fan_out_crosses_processes_through_redis(monkeypatch):
         await live.publish(4242)
         assert await asyncio.wait_for(queue.get(), timeout=5) == 4242
     live._redis_listener.cancel()
+
+
+async def test_backers_also_backed_counts_incrementally(client, stripe):
+    staff = await make_member("Rec Staff", staff=True)
+    first_id, first = await make_campaign(goal=5, staff=staff)
+    second_id, second = await make_campaign(goal=5, staff=staff)
+    third_id, third = await make_campaign(goal=5, staff=staff)
+    fans = [await make_member(f"Fan {n}") for n in range(3)]
+    for fan in fans:
+        await pledge_with_card(fan, first_id, first["variants"][0]["id"])
+        await pledge_with_card(fan, second_id, second["variants"][0]["id"])
+    await pledge_with_card(fans[0], third_id, third["variants"][0]["id"])
+    from app.campaigns import service as campaigns
+
+    recs = await campaigns.also_backed(first_id)
+    assert [(r["id"], r["backers_together"]) for r in recs] == [(second_id, 3), (third_id, 1)]
+    page = await client.get(f"/ideas/{first['idea']}")
+    assert "Backers of this also backed" in page.text and second["idea.title"] in page.text
+    assert 'name="twitter:card"' in page.text
