@@ -672,8 +672,17 @@ async def expire_pending_pledge(pledge_id: int) -> None:
     await _end_pending(pledge_id, P.CANCELLED, "The card was not saved in time.")
 
 
+IN_SITE = {  # email kind -> (notification kind, title) for the bell; the email itself always goes
+    "campaign_funded": ("campaign", "Funded! {title} will be made"),
+    "campaign_failed": ("campaign", "{title} was not funded: nothing is charged"),
+    "pledge_paid": ("order", "Your pre-order of {title} is paid"),
+    "payment_failed": ("order", "Action needed: the payment for {title} failed"),
+    "pledge_dropped": ("order", "Your pledge for {title} was dropped"),
+}
+
+
 async def _email_pledge(pledge_id: int, kind: str, ref: str) -> None:
-    row = await Pledge.select(
+    row = await Pledge.select(Pledge.member, 
         Pledge.id, Pledge.quantity, Pledge.amount, Pledge.status, Pledge.variant.name, Pledge.member.email,
         Pledge.member.display_name, Pledge.campaign.idea.title, Pledge.campaign.idea, Pledge.campaign.ends_at,
         Pledge.campaign.currency,
@@ -690,6 +699,13 @@ async def _email_pledge(pledge_id: int, kind: str, ref: str) -> None:
         "pledge_paid": "Payment received for {title}",
     }
     title = row["campaign.idea.title"]
+    if kind in IN_SITE:
+        from app.notifications.service import notify
+
+        note_kind, note_title = IN_SITE[kind]
+        link = f"/pledges/{pledge_id}/fix" if kind == "payment_failed" else "/me/pledges"
+        await notify(row["member"], note_kind, key=f"pledge:{pledge_id}:{ref}", title=note_title.format(title=title),
+                     link=link, email=False)
     await queue_email(
         kind=kind, subject_ref=f"pledge:{pledge_id}:{ref}", to=row["member.email"],
         subject=subjects[kind].format(title=title), template=f"pledges/{kind}",

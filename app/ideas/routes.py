@@ -81,17 +81,26 @@ async def idea_list(request: Request) -> Response:
     except FormError:
         page = await service.list_ideas(viewer, IdeaQuery(q=query.q, limit=PAGE_SIZE))
     voted = await service.voted_ids(viewer, [i["id"] for i in page.items])
+    categories = await service.list_categories()
+    follow: dict = {"follow_target": None}
+    chosen = next((c for c in categories if c["slug"] == query.category), None)
+    if chosen and viewer and not is_htmx(request):
+        from app.community.service import is_following
+
+        follow = {"follow_kind": "category", "follow_target": chosen["id"], "next": f"/ideas?category={chosen['slug']}",
+                  "following": await is_following(viewer, "category", chosen["id"])}
     return render(
         request,
         "ideas/list.html",
         {
             "page": page,
             "voted": voted,
-            "categories": await service.list_categories(),
+            "categories": categories,
             "statuses": service.PUBLIC_STATUSES,
             "all_statuses": list(service.IdeaStatus),
             "status_label": service.status_label,
             "params": dict(request.query_params),
+            **follow,
         },
         fragment="ideas/_results.html",
     )
