@@ -99,7 +99,9 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
                 security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}
             ),
         ),
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        # Streams (server-sent events) opt out: gzip buffers them, so a browser (which always
+        # sends Accept-Encoding: gzip) would never see the headers or an event.
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024, exclude_opt_key="skip_compression"),
         logging_config=LoggingConfig(
             root={"level": "INFO", "handlers": ["queue_listener"]},
             loggers={"crowdmade": {"level": "INFO", "propagate": True}},

@@ -94,7 +94,7 @@ async def campaign_progress(request: Request, campaign_id: int) -> Response:
     return render(request, "campaigns/_progress.html", {"campaign": campaign})
 
 
-@get("/campaigns/{campaign_id:int}/live")
+@get("/campaigns/{campaign_id:int}/live", opt={"skip_compression": True})
 async def campaign_live(campaign_id: int) -> ServerSentEvent:
     """Server-sent events: the progress fragment each time the campaign's numbers change."""
     await service.get_campaign(campaign_id)  # 404 for an unknown campaign

@@ -12,6 +12,7 @@ The tests are plain sync functions (sync Playwright must not run inside a runnin
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import shutil
 import signal
@@ -44,6 +45,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 STAFF_EMAIL = "staff-e2e@crowdmade.test"
+STRIPE_WEBHOOK_SECRET = "whsec_e2e_crowdmade"
 STAFF_PASSWORD = "e2e-staff-password-2026"
 DEFAULT_TIMEOUT_MS = 10_000
 
@@ -53,8 +55,32 @@ class LiveServer:
     url: str
     env: dict[str, str]
     log_path: Path
+    stripe_url: str = ""
     staff_email: str = STAFF_EMAIL
     staff_password: str = STAFF_PASSWORD
+
+    def fetch(self, sql: str) -> list[dict]:
+        """Read the server's own database (SQLite file or PostgreSQL database), read-only use."""
+        database_url = self.env["DATABASE_URL"]
+        if database_url.startswith("sqlite:///"):
+            import sqlite3
+
+            with sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=10) as conn:
+                conn.row_factory = sqlite3.Row
+                return [dict(row) for row in conn.execute(sql).fetchall()]
+
+        async def go() -> list[dict]:
+            import asyncpg
+
+            conn = await asyncpg.connect(database_url)
+            try:
+                return [dict(row) for row in await conn.fetch(sql)]
+            finally:
+                await conn.close()
+
+        # Another thread: sync Playwright marks its own loop as running in this one.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, go()).result(timeout=30)
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -125,7 +151,60 @@ def _wait_until_up(url: str, process: subprocess.Popen, server: LiveServer, time
 
 
 @pytest.fixture(scope="session")
-def live_server(request) -> Iterator[LiveServer]:
+def e2e_localstripe() -> Iterator[str]:
+    """A localstripe of the browser tests' own (not the suite-wide one on LOCALSTRIPE_PORT, which
+    `stripe` fixtures elsewhere empty between tests): in its own process, on 127.0.0.1."""
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(  # noqa: S603
+        [PYTHON, "-m", "tests.support.localstripe_server", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"localstripe exited with {process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{api}/js.stripe.com/v3/", timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("localstripe did not answer within 30 s")
+            time.sleep(0.1)
+        yield api
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+def _register_webhook(api: str, url: str, secret: str) -> None:
+    """localstripe signs and POSTs its events (customer.*, payment_intent.*) to `url`."""
+    import json
+
+    request = urllib.request.Request(  # noqa: S310 (local URL)
+        f"{api}/_config/webhooks/crowdmade-e2e",
+        data=json.dumps({"url": url, "secret": secret}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        if response.status != 200:
+            raise RuntimeError(f"localstripe refused the webhook registration: {response.status}")
+
+
+@pytest.fixture(scope="session")
+def live_server(request, e2e_localstripe) -> Iterator[LiveServer]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(
             f"{CHROMIUM} is missing: run `python -m tests.e2e.ensure_browser` (never `playwright install`)"
@@ -144,9 +223,8 @@ def live_server(request) -> Iterator[LiveServer]:
         database_url = f"sqlite:///{tmp / 'e2e.sqlite3'}"
 
     # Inherit the test run's environment minus outside services: no SMTP (emails land in
-    # /dev/mailbox), no Redis, and no Stripe (tests/conftest.py points STRIPE_* at a
-    # localstripe that only runs when its fixture is used; a checkout journey would start it
-    # and pass the STRIPE_* variables on explicitly).
+    # /dev/mailbox), no Redis, and Stripe only as the e2e localstripe (tests/conftest.py points
+    # STRIPE_* at the suite-wide one, which may not run): its STRIPE_* variables are set below.
     env = {
         k: v
         for k, v in os.environ.items()
@@ -163,8 +241,18 @@ def live_server(request) -> Iterator[LiveServer]:
         SIGNUP_PER_HOUR="1000",
         PICCOLO_CONF="app.piccolo_conf",
         PYTHONUNBUFFERED="1",
+        # Stripe: the e2e localstripe, as `crowdmade run` wires it in development.
+        STRIPE_SECRET_KEY="sk_test_e2e",
+        STRIPE_PUBLISHABLE_KEY="pk_test_e2e",
+        STRIPE_WEBHOOK_SECRET=STRIPE_WEBHOOK_SECRET,
+        STRIPE_API_BASE=e2e_localstripe,
+        STRIPE_JS_URL=f"{e2e_localstripe}/js.stripe.com/v3/",
+        STRIPE_MAX_NETWORK_RETRIES="0",
+        # Campaigns open to everyone at once (no early-access window for Insiders).
+        EARLY_ACCESS_HOURS="0",
     )
-    server = LiveServer(url=url, env=env, log_path=tmp / "server.log")
+    _register_webhook(e2e_localstripe, f"{url}/webhooks/stripe", STRIPE_WEBHOOK_SECRET)
+    server = LiveServer(url=url, env=env, log_path=tmp / "server.log", stripe_url=e2e_localstripe)
     process = None
     log_file = open(server.log_path, "wb")  # noqa: SIM115 (closed in finally)
     try:

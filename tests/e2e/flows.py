@@ -134,3 +134,75 @@ def approve_idea(page: Page, title: str, idea_id: int) -> None:
 
 def vote_count(page: Page) -> str:
     return page.get_by_test_id("vote-count").inner_text().strip()
+
+
+# ---- campaigns and pledges -------------------------------------------------------------------
+
+CARD_OK = "4242424242424242"
+CARD_DECLINED = "4000000000000002"
+CARD_3DS = "4000002500003155"
+
+
+def greenlight(
+    page: Page,
+    idea_id: int,
+    *,
+    price: str = "49",
+    goal_units: int = 20,
+    duration_days: int = 30,
+    variants: tuple[str, ...] = ("S", "M", "L"),
+) -> int:
+    """Staff: from the idea page, greenlight a pre-order campaign; returns the campaign id."""
+    page.goto(f"/ideas/{idea_id}")
+    page.get_by_role("link", name="Greenlight a pre-order campaign").click()
+    page.wait_for_url(f"**/staff/ideas/{idea_id}/greenlight")
+    page.get_by_label("Price per unit").fill(price)
+    page.get_by_label("Goal in units").fill(str(goal_units))
+    page.get_by_label("Duration in days").fill(str(duration_days))
+    expect(page.get_by_label("Estimated delivery")).not_to_have_value("")  # prefilled: in 120 days
+    for index in range(8):
+        page.get_by_label(f"Variant {index + 1}", exact=True).fill(variants[index] if index < len(variants) else "")
+    page.get_by_role("button", name="Greenlight and open pre-orders").click()
+    page.wait_for_url(re.compile(rf"/ideas/{idea_id}$"))
+    expect(page.locator(".flash-success")).to_contain_text("Greenlit!")
+    panel = page.locator("#pledge")
+    expect(panel.locator(".badge-campaign")).to_have_text("Live")  # EARLY_ACCESS_HOURS=0: open at once
+    href = panel.get_by_role("link", name="Staff: campaign dashboard").get_attribute("href") or ""
+    match = re.fullmatch(r"/staff/campaigns/(\d+)", href)
+    assert match, f"no campaign dashboard link on the idea page: {href!r}"
+    return int(match.group(1))
+
+
+def start_pledge(page: Page, idea_id: int, *, variant: str, quantity: int) -> int:
+    """A member on the idea page: variant, quantity, consent, continue; returns the pledge id."""
+    page.goto(f"/ideas/{idea_id}")
+    form = page.locator("form.pledge-form")
+    form.get_by_role("radio", name=variant, exact=True).check()
+    form.get_by_label("Quantity").select_option(str(quantity))
+    form.get_by_role("checkbox", name=re.compile("I agree that my card is saved")).check()
+    form.get_by_role("button", name="Pre-order: continue to card").click()
+    page.wait_for_url(re.compile(r"/pledges/\d+/card$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Save your card")
+    return int(page.url.rsplit("/", 2)[1])
+
+
+def fill_card(page: Page, number: str, *, exp_month: str = "12", exp_year: str = "34", cvc: str = "123",
+              postal_code: str = "10115") -> None:
+    """The (fake) Stripe.js card element: plain inputs named by their placeholders."""
+    element = page.locator("[data-card-element]")
+    element.locator('input[placeholder="number"]').fill(number)
+    element.locator('input[placeholder="exp_month"]').fill(exp_month)
+    element.locator('input[placeholder="exp_year"]').fill(exp_year)  # two digits
+    element.locator('input[placeholder="cvc"]').fill(cvc)
+    element.locator('input[placeholder="postal_code"]').fill(postal_code)
+
+
+def wait_for_live_stream(page: Page) -> None:
+    """The campaign panel's EventSource (htmx SSE extension) is open."""
+    page.wait_for_function(
+        """() => {
+            const el = document.querySelector('[sse-connect]');
+            const data = el && el['htmx-internal-data'];
+            return !!(data && data.sseEventSource && data.sseEventSource.readyState === EventSource.OPEN);
+        }"""
+    )
