@@ -46,6 +46,11 @@ async def charge_pledge(payload: dict[str, Any]) -> None:
     await settlement.charge_pledge(int(payload["pledge_id"]), int(payload["attempt"]))
 
 
+@job_handler("refund_stray_payment")
+async def refund_stray_payment(payload: dict[str, Any]) -> None:
+    await settlement.refund_stray_payment(payload["payment_intent"], int(payload["amount"]), int(payload["pledge_id"]))
+
+
 @job_handler("sweep_payment_failures", every_seconds=600)
 async def sweep_payment_failures(payload: dict[str, Any]) -> None:
     await settlement.sweep_payment_failures()

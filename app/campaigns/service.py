@@ -179,17 +179,20 @@ def parse_money(text: str | int | None) -> int | None:
         return None
     try:
         value = Decimal(str(text).strip().replace(" ", "").replace(",", "."))
-    except InvalidOperation:
+        if not value.is_finite() or value < 0 or value > Decimal("10000000") or value != value.quantize(Decimal("0.01")):
+            raise ValueError
+    except (InvalidOperation, ArithmeticError):
         raise ValueError from None
-    if value != value.quantize(Decimal("0.01")) or value < 0:
-        raise ValueError
     return int(value * 100)
 
 
 def _int(value: int | str | None, default: int | None = None) -> int | None:
     if value is None or str(value).strip() == "":
         return default
-    return int(str(value).strip())
+    number = int(str(value).strip())
+    if abs(number) > 1_000_000_000:
+        raise ValueError
+    return number
 
 
 def validate_terms(terms: GreenlightTerms, now: dt.datetime) -> dict[str, Any]:
@@ -263,7 +266,7 @@ def validate_terms(terms: GreenlightTerms, now: dt.datetime) -> dict[str, Any]:
     for v in variants:
         if len(v.name.strip()) > 60:
             errors["variants"] = "Keep variant names under 60 characters."
-        if v.limit_units is not None and v.limit_units < 1:
+        if v.limit_units is not None and not 1 <= v.limit_units <= 1_000_000:
             errors["variants"] = "A limited variant needs at least 1 unit (leave the limit empty for unlimited)."
     out["variants"] = variants
     if errors:
@@ -540,6 +543,10 @@ async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_
     payment_method = await cards.verified_payment_method(member, intent_id, expected={"pledge_id": str(pledge_id)})
     async with write_transaction():
         campaign = await _lock_campaign(pledge["campaign"])
+        # Re-read under the lock: a change that committed meanwhile decides what is counted.
+        pledge = await _owned_pledge(member, pledge_id)
+        if CampaignStatus(campaign["status"]) not in OPEN_STATUSES or as_aware(campaign["ends_at"]) <= utcnow():
+            raise Conflict("This campaign has ended; the pledge could not be completed.")
         moved = await move_pledge(pledge_id, P.ACTIVE, expect=(P.PENDING,), message="Card saved",
                                   extra={Pledge.payment_method_id: payment_method})
         if moved is None:
@@ -560,7 +567,8 @@ async def _count_backed_together(member_id: int, campaign_id: int) -> None:
         (Pledge.member == member_id) & (Pledge.campaign != campaign_id)
         & Pledge.status.is_in([P.ACTIVE.value, P.CHARGING.value, P.PAID.value]))}
     for other in sorted(others):
-        for a, b in ((campaign_id, other), (other, campaign_id)):
+        # Always lock the pair rows in the same (sorted) order, so two confirms cannot deadlock.
+        for a, b in sorted(((campaign_id, other), (other, campaign_id))):
             await raw("INSERT INTO backed_together (campaign, other, backers) VALUES ({}, {}, 1) "
                       "ON CONFLICT (campaign, other) DO UPDATE SET backers = backed_together.backers + 1", a, b)
 
@@ -624,8 +632,11 @@ async def change_pledge(member: CurrentMember, pledge_id: int, *, variant_id: An
         amount, early = price_for(campaign, new_quantity, max(0, free))
         await Campaign.update({Campaign.early_bird_taken: Campaign.early_bird_taken + early - pledge["early_bird_units"]}).where(
             Campaign.id == campaign["id"])
+        deadline = as_aware(campaign["ends_at"]).strftime("%d %b %Y %H:%M UTC")
         await Pledge.update({Pledge.variant: new_variant, Pledge.quantity: new_quantity, Pledge.amount: amount,
-                             Pledge.early_bird_units: early, Pledge.updated_at: utcnow()}).where(Pledge.id == pledge_id)
+                             Pledge.early_bird_units: early, Pledge.updated_at: utcnow(),
+                             Pledge.consent_text: consent_text(f"{amount / 100:.2f} {campaign['currency']}", deadline),
+                             Pledge.consent_version: CONSENT_VERSION, Pledge.consent_at: utcnow()}).where(Pledge.id == pledge_id)
         event = await PledgeEvent.insert(PledgeEvent(pledge=pledge_id, from_status=pledge["status"], to_status=pledge["status"],
                                                      message=f"Changed to {new_quantity} unit(s)")).returning(PledgeEvent.id)
         if pledge["status"] == P.ACTIVE:
@@ -644,18 +655,25 @@ async def cancel_pledge(member: CurrentMember, pledge_id: int, *, now: dt.dateti
     if pledge["status"] in (P.CANCELLED,):
         return
     was_active = pledge["status"] == P.ACTIVE
-    ended = await _end_pending(pledge_id, P.CANCELLED, "Cancelled by the backer", allowed=(P.PENDING, P.ACTIVE))
+    ended = await _end_pending(pledge_id, P.CANCELLED, "Cancelled by the backer", allowed=(P.PENDING, P.ACTIVE),
+                               require_open=True)
     if ended and was_active:
         await _email_pledge(pledge_id, "pledge_cancelled", "cancelled")
     await live.publish(pledge["campaign"])
 
 
 async def _end_pending(pledge_id: int, to: PledgeStatus, message: str,
-                       allowed: tuple[PledgeStatus, ...] = (P.PENDING,)) -> bool:
+                       allowed: tuple[PledgeStatus, ...] = (P.PENDING,), *, require_open: bool = False) -> bool:
     """Cancel or release a pledge and give its units back, exactly once."""
     async with write_transaction():
+        owner = await Pledge.select(Pledge.campaign).where(Pledge.id == pledge_id).first()
+        campaign = await _lock_campaign(owner["campaign"])
+        # Read the pledge only under the campaign lock, so a concurrent change cannot make
+        # us give back units of a variant or quantity it no longer holds.
         pledge = await Pledge.select().where(Pledge.id == pledge_id).first()
-        campaign = await _lock_campaign(pledge["campaign"])
+        if require_open and (CampaignStatus(campaign["status"]) not in OPEN_STATUSES
+                             or as_aware(campaign["ends_at"]) <= utcnow()):
+            raise Conflict("The campaign has ended; pledges can no longer be cancelled.")
         old = await move_pledge(pledge_id, to, expect=allowed, message=message)
         if old is None:
             return False
@@ -682,7 +700,7 @@ IN_SITE = {  # email kind -> (notification kind, title) for the bell; the email 
 
 
 async def _email_pledge(pledge_id: int, kind: str, ref: str) -> None:
-    row = await Pledge.select(Pledge.member, 
+    row = await Pledge.select(Pledge.member,
         Pledge.id, Pledge.quantity, Pledge.amount, Pledge.status, Pledge.variant.name, Pledge.member.email,
         Pledge.member.display_name, Pledge.campaign.idea.title, Pledge.campaign.idea, Pledge.campaign.ends_at,
         Pledge.campaign.currency,
@@ -763,6 +781,9 @@ async def close_campaign(campaign_id: int, *, actor_id: int | None = None, now: 
         await move_campaign(campaign_id, target, actor_id=actor_id, expect=(status,),
                             message="Closed early by staff" if early else "Deadline reached",
                             extra={Campaign.closed_at: now})
+        # Pledges still waiting for a card never count: give their units back in this move.
+        for row in await Pledge.select(Pledge.id).where((Pledge.campaign == campaign_id) & (Pledge.status == P.PENDING.value)):
+            await _end_pending(row["id"], P.CANCELLED, "The campaign ended before the card was saved.")
         job = "settle_campaign" if target is C.FUNDED else "release_campaign"
         await enqueue(job, {"campaign_id": campaign_id}, unique_key=f"{job}:{campaign_id}")
         idea = await Idea.select(Idea.author).where(Idea.id == campaign["idea"]).first()
@@ -771,9 +792,6 @@ async def close_campaign(campaign_id: int, *, actor_id: int | None = None, now: 
                                reference=f"campaign:{campaign_id}")
             await badges.award_badge(idea["author"], "funded_creator")
     log.info("campaign %s closed: %s", campaign_id, target)
-    # Pledges still waiting for a card never count: give their units back.
-    for row in await Pledge.select(Pledge.id).where((Pledge.campaign == campaign_id) & (Pledge.status == P.PENDING.value)):
-        await _end_pending(row["id"], P.CANCELLED, "The campaign ended before the card was saved.")
     await live.publish(campaign_id)
     return target
 

@@ -188,6 +188,13 @@ class Gateway:
         intent = await self.client.v1.payment_intents.retrieve_async(payment_intent_id)
         return classify_payment(_to_dict(intent))
 
+    async def cancel_payment(self, payment_intent_id: str) -> None:
+        """Cancel a PaymentIntent still waiting for the cardholder, so it can never succeed later."""
+        try:
+            await self.client.v1.payment_intents.cancel_async(payment_intent_id)
+        except stripe.InvalidRequestError:
+            pass  # already succeeded, cancelled or unknown: nothing to cancel
+
     async def find_payments(self, *, customer: str, metadata: dict[str, str]) -> list[PaymentResult]:
         """PaymentIntents of a customer whose metadata contains `metadata` (crash recovery:
         localstripe ignores idempotency keys, so we look before charging again)."""

@@ -39,6 +39,10 @@ from app.points import service as points
 from app.settings import get_settings
 
 log = logging.getLogger("crowdmade.settlement")
+
+
+class ChargeBusy(Exception):
+    """Another worker holds this attempt's lease: the job retries after it (with backoff)."""
 P = PledgeStatus
 FINAL_ATTEMPT_STATES = ("paid", "declined", "needs_authentication")
 
@@ -93,20 +97,42 @@ async def charge_pledge(pledge_id: int, attempt: int, *, off_session: bool = Tru
            | ((ChargeAttempt.status == "charging") & (ChargeAttempt.claimed_until < now)))
     ).returning(ChargeAttempt.id)
     if not claimed:
-        return None  # another worker holds it, or it has finished
+        row = await ChargeAttempt.select(ChargeAttempt.status).where(ChargeAttempt.idempotency_key == key).first()
+        if row and row["status"] == "charging":
+            raise ChargeBusy(f"attempt {key} is leased by another worker")
+        return None  # it has finished
     customer = pledge["member.stripe_customer_id"]
     metadata = {"pledge_id": str(pledge_id), "attempt": str(attempt)}
-    earlier = await gateway().find_payments(customer=customer, metadata=metadata)
-    if earlier:
-        log.warning("pledge %s attempt %s: found an earlier PaymentIntent %s; not charging again",
-                    pledge_id, attempt, earlier[0].payment_intent_id)
-        result = earlier[0]
-    else:
-        result = await gateway().charge(customer=customer, payment_method=pledge["payment_method_id"],
-                                        amount=pledge["amount"], currency=pledge["campaign.currency"],
-                                        idempotency_key=key, metadata=metadata, off_session=off_session)
+    try:
+        earlier = await gateway().find_payments(customer=customer, metadata=metadata)
+        if earlier:
+            log.warning("pledge %s attempt %s: found an earlier PaymentIntent %s; not charging again",
+                        pledge_id, attempt, earlier[0].payment_intent_id)
+            result = earlier[0]
+        else:
+            await _cancel_open_attempts(pledge_id, before=attempt)
+            result = await gateway().charge(customer=customer, payment_method=pledge["payment_method_id"],
+                                            amount=pledge["amount"], currency=pledge["campaign.currency"],
+                                            idempotency_key=key, metadata=metadata, off_session=off_session)
+    except Exception:
+        # Stripe could not be reached, or answered in a way we could not read: let the next run
+        # take over at once; it looks for a PaymentIntent of this attempt before charging.
+        await ChargeAttempt.update({ChargeAttempt.claimed_until: utcnow()}).where(ChargeAttempt.idempotency_key == key)
+        raise
     await record_charge(pledge_id, attempt, result)
     return result
+
+
+async def _cancel_open_attempts(pledge_id: int, *, before: int | None = None) -> None:
+    """A new attempt (or a drop) first cancels earlier PaymentIntents still waiting for
+    authentication, so an old one can never be completed on top of a new payment."""
+    query = ChargeAttempt.select(ChargeAttempt.payment_intent_id).where(
+        (ChargeAttempt.pledge == pledge_id) & (ChargeAttempt.status == "needs_authentication")
+        & (ChargeAttempt.payment_intent_id != ""))
+    if before is not None:
+        query = query.where(ChargeAttempt.attempt < before)
+    for row in await query:
+        await gateway().cancel_payment(row["payment_intent_id"])
 
 
 async def record_charge(pledge_id: int, attempt: int, result: PaymentResult) -> None:
@@ -134,6 +160,11 @@ async def record_charge(pledge_id: int, attempt: int, result: PaymentResult) -> 
                                  data={"payment_intent": result.payment_intent_id}) is not None:
                 await _create_order(pledge_id, result.payment_intent_id or "")
                 await _email_pledge(pledge_id, "pledge_paid", "paid")
+            elif result.payment_intent_id:
+                # Already paid by another attempt, or dropped: this money must go back.
+                await enqueue("refund_stray_payment", {"payment_intent": result.payment_intent_id,
+                                                       "amount": result.amount, "pledge_id": pledge_id},
+                              unique_key=f"refund_stray:{result.payment_intent_id}")
         else:
             if pledge["status"] == P.CHARGING:
                 await move_pledge(pledge_id, P.PAYMENT_FAILED, expect=(P.CHARGING,), message=result.message,
@@ -169,6 +200,12 @@ async def _create_order(pledge_id: int, payment_intent_id: str) -> None:
     from app.accounts.service import reward_referral
 
     await reward_referral(pledge["member"])
+
+
+async def refund_stray_payment(payment_intent_id: str, amount: int, pledge_id: int) -> None:
+    log.error("pledge %s: refunding stray payment %s (%s)", pledge_id, payment_intent_id, amount)
+    await gateway().refund(payment_intent_id=payment_intent_id, amount=amount,
+                           idempotency_key=f"refund-stray-{payment_intent_id}")
 
 
 async def apply_payment_intent(payment_intent: dict[str, Any]) -> str:
@@ -232,6 +269,12 @@ async def sweep_payment_failures(now: dt.datetime | None = None) -> dict[str, in
     settings = get_settings()
     now = now or utcnow()
     counts = {"reminded": 0, "retried": 0, "dropped": 0}
+    # Pledges left in "charging" (a job that gave up, a lost worker) get their charge job again.
+    bucket = int(now.timestamp()) // 600
+    for row in await Pledge.select(Pledge.id).where((Pledge.status == P.CHARGING.value) & (Pledge.updated_at < now - dt.timedelta(minutes=10))):
+        attempt = max(1, await next_attempt(row["id"]) - 1)
+        await enqueue("charge_pledge", {"pledge_id": row["id"], "attempt": attempt},
+                      unique_key=f"charge_pledge:{row['id']}:{attempt}:sweep:{bucket}", max_attempts=20)
     failed = await Pledge.select(Pledge.id, Pledge.failed_at, Pledge.retried, Pledge.last_reminder_at,
                                  Pledge.reminders_sent).where(Pledge.status == P.PAYMENT_FAILED.value)
     for pledge in failed:
@@ -242,6 +285,7 @@ async def sweep_payment_failures(now: dt.datetime | None = None) -> dict[str, in
                                      message=f"Not paid within {settings.payment_fix_days} days") is not None:
                     await _email_pledge(pledge["id"], "pledge_dropped", "dropped")
                     counts["dropped"] += 1
+            await _cancel_open_attempts(pledge["id"])
             continue
         if not pledge["retried"] and now >= failed_at + dt.timedelta(hours=settings.payment_retry_hours):
             async with write_transaction():
