@@ -284,6 +284,6 @@ async def test_a_new_card_cancels_the_payment_waiting_for_authentication(stripe)
         await http.post(f"{get_settings().stripe_api_base}/v1/payment_intents/{waiting['payment_intent_id']}/_authenticate",
                         params={"success": "true"},
                         data={"key": get_settings().stripe_publishable_key, "client_secret": waiting["client_secret"]})
-    succeeded = [i for i in (await gateway().client.v1.payment_intents.list_async(params={"limit": 100})).data
-                 if i.metadata.get("pledge_id") == str(pledge_id) and i.status == "succeeded"]
+    intents = (await gateway().client.v1.payment_intents.list_async(params={"limit": 100})).to_dict()["data"]
+    succeeded = [i for i in intents if i["metadata"].get("pledge_id") == str(pledge_id) and i["status"] == "succeeded"]
     assert len(succeeded) == 1
