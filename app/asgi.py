@@ -81,7 +81,7 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False,
                                    cache_control=None),
     ]
-    if not settings.is_production:
+    if settings.crowdmade_env != "production" and not settings.smtp_url:
         handlers.extend(mail_routes.ROUTES)
 
     return Litestar(

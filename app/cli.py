@@ -171,6 +171,9 @@ def start_localstripe(base_url: str) -> None:
 def serve(host: str, port: int | None, workers: int) -> None:
     """Production: N web workers (uvicorn); run `crowdmade worker` for background jobs."""
     settings = _settings_or_exit()
+    if not settings.is_production:
+        click.echo(click.style(f"  Warning: CROWDMADE_ENV is {settings.crowdmade_env!r}; set CROWDMADE_ENV=production "
+                               "for a real deployment (Secure cookies, HSTS, no dev mailbox).", fg="yellow"), err=True)
     set_environment(JOBS_IN_PROCESS="false")
     import uvicorn
 

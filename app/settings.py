@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     def _production_needs_secrets(self) -> Settings:
         if self.crowdmade_env == "production" and not self.secret_key:
             raise ValueError("SECRET_KEY must be set in production")
+        if self.crowdmade_env == "production" and not self.smtp_url:
+            raise ValueError("SMTP_URL must be set in production (emails carry sign-in links)")
         if self.secret_key is not None and len(self.secret_key) < 32:
             raise ValueError("SECRET_KEY must be at least 32 characters")
         return self

@@ -228,6 +228,7 @@ async def account_password(request: Request) -> Response:
     data = await _form(request)
     try:
         await service.change_password(member, current=data.get("current_password", ""), new=data.get("new_password", ""))
+        await service.end_other_sessions(member.id, request.cookies.get(SESSION_COOKIE, ""))
     except FormError as error:
         ctx = await _settings_context(member, errors=error.errors)
         return render(request, "accounts/settings.html", ctx, status_code=400)

@@ -153,7 +153,9 @@ async def signup(*, email: str, password: str, display_name: str, ip: str = "", 
         rows = await Member.insert(
             Member(email=email, display_name=display_name, handle=handle, password_hash=password_hash,
                    referred_by=referrer)
-        ).returning(*MEMBER_COLUMNS)
+        ).on_conflict(action="DO NOTHING").returning(*MEMBER_COLUMNS)
+        if not rows:  # a concurrent sign-up took the email (or the handle) first
+            raise FormError({"email": "An account with this email already exists. Log in or reset your password."})
         member = CurrentMember.from_row(rows[0])
         await send_verification_email(member)
     log.info("signup member=%s", member.id)
@@ -221,9 +223,14 @@ async def authenticate(*, email: str, password: str, ip: str = "") -> CurrentMem
     settings = get_settings()
     email = normalize_email(email)
     account_key, ip_key = f"login:acct:{email}", f"login:ip:{ip}"
-    for key, limit in ((account_key, settings.login_max_failures), (ip_key, settings.login_max_failures * 4)):
-        count, retry = await counters().peek(key)
-        if count >= limit:
+    # The account's attempt is counted BEFORE the password is checked, so parallel guesses
+    # cannot all slip in under the limit (a successful login clears it); the address counts
+    # failures only, so a shared office address is not locked out by its colleagues' logins.
+    ip_count, ip_retry = await counters().peek(ip_key)
+    account_count, account_retry = await counters().hit(account_key, LOGIN_WINDOW_SECONDS)
+    for count, retry, limit in ((account_count, account_retry, settings.login_max_failures),
+                                (ip_count + 1, ip_retry, settings.login_max_failures * 4)):
+        if count > limit:
             log.warning("login throttled email=%s ip=%s", email, ip)
             minutes = max(1, retry // 60)
             raise TooManyRequests(
@@ -234,7 +241,6 @@ async def authenticate(*, email: str, password: str, ip: str = "") -> CurrentMem
         (Member.email == email) & Member.deleted_at.is_null()
     ).first()
     if not verify_password(row["password_hash"] if row else None, password or ""):
-        await counters().hit(account_key, LOGIN_WINDOW_SECONDS)
         await counters().hit(ip_key, LOGIN_WINDOW_SECONDS)
         log.warning("login failed email=%s ip=%s", email, ip)
         raise FormError({"password": "Wrong email or password."}, "Wrong email or password.")
@@ -357,8 +363,9 @@ async def reset_password(raw_token: str, new_password: str) -> CurrentMember:
         await Member.update({Member.password_hash: hash_password(new_password)}).where(
             Member.id == row["member"]
         )
-        # A reset ends every session: whoever knew the old password is logged out.
+        # A reset ends every session and API token: whoever knew the old password is out.
         await end_all_sessions(row["member"])
+        await ApiToken.delete().where(ApiToken.member == row["member"])
         # Following the emailed link proves the address too.
         await Member.update({Member.email_verified_at: utcnow()}).where(
             (Member.id == row["member"]) & Member.email_verified_at.is_null()
@@ -373,6 +380,10 @@ async def change_password(member: CurrentMember, *, current: str, new: str) -> N
     if problem := password_problem(new or "", email=member.email, name=member.display_name):
         raise FormError({"new_password": problem})
     await Member.update({Member.password_hash: hash_password(new)}).where(Member.id == member.id)
+
+
+async def end_other_sessions(member_id: int, keep_raw: str) -> None:
+    await Session.delete().where((Session.member == member_id) & (Session.token_hash != token_hash(keep_raw or "")))
 
 
 # ---- profile -------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def _variants_from(form: dict) -> list[VariantTerms]:
         name = (form.get(f"variant_name_{index}") or "").strip()
         limit = (form.get(f"variant_limit_{index}") or "").strip()
         if name:
-            variants.append(VariantTerms(name, int(limit) if limit.isdigit() else None))
+            variants.append(VariantTerms(name, int(limit) if limit.isdecimal() else None))
     return variants
 
 

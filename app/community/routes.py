@@ -45,7 +45,7 @@ async def comment_add(request: Request, idea_id: int) -> Response:
     parent = form.get("parent", "")
     try:
         await service.add_comment(current_member(request), idea_id, form.get("body", ""),
-                                  int(parent) if parent.isdigit() else None)
+                                  int(parent) if parent.isdecimal() else None)
     except (FormError, Forbidden, Conflict) as error:
         return await _comments_response(request, idea_id, _message(error))
     return await _comments_response(request, idea_id)
@@ -120,7 +120,7 @@ async def follow_toggle(request: Request) -> Response:
     form = await _form(request)
     kind, target = form.get("kind", ""), form.get("target", "")
     back = form.get("next", "/")
-    if not target.isdigit():
+    if not target.isdecimal():
         return redirect("/", flash=("error", "Nothing to follow."))
     member = current_member(request)
     try:
@@ -129,7 +129,9 @@ async def follow_toggle(request: Request) -> Response:
         else:
             await service.follow(member, kind, int(target))
     except (FormError, Conflict) as error:
-        return redirect(back if back.startswith("/") else "/", flash=("error", _message(error)))
+        from app.web.responses import safe_next
+
+        return redirect(safe_next(back), flash=("error", _message(error)))
     if is_htmx(request):
         return render(request, "community/_follow_button.html", {
             "follow_kind": kind, "follow_target": int(target), "next": back,
@@ -206,7 +208,7 @@ async def unsubscribe_page(request: Request, m: int = 0, k: str = "", t: str = "
 @post("/unsubscribe")
 async def unsubscribe_confirm(request: Request) -> Response:
     form = await _form(request)
-    member_id = int(form["m"]) if form.get("m", "").isdigit() else 0
+    member_id = int(form["m"]) if form.get("m", "").isdecimal() else 0
     try:
         await notifications.unsubscribe(member_id, form.get("k", ""), form.get("t", ""))
     except FormError as error:

@@ -22,7 +22,7 @@ async def _idea_form(request: Request) -> tuple[IdeaInput, dict[str, str], list[
         if isinstance(item, UploadFile) and item.filename:
             uploads.append((item.filename, await item.read()))
     text = {k: v for k, v in form.items() if isinstance(v, str)}
-    remove = [int(v) for v in form.getall("remove_image") if isinstance(v, str) and v.isdigit()] if "remove_image" in form else []
+    remove = [int(v) for v in form.getall("remove_image") if isinstance(v, str) and v.isdecimal()] if "remove_image" in form else []
     data = IdeaInput(
         title=text.get("title", ""),
         summary=text.get("summary", ""),
@@ -55,7 +55,7 @@ async def home(request: Request) -> Response:
 def _query_from(request: Request) -> IdeaQuery:
     params = request.query_params
     try:
-        page = max(1, int(params.get("page") or 1))
+        page = min(10_000, max(1, int(params.get("page") or 1)))
     except ValueError:
         page = 1
     return IdeaQuery(

@@ -82,7 +82,9 @@ async def deliver_email(payload: dict[str, Any]) -> None:
     if settings.smtp_url:
         await _send_smtp(build_mime(row), settings.smtp_url)
     else:
-        log.info("email to %s: %s\n%s", row["recipient"], row["subject"], row["text_body"])
+        # Development only (production requires SMTP_URL): bodies carry sign-in links, so the
+        # console shows only who and what; the dev mailbox shows the rest on this machine.
+        log.info("email to %s: %s (see /dev/mailbox)", row["recipient"], row["subject"])
     await EmailMessage.update({EmailMessage.status: "sent", EmailMessage.sent_at: utcnow()}).where(
         EmailMessage.id == row["id"]
     )

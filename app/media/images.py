@@ -40,6 +40,9 @@ def check_and_reencode(data: bytes, *, filename: str, max_bytes: int, field: str
     try:
         with Image.open(io.BytesIO(data)) as probe:
             kind = probe.format
+            width, height = probe.size
+            if width * height > MAX_PIXELS:
+                raise FormError({field: f"{name} is {width}×{height} pixels; upload a smaller image."})
             probe.verify()
         if kind not in ALLOWED_FORMATS:
             raise FormError({field: f"{name} is a {kind} file; upload a JPEG, PNG, WebP or GIF image."})

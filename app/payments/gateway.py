@@ -240,7 +240,7 @@ class Gateway:
                                                   WEBHOOK_TOLERANCE_SECONDS)
         except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as error:
             raise WebhookRejected(str(error)) from None
-        timestamps = [int(part[2:]) for part in signature.split(",") if part.startswith("t=") and part[2:].isdigit()]
+        timestamps = [int(part[2:]) for part in signature.split(",") if part.startswith("t=") and part[2:].isdecimal()]
         current = time.time() if now is None else now
         if not timestamps or abs(current - timestamps[0]) > WEBHOOK_TOLERANCE_SECONDS:
             raise WebhookRejected("timestamp outside the tolerance zone")

@@ -217,7 +217,7 @@ async def apply_payment_intent(payment_intent: dict[str, Any]) -> str:
         ChargeAttempt.payment_intent_id == (payment_intent.get("id") or "")).first()
     if row is None:
         meta = payment_intent.get("metadata") or {}
-        if not (str(meta.get("pledge_id", "")).isdigit() and str(meta.get("attempt", "")).isdigit()):
+        if not (str(meta.get("pledge_id", "")).isdecimal() and str(meta.get("attempt", "")).isdecimal()):
             return "not ours"
         row = {"pledge": int(meta["pledge_id"]), "attempt": int(meta["attempt"])}
         if not await ChargeAttempt.exists().where(ChargeAttempt.idempotency_key == attempt_key(row["pledge"], row["attempt"])):

@@ -18,7 +18,7 @@ async def api_my_points(
     member = await accounts.get_member(current_member(request).id)
     before = None
     if cursor:
-        if not cursor.isdigit():
+        if not cursor.isdecimal():
             raise FormError({"cursor": "Invalid cursor; use next_cursor from the previous page."})
         before = int(cursor)
     rows = await service.history(member.id, limit=limit + 1, before_id=before)

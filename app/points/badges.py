@@ -52,7 +52,8 @@ def week_start(now: dt.datetime | None = None) -> dt.datetime:
     return monday.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-async def leaderboard(period: str = "week", limit: int = 20, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+async def leaderboard(period: str = "week", limit: int = 20, now: dt.datetime | None = None,
+                      until: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Points earned this week (since Monday 00:00 UTC) or in all time; ties by member id."""
     from app.accounts.tables import Member
     from app.db import raw
@@ -72,10 +73,10 @@ async def leaderboard(period: str = "week", limit: int = 20, now: dt.datetime | 
     rows = await raw(
         "SELECT m.id AS member, m.display_name AS name, m.handle AS handle, SUM(p.points) AS points "
         "FROM points_entry p JOIN member m ON m.id = p.member "
-        f"WHERE p.created_at >= {{}} AND p.reason NOT IN ({spending}) AND m.deleted_at IS NULL "
+        f"WHERE p.created_at >= {{}} AND p.created_at < {{}} AND p.reason NOT IN ({spending}) AND m.deleted_at IS NULL "
         "GROUP BY m.id, m.display_name, m.handle HAVING SUM(p.points) > 0 "
         "ORDER BY SUM(p.points) DESC, m.id ASC LIMIT {}",
-        week_start(now), limit,
+        week_start(now), until or (week_start(now) + dt.timedelta(days=7)), limit,
     )
     return [{**r, "points": int(r["points"])} for r in rows]
 
@@ -83,7 +84,7 @@ async def leaderboard(period: str = "week", limit: int = 20, now: dt.datetime | 
 async def award_weekly_top10(now: dt.datetime | None = None) -> int:
     """After a week ends, its top 10 get the badge (run by a periodic job; awarding is idempotent)."""
     previous = week_start(now) - dt.timedelta(days=1)
-    top = await leaderboard("week", 10, now=previous)
+    top = await leaderboard("week", 10, now=previous, until=week_start(now))
     awarded = 0
     for row in top:
         awarded += await award_badge(row["member"], "top10_week")

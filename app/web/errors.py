@@ -79,6 +79,13 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
     return _page(request, status, str(message))
 
 
+def out_of_range_handler(request: Request, exc: Exception) -> Response:
+    """An id or number too large for the database: nothing that big exists."""
+    if _is_api(request):
+        return _json(404, "Not found")
+    return _page(request, 404, MESSAGES[404])
+
+
 def internal_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if _is_api(request):
@@ -89,7 +96,15 @@ def internal_error_handler(request: Request, exc: Exception) -> Response:
         return Response(content=MESSAGES[500], status_code=500, media_type=MediaType.TEXT)
 
 
+def _data_error():
+    from asyncpg.exceptions import DataError
+
+    return DataError
+
+
 EXCEPTION_HANDLERS = {
+    OverflowError: out_of_range_handler,
+    _data_error(): out_of_range_handler,
     ServiceError: service_error_handler,
     HTTPException: http_error_handler,
     Exception: internal_error_handler,

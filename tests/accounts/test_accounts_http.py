@@ -239,3 +239,31 @@ async def test_api_signup_and_verify(client):
     verified = await client.post("/api/v1/auth/verify", json={"token": token})
     assert verified.status_code == 200 and verified.json()["email_verified"] is True
     assert verified.json()["points_balance"] == 50
+
+
+async def test_password_reset_revokes_api_tokens(client):
+    from app.accounts import service as accounts
+    from app.accounts.tables import ApiToken
+
+    member = await make_member("Token Holder")
+    await accounts.create_api_token(member.id)
+    await accounts.request_password_reset(member.email)
+    email = await EmailMessage.select().where(EmailMessage.kind == "password_reset").first()
+    await accounts.reset_password(_link_token(email["text_body"], "/password-reset/confirm"), "another fine secret")
+    assert await ApiToken.count().where(ApiToken.member == member.id) == 0
+
+
+async def test_decompression_bomb_is_refused():
+    import io
+
+    import pytest
+    from PIL import Image
+
+    from app.errors import FormError
+    from app.media.images import check_and_reencode
+
+    buffer = io.BytesIO()
+    Image.new("1", (9000, 5000)).save(buffer, "PNG")
+    with pytest.raises(FormError) as error:
+        check_and_reencode(buffer.getvalue(), filename="bomb.png", max_bytes=5 * 1024 * 1024)
+    assert "upload a smaller image" in error.value.errors["images"]
