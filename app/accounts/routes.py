@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
@@ -15,7 +14,7 @@ from app.ideas import service as ideas
 from app.points import service as points
 from app.points.badges import badges_of
 from app.web.guards import requires_member
-from app.web.middleware import SESSION_COOKIE
+from app.web.middleware import SESSION_COOKIE, new_anonymous_id
 from app.web.responses import current_member, redirect, render, safe_next
 
 
@@ -54,7 +53,7 @@ async def start_session(request: Request, member: CurrentMember) -> Cookie:
 
 def anonymous_cookie(request: Request) -> Cookie:
     request.scope["state"]["session_cookie_set"] = True
-    return _session_cookie(secrets.token_urlsafe(32))
+    return _session_cookie(new_anonymous_id())
 
 
 @get("/signup", name="signup")

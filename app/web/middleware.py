@@ -32,6 +32,23 @@ def csrf_token_for(session_id: str) -> str:
     return hmac.new(key, f"csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
 
 
+def new_anonymous_id() -> str:
+    """A visitor's id before login, signed so a client cannot choose one (a planted cookie
+    would otherwise let an attacker know the CSRF token bound to it)."""
+    nonce = secrets.token_urlsafe(24)
+    return f"a.{nonce}.{_sign(nonce)}"
+
+
+def _sign(value: str) -> str:
+    key = get_settings().signing_key.encode()
+    return hmac.new(key, f"anon:{value}".encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def is_signed_anonymous(raw: str) -> bool:
+    parts = raw.split(".")
+    return len(parts) == 3 and parts[0] == "a" and hmac.compare_digest(parts[2], _sign(parts[1]))
+
+
 def client_ip(scope: Scope) -> str:
     peer = (scope.get("client") or ("", 0))[0] or ""
     trusted = get_settings().trusted_proxy_set
@@ -109,10 +126,10 @@ class SessionMiddleware:
 
         raw = _cookie(scope, SESSION_COOKIE)
         new_cookie = None
-        if raw:
+        if raw and not raw.startswith("a."):
             state["member"] = await accounts.member_for_session(raw)
-        else:
-            raw = secrets.token_urlsafe(32)
+        if state["member"] is None and not (raw and is_signed_anonymous(raw)):
+            raw = new_anonymous_id()  # no cookie, an unknown session, or a forged visitor id
             new_cookie = raw
         state["session_id"] = raw
         token = csrf_token_for(raw)

@@ -267,3 +267,14 @@ async def test_decompression_bomb_is_refused():
     with pytest.raises(FormError) as error:
         check_and_reencode(buffer.getvalue(), filename="bomb.png", max_bytes=5 * 1024 * 1024)
     assert "upload a smaller image" in error.value.errors["images"]
+
+
+async def test_a_planted_visitor_id_is_replaced_by_a_signed_one(client):
+    client.cookies.set("cm_session", "planted-by-attacker", domain="testserver.local")
+    response = await client.get("/login")
+    new_id = client.cookies.get("cm_session")
+    assert new_id != "planted-by-attacker" and new_id.startswith("a.")
+    # the token in the page belongs to the new id: the attacker cannot know it
+    again = await client.get("/login")
+    assert csrf_from(again.text) == csrf_from(response.text)
+    assert client.cookies.get("cm_session") == new_id  # a valid signed id is kept
