@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 
