@@ -120,7 +120,7 @@ async def idea_create(request: Request) -> Response:
     member = current_member(request)
     data, text, _ = await _idea_form(request)
     try:
-        idea_id = await service.create_draft(member, data)
+        idea_id = await service.create_draft(member, data, for_submit=text.get("action") == "submit")
     except FormError as error:
         return render(
             request,

@@ -145,7 +145,19 @@ class IdeaInput:
     uploads: list[tuple[str, bytes]] = field(default_factory=list)  # (filename, content)
 
 
-async def _validate(data: IdeaInput, *, existing_images: int = 0) -> tuple[dict[str, Any], list]:
+def submit_problems(summary: str, description: str, category: Any) -> dict[str, str]:
+    """What an idea still needs before it can be submitted for review."""
+    errors = {}
+    if len((summary or "").strip()) < 10:
+        errors["summary"] = "Add a one-line summary (at least 10 characters) before submitting."
+    if len((description or "").strip()) < 30:
+        errors["description"] = "Describe your idea in at least 30 characters before submitting."
+    if not category:
+        errors["category"] = "Choose a category before submitting."
+    return errors
+
+
+async def _validate(data: IdeaInput, *, existing_images: int = 0, for_submit: bool = False) -> tuple[dict[str, Any], list]:
     settings = get_settings()
     errors: dict[str, str] = {}
     title = (data.title or "").strip()
@@ -166,6 +178,9 @@ async def _validate(data: IdeaInput, *, existing_images: int = 0) -> tuple[dict[
             errors["category"] = "Choose one of the listed categories."
         else:
             category_id = row["id"]
+    if for_submit:
+        for field_name, message in submit_problems(summary, description, data.category).items():
+            errors.setdefault(field_name, message)
     uploads = [(name, content) for name, content in data.uploads if content]
     if existing_images + len(uploads) > settings.max_images_per_idea:
         errors["images"] = f"An idea can have at most {settings.max_images_per_idea} images."
@@ -212,8 +227,9 @@ async def _insert_images(idea_id: int, stored: list[StoredImage], start: int) ->
         )
 
 
-async def create_draft(member: CurrentMember, data: IdeaInput) -> int:
-    values, processed = await _validate(data)
+async def create_draft(member: CurrentMember, data: IdeaInput, *, for_submit: bool = False) -> int:
+    """Save a draft; with for_submit, also refuse (with every message at once) what submit would."""
+    values, processed = await _validate(data, for_submit=for_submit)
     stored = _save_images(processed)
     async with write_transaction():
         rows = await Idea.insert(Idea(author=member.id, status=S.DRAFT.value, **values)).returning(Idea.id)
@@ -256,13 +272,7 @@ async def update_draft(member: CurrentMember, idea_id: int, data: IdeaInput, *, 
 async def submit(member: CurrentMember, idea_id: int) -> None:
     idea = await _own_idea(member, idea_id)
     full = await Idea.select(Idea.title, Idea.summary, Idea.description, Idea.category).where(Idea.id == idea_id).first()
-    errors = {}
-    if len(full["summary"]) < 10:
-        errors["summary"] = "Add a one-line summary (at least 10 characters) before submitting."
-    if len(full["description"]) < 30:
-        errors["description"] = "Describe your idea in at least 30 characters before submitting."
-    if not full["category"]:
-        errors["category"] = "Choose a category before submitting."
+    errors = submit_problems(full["summary"], full["description"], full["category"])
     if errors:
         raise FormError(errors, "Your idea needs a little more before review.")
     if IdeaStatus(idea["status"]) not in (S.DRAFT, S.CHANGES_REQUESTED):

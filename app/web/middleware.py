@@ -205,7 +205,7 @@ class SecurityHeadersMiddleware:
         self.app = app
         settings = get_settings()
         stripe_origins = " ".join(sorted({_origin(u) for u in (settings.stripe_js_url, settings.stripe_api_base) if u}))
-        frame_src = stripe_origins or "'none'"
+        frame_src = f"'self' {stripe_origins}".strip()  # 'self': the dev mailbox previews emails in a frame
         self.csp = (
             "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
             f"script-src 'self' {stripe_origins}; connect-src 'self' {stripe_origins}; "
@@ -226,7 +226,7 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("content-security-policy", self.csp)
                 headers.setdefault("x-content-type-options", "nosniff")
                 headers.setdefault("referrer-policy", "strict-origin-when-cross-origin")
-                headers.setdefault("x-frame-options", "DENY")
+                headers.setdefault("x-frame-options", "SAMEORIGIN" if scope["path"].startswith("/dev/mailbox") else "DENY")
                 headers.setdefault("permissions-policy", "camera=(), microphone=(), geolocation=()")
                 if self.production:
                     headers.setdefault("strict-transport-security", "max-age=31536000; includeSubDomains")

@@ -297,3 +297,14 @@ async def test_a_request_over_the_body_limit_gets_a_clear_page(client):
     assert response.status_code == 413
     assert "That upload is too large" in response.text
     assert await Idea.count() == 0
+
+
+async def test_submitting_an_empty_form_shows_every_missing_field_at_once(client):
+    member = await make_member("Hasty Harry")
+    await login(client, member.email)
+    token = await _form_token(client)
+    response = await client.post("/ideas", data={"title": "", "action": "submit", "_csrf_token": token})
+    assert response.status_code == 400
+    for text in ("Give your idea a title", "Add a one-line summary", "Describe your idea", "Choose a category"):
+        assert text in response.text
+    assert await Idea.count() == 0
