@@ -145,7 +145,10 @@ async def pledge_card_page(request: Request, pledge_id: int) -> Response:
     ctx = await _pledge_page_context(member, pledge_id)
     if ctx["pledge"]["status"] != "pending":
         return redirect("/me/pledges")
-    intent = await gateway().retrieve_setup_intent(ctx["pledge"]["setup_intent_id"])
+    try:
+        intent = await gateway().retrieve_setup_intent(ctx["pledge"]["setup_intent_id"])
+    except GatewayError:
+        return redirect("/me/pledges", flash=("error", "Payments are unavailable right now. Please try again in a minute."))
     ctx.update(client_secret=intent.client_secret, publishable_key=cards.publishable_key(), errors={})
     return render(request, "campaigns/card.html", ctx)
 
@@ -219,7 +222,10 @@ async def pledge_fix_page(request: Request, pledge_id: int) -> Response:
     if ctx["pledge"]["status"] != "payment_failed":
         return redirect("/me/pledges", flash=("info", "This pledge has no payment to fix."))
     attempt = await settlement.last_attempt(pledge_id)
-    setup = await cards.start_card_setup(member, metadata={"pledge_id": str(pledge_id), "purpose": "fix"})
+    try:
+        setup = await cards.start_card_setup(member, metadata={"pledge_id": str(pledge_id), "purpose": "fix"})
+    except GatewayError:
+        return redirect("/me/pledges", flash=("error", "Payments are unavailable right now. Please try again in a minute."))
     deadline = (ctx["pledge"]["failed_at"] or dt.datetime.now(dt.UTC))
     ctx.update(attempt=attempt, client_secret=setup.client_secret, setup_intent_id=setup.id,
                publishable_key=cards.publishable_key(),

@@ -119,9 +119,12 @@ class Gateway:
         self.webhook_secret = webhook_secret
 
     async def create_customer(self, *, email: str, name: str, member_id: int) -> str:
-        customer = await self.client.v1.customers.create_async(
-            params={"email": email, "name": name, "metadata": {"member_id": str(member_id)}}
-        )
+        try:
+            customer = await self.client.v1.customers.create_async(
+                params={"email": email, "name": name, "metadata": {"member_id": str(member_id)}}
+            )
+        except stripe.StripeError as error:
+            raise GatewayError(str(error)) from None
         return customer.id
 
     async def delete_customer(self, customer_id: str) -> None:
@@ -131,15 +134,18 @@ class Gateway:
             pass
 
     async def create_setup_intent(self, *, customer: str, metadata: dict[str, str]) -> SetupIntentInfo:
-        intent = await self.client.v1.setup_intents.create_async(
-            params={"customer": customer, "usage": "off_session", "payment_method_types": ["card"], "metadata": metadata}
-        )
+        try:
+            intent = await self.client.v1.setup_intents.create_async(
+                params={"customer": customer, "usage": "off_session", "payment_method_types": ["card"], "metadata": metadata}
+            )
+        except stripe.StripeError as error:
+            raise GatewayError(str(error)) from None
         return self._setup_info(intent)
 
     async def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentInfo:
         try:
             intent = await self.client.v1.setup_intents.retrieve_async(setup_intent_id)
-        except stripe.InvalidRequestError as error:
+        except stripe.StripeError as error:
             raise GatewayError(str(error)) from None
         return self._setup_info(intent)
 

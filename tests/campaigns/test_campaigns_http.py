@@ -192,3 +192,23 @@ async def test_backers_also_backed_counts_incrementally(client, stripe):
     page = await client.get(f"/ideas/{first['idea']}")
     assert "Backers of this also backed" in page.text and second["idea.title"] in page.text
     assert 'name="twitter:card"' in page.text
+
+
+async def test_stripe_down_gives_a_clear_message_and_reserves_nothing(client, stripe, monkeypatch):
+    from app.campaigns.tables import CampaignVariant
+    from app.payments import gateway as gateway_module
+
+    campaign_id, campaign = await make_campaign(goal=5)
+    backer = await make_member("Unlucky Backer")
+    await login(client, backer.email)
+    page = await client.get(f"/ideas/{campaign['idea']}")
+    broken = gateway_module.Gateway("sk_test_x", "http://127.0.0.1:9", "pk_test_x", None, 0)
+    from app.payments import cards
+
+    monkeypatch.setattr(cards, "gateway", lambda: broken)
+    response = await client.post(f"/campaigns/{campaign_id}/pledge", data={
+        "variant": campaign["variants"][0]["id"], "quantity": "1", "consent": "yes", "_csrf_token": csrf_from(page.text)})
+    assert response.status_code == 303
+    assert "unavailable" in (await client.get(response.headers["location"])).text
+    assert await Pledge.count().where(Pledge.status == "pending") == 0
+    assert sum(v["reserved"] for v in await CampaignVariant.select(CampaignVariant.reserved)) == 0
