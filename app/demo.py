@@ -119,6 +119,8 @@ TOUCHES = ["a hanging loop", "a zip garage", "reflective piping", "a hidden pock
 STATUS_PLAN = (["draft"] * 4 + ["submitted"] * 4 + ["changes_requested"] * 3 + ["rejected"] * 3 + ["archived"] * 5
                + ["greenlit"] * 2 + ["campaign"] * 6 + ["voting"] * 33)
 
+VOTED = ("voting", "archived", "greenlit", "campaign")  # the states whose ideas were open for votes
+
 
 def product_image(rng: random.Random, category: str, label: str) -> bytes:
     """A pleasant 'product sketch': a gradient, soft shapes and the idea's initial."""
@@ -144,6 +146,33 @@ async def _already_loaded() -> bool:
     from app.accounts.tables import Member
 
     return await Member.exists().where(Member.email == DEMO_MEMBER[0])
+
+
+async def _free_tag() -> str:
+    """No suffix on a fresh database; with --reset, the first "-N" whose demo emails are both free.
+
+    Derived from the database, not the seed, so loading again and again never collides.
+    """
+    from app.accounts.tables import Member
+
+    if not await _already_loaded():
+        return ""
+    number = 2
+    while await Member.exists().where(Member.email.is_in(
+            [DEMO_MEMBER[0].replace("@", f"-{number}@"), DEMO_STAFF[0].replace("@", f"-{number}@")])):
+        number += 1
+    return f"-{number}"
+
+
+async def _free_identity(email: str, handle: str) -> tuple[str, str]:
+    """The email and handle, with a suffix if a real member already uses either."""
+    from app.accounts.tables import Member
+
+    suffix, base_email, base_handle = 1, email, handle
+    while await Member.exists().where((Member.email == email) | (Member.handle == handle)):
+        suffix += 1
+        email, handle = base_email.replace("@", f"-{suffix}@"), f"{base_handle[:24]}-{suffix}"
+    return email, handle
 
 
 async def load_demo(*, seed: int = 42, scale: int = 1, force: bool = False, manage_database: bool = True,
@@ -175,24 +204,27 @@ async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool)
     from app.jobs.service import drain
 
     now = utcnow()
-    tag = "" if not await _already_loaded() else f"-{rng.randrange(10**6)}"
+    tag = await _free_tag()
     member_hash = hash_password(DEMO_MEMBER[1])
 
     with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task("Demo data", total=4)
+        count, plan = 30 * scale, STATUS_PLAN * scale
+        # One step per member, per idea created, per idea voted on, and one for campaigns, community and emails.
+        voted = sum(status in VOTED for status in plan)
+        task = bar.add_task("Demo data", total=count + len(plan) + voted + 1)
         staff_id = await accounts.create_staff(email=DEMO_STAFF[0].replace("@", f"{tag}@"), password=DEMO_STAFF[1],
                                                display_name="Sam Staff", admin=True)
         staff = await accounts.get_member(staff_id)
 
         members = []
-        count = 30 * scale
         for n in range(count):
             first, last = FIRST[n % len(FIRST)], LAST[(n * 7 + n // len(FIRST)) % len(LAST)]
             name = f"{first} {last}"
             email = DEMO_MEMBER[0].replace("@", f"{tag}@") if n == 0 else f"{first.lower()}.{n}{tag}@crowdmade.test"
+            email, handle = await _free_identity(email, f"{first.lower()}-{n}{tag}")
             verified = n == 0 or n % 11 != 5
             rows = await Member.insert(Member(
-                email=email, display_name=name if n else "Maja Member", handle=f"{first.lower()}-{n}{tag.replace('-', '')}",
+                email=email, display_name=name if n else "Maja Member", handle=handle,
                 password_hash=member_hash, bio=rng.choice(BIOS) if n == 0 or rng.random() < 0.6 else "",
                 location=rng.choice(TOWNS) if n == 0 or rng.random() < 0.6 else "",
                 email_verified_at=(now - dt.timedelta(days=rng.randrange(20, 60))) if verified else None,
@@ -203,26 +235,25 @@ async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool)
 
                 await points.award(rows[0]["id"], "signup_verified", key=f"signup_verified:{rows[0]['id']}")
             members.append(await accounts.get_member(rows[0]["id"]))
+            bar.advance(task)
         demo_member = members[0]
         await accounts.update_profile(demo_member, display_name="Maja Member", handle=demo_member.handle,
                                       bio="Weekend hiker and rain-gear nerd.", location="Umeå")
-        bar.advance(task)
 
-        plan = STATUS_PLAN * scale
         catalogue = [(cat, title, summary) for cat, items in IDEAS.items() for title, summary in items]
         rng.shuffle(catalogue)
         created: dict[str, list[int]] = {}
         demo_owned = {"draft", "submitted", "changes_requested", "voting"}
+        authors = [m for m in members[1:] if m.verified]
         for index, status in enumerate(plan):
+            bar.advance(task)
             category, title, summary = catalogue[index % len(catalogue)]
             if index >= len(catalogue):
                 title = f"{title} ({index // len(catalogue) + 1})"
-            author = demo_member if status in demo_owned and status not in created else rng.choice(members[1:])
-            if not author.verified:
-                author = demo_member
+            author = demo_member if status in demo_owned and status not in created else rng.choice(authors)
             uploads = []
             if images and rng.random() < 0.85:
-                uploads = [(f"sketch-{index}-{k}.png", product_image(rng, category, title)) for k in range(rng.choice((1, 1, 2)))]
+                uploads = [(f"sketch-{index}-{k}.png", product_image(rng, category, title)) for k in range(rng.choice((1, 1, 2, 3)))]
             data = ideas.IdeaInput(title=title, summary=summary, category=category, uploads=uploads,
                                    description=DESCRIPTION.format(summary=summary, touch=rng.choice(TOUCHES)))
             idea_id = await ideas.create_draft(author, data)
@@ -240,13 +271,13 @@ async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool)
             await ideas.review(staff, idea_id, action, message)
             if action == "approve":
                 started = now - age + dt.timedelta(hours=6)
-                await Idea.update({Idea.voting_starts_at: started, Idea.voting_ends_at: started + dt.timedelta(days=30)}).where(
-                    Idea.id == idea_id)
-        bar.advance(task)
+                await Idea.update({Idea.voting_starts_at: started, Idea.voting_ends_at: started + dt.timedelta(days=30),
+                                   Idea.hot_score: ideas.hot_score(0, started)}).where(Idea.id == idea_id)
 
         voters = [m for m in members if m.verified]
-        for status in ("voting", "archived", "greenlit", "campaign"):
+        for status in VOTED:
             for position, idea_id in enumerate(created.get(status, [])):
+                bar.advance(task)
                 idea = await Idea.select(Idea.author, Idea.voting_starts_at).where(Idea.id == idea_id).first()
                 wanted = min(len(voters) - 1, int(22 / math.sqrt(position + 1) * rng.uniform(0.6, 1.3)))
                 if status in ("greenlit", "campaign"):
@@ -260,7 +291,6 @@ async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool)
             await ideas.close_voting(idea_id)
         for idea_id in created.get("greenlit", []):
             await ideas.move_idea(idea_id, ideas.IdeaStatus.GREENLIT, actor_id=staff.id, message="Greenlit: campaign coming soon")
-        bar.advance(task)
 
         await _campaigns(rng, staff, demo_member, voters, created.get("campaign", []), now)
         await _community(rng, staff, demo_member, voters, created)

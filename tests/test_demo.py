@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.accounts import service as accounts
 from app.accounts.tables import Member
 from app.campaigns.tables import Campaign, Pledge
-from app.demo import DEMO_MEMBER, DEMO_STAFF, load_demo
+from app.demo import DEMO_MEMBER, DEMO_STAFF, _free_identity, _free_tag, load_demo
 from app.ideas.service import IdeaStatus
 from app.ideas.tables import Idea, Vote
 from app.orders.tables import Order
@@ -36,3 +36,26 @@ async def test_demo_covers_every_state_and_is_consistent(stripe):
         assert await table.count() > 0, table
     assert (await accounts.authenticate(email=DEMO_MEMBER[0], password=DEMO_MEMBER[1])).display_name == "Maja Member"
     assert (await accounts.authenticate(email=DEMO_STAFF[0], password=DEMO_STAFF[1])).is_staff
+    demo = await accounts.authenticate(email=DEMO_MEMBER[0], password=DEMO_MEMBER[1])
+    own = {r["status"]: r for r in await Idea.select(Idea.status, Idea.vote_count).where(Idea.author == demo.id)}
+    assert {"draft", "submitted", "changes_requested", "voting"} <= set(own)
+    assert own["voting"]["vote_count"] > 0
+    assert await Vote.count().where(Vote.member == demo.id) > 0
+
+
+async def test_demo_reset_picks_free_emails_and_handles():
+    """--reset on a database that already holds demo data (twice, or with real members) never collides."""
+    from tests.factories import make_member
+
+    async def member_with(email: str):
+        member = await make_member()
+        await Member.update({Member.email: email}).where(Member.id == member.id)
+        return member
+
+    assert await _free_tag() == ""
+    await member_with(DEMO_MEMBER[0])
+    await member_with("member-2@crowdmade.test")
+    assert await _free_tag() == "-3"
+    taken = await member_with("elias.1-3@crowdmade.test")
+    assert await _free_identity("elias.1-3@crowdmade.test", "elias-1-3") == ("elias.1-3-2@crowdmade.test", "elias-1-3-2")
+    assert await _free_identity("new@crowdmade.test", taken.handle) == ("new-2@crowdmade.test", f"{taken.handle}-2")
