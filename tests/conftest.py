@@ -30,16 +30,9 @@ os.environ.update(
     SUPPORT_THRESHOLD="3",
     JOBS_IN_PROCESS="false",
 )
-import socket  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-LOCALSTRIPE_PORT = _free_port()
+LOCALSTRIPE_PORT = free_port()
 LOCALSTRIPE_URL = f"http://127.0.0.1:{LOCALSTRIPE_PORT}"
 os.environ.update(
     STRIPE_SECRET_KEY="sk_test_crowdmade",

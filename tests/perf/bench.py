@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,16 +23,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from tests.support.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "20"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def prepare_env(tmp: Path) -> tuple[dict[str, str], str | None]:
