@@ -27,10 +27,13 @@ from app.db import start_database, stop_database
 from app.ideas import api as ideas_api
 from app.ideas import routes as ideas_routes
 from app.mail import routes as mail_routes
+from app.orders import api as orders_api
+from app.orders import routes as orders_routes
 from app.payments import webhooks as payment_webhooks
 from app.points import api as points_api
 from app.points import routes as points_routes
 from app.settings import PROJECT_ROOT, get_settings
+from app.shop import catalog_routes, checkout_routes, social_routes
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.middleware import SecurityHeadersMiddleware, SessionMiddleware
 from app.web.templating import jinja_env
@@ -66,7 +69,9 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
 
     api = Router(
         path="/api/v1",
-        route_handlers=[*accounts_api.ROUTES, *ideas_api.ROUTES, *campaigns_api.ROUTES, *community_api.ROUTES, *points_api.ROUTES],
+        route_handlers=[*accounts_api.ROUTES, *ideas_api.ROUTES, *campaigns_api.ROUTES, *community_api.ROUTES, *points_api.ROUTES,
+                        *catalog_routes.API_ROUTES, *checkout_routes.API_ROUTES, *social_routes.API_ROUTES,
+                        *orders_api.API_ROUTES],
         security=[{"BearerToken": []}],
         tags=["api"],
     )
@@ -76,6 +81,10 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         *campaigns_routes.ROUTES,
         *community_routes.ROUTES,
         *points_routes.ROUTES,
+        *catalog_routes.ROUTES,
+        *checkout_routes.ROUTES,
+        *social_routes.ROUTES,
+        *orders_routes.ROUTES,
         *payment_webhooks.ROUTES,
         api,
         create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False,

@@ -62,6 +62,19 @@ class Settings(BaseSettings):
     payment_retry_hours: int = Field(default=24, ge=1)
     login_max_failures: int = Field(default=5, ge=1)
     signup_per_hour: int = Field(default=20, ge=1)
+    # Shop (DESIGN section 7): flat shipping rates as "code:Label:minor units", comma-separated.
+    shipping_rates: str = "standard:Standard delivery (2-4 days):4900,express:Express delivery (next day):9900"
+    free_shipping_over: int = Field(default=0, ge=0)  # minor units; 0 = never free
+    checkout_hold_minutes: int = Field(default=30, ge=1, le=24 * 60)  # stock held for an unpaid checkout
+    review_request_days: int = Field(default=7, ge=0, le=90)  # after delivery
+
+    def shipping_options(self) -> list[tuple[str, str, int]]:
+        """[(code, label, price in minor units)] from SHIPPING_RATES."""
+        options = []
+        for part in self.shipping_rates.split(","):
+            code, label, price = part.strip().split(":")
+            options.append((code.strip(), label.strip(), int(price)))
+        return options
 
     @field_validator("database_url")
     @classmethod
@@ -94,6 +107,15 @@ class Settings(BaseSettings):
             return None
         if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("use redis://host:port/db")
+        return value
+
+    @field_validator("shipping_rates")
+    @classmethod
+    def _check_shipping_rates(cls, value: str) -> str:
+        for part in value.split(","):
+            pieces = part.strip().split(":")
+            if len(pieces) != 3 or not pieces[0].strip() or not pieces[2].strip().isdecimal():
+                raise ValueError("use code:Label:price_in_minor_units, comma-separated, e.g. standard:Standard:4900")
         return value
 
     @field_validator("base_url")

@@ -7,9 +7,23 @@ from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
 from app.jobs.tables import Job
 from app.mail.tables import EmailMessage
 from app.notifications.tables import Notification, NotificationSetting
-from app.orders.tables import Order, OrderEvent, OrderLine
+from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund
 from app.payments.tables import ChargeAttempt, StripeEvent
 from app.points.tables import MemberBadge, PointsEntry, Voucher
+from app.shop.tables import (
+    Address,
+    BoughtTogether,
+    Cart,
+    CartLine,
+    Collection,
+    CollectionItem,
+    Product,
+    ProductImage,
+    ProductQuestion,
+    ProductVariant,
+    Review,
+    WishlistItem,
+)
 
 ALL_TABLES = (
     Member,
@@ -29,9 +43,23 @@ ALL_TABLES = (
     BackedTogether,
     ChargeAttempt,
     StripeEvent,
+    Product,
+    ProductVariant,
+    ProductImage,
+    ProductQuestion,
+    Review,
+    BoughtTogether,
+    Cart,
+    CartLine,
+    Address,
+    WishlistItem,
+    Collection,
+    CollectionItem,
     Order,
     OrderLine,
     OrderEvent,
+    OrderPayment,
+    Refund,
     PointsEntry,
     MemberBadge,
     Voucher,

@@ -26,6 +26,7 @@ class Member(Table, tablename="member"):
     points_lifetime = Integer(default=0)
     stripe_customer_id = Varchar(length=80, default="")
     referred_by = Integer(null=True, default=None)  # the member whose invite link brought this one
+    wishlist_public = Boolean(default=False)  # the wishlist can be opened by anyone with its link
     created_at = Timestamptz(default=TimestamptzNow())
     deleted_at = Timestamptz(null=True, default=None)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 from typing import Any
 
 from app.accounts.tables import Member
@@ -32,6 +31,7 @@ from app.campaigns.tables import Campaign, Pledge
 from app.db import as_aware, utcnow, write_transaction
 from app.errors import Conflict, NotFound
 from app.jobs.service import enqueue
+from app.orders.service import new_order_number
 from app.orders.tables import Order, OrderEvent, OrderLine
 from app.payments.gateway import PaymentOutcome, PaymentResult, gateway
 from app.payments.tables import ChargeAttempt
@@ -179,13 +179,13 @@ async def record_charge(pledge_id: int, attempt: int, result: PaymentResult) -> 
 
 
 async def _create_order(pledge_id: int, payment_intent_id: str) -> None:
-    pledge = await Pledge.select(Pledge.member, Pledge.quantity, Pledge.amount, Pledge.early_bird_units,
+    pledge = await Pledge.select(Pledge.member, Pledge.quantity, Pledge.amount, Pledge.early_bird_units, Pledge.campaign,
                                  Pledge.variant.name, Pledge.campaign.idea.title, Pledge.campaign.currency).where(
         Pledge.id == pledge_id).first()
     rows = await Order.insert(Order(
-        number=f"CM-{secrets.token_hex(4).upper()}", member=pledge["member"], status="paid", kind="preorder",
-        currency=pledge["campaign.currency"], total=pledge["amount"], pledge_id=pledge_id,
-        payment_intent_id=payment_intent_id,
+        number=new_order_number(), member=pledge["member"], status="paid", kind="preorder",
+        currency=pledge["campaign.currency"], subtotal=pledge["amount"], total=pledge["amount"], pledge_id=pledge_id,
+        campaign_id=pledge["campaign"], payment_intent_id=payment_intent_id, paid_at=utcnow(),
     )).on_conflict(target=Order.pledge_id, action="DO NOTHING").returning(Order.id)
     if not rows:
         return

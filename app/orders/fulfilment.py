@@ -1,0 +1,1 @@
+"""Staff fulfilment: status moves, tracking, refunds, cancellations that restock."""

@@ -1,0 +1,94 @@
+"""Orders: the state machine shared by pre-orders (from paid pledges) and shop orders.
+
+placed -> paid -> (in_production) -> shipped -> delivered, plus cancelled and refunded
+(DESIGN section 2). Every move is one conditional update on the current status plus an
+`OrderEvent` row in the same transaction, so two workers, a webhook and an API response can
+all report the same move and it happens once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from typing import Any
+
+from app.db import utcnow, write_transaction
+from app.errors import Conflict, NotFound
+from app.orders.tables import Order, OrderEvent
+
+
+class OrderStatus(StrEnum):
+    PLACED = "placed"
+    PAID = "paid"
+    IN_PRODUCTION = "in_production"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"  # fully refunded; partial refunds keep the order's status
+
+
+S = OrderStatus
+ORDER_MOVES: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PLACED: frozenset({S.PAID, S.CANCELLED}),
+    S.PAID: frozenset({S.IN_PRODUCTION, S.SHIPPED, S.CANCELLED, S.REFUNDED}),
+    S.IN_PRODUCTION: frozenset({S.SHIPPED, S.CANCELLED, S.REFUNDED}),
+    S.SHIPPED: frozenset({S.DELIVERED, S.REFUNDED}),
+    S.DELIVERED: frozenset({S.REFUNDED}),
+    S.CANCELLED: frozenset(),
+    S.REFUNDED: frozenset(),
+}
+ORDER_LABELS = {
+    S.PLACED: "Placed", S.PAID: "Paid", S.IN_PRODUCTION: "In production", S.SHIPPED: "Shipped",
+    S.DELIVERED: "Delivered", S.CANCELLED: "Cancelled", S.REFUNDED: "Refunded",
+}
+# The timeline a member sees on the order page, in order (pre-orders add in_production).
+TIMELINE = (S.PLACED, S.PAID, S.IN_PRODUCTION, S.SHIPPED, S.DELIVERED)
+# When the move happens, stamp this column.
+STAMPS = {S.PAID: Order.paid_at, S.SHIPPED: Order.shipped_at, S.DELIVERED: Order.delivered_at,
+          S.CANCELLED: Order.cancelled_at}
+
+
+class IllegalOrderMove(Conflict):
+    pass
+
+
+def label(status: str) -> str:
+    try:
+        return ORDER_LABELS[OrderStatus(status)]
+    except ValueError:
+        return status
+
+
+def new_order_number() -> str:
+    """Human-friendly and unguessable enough to read aloud: CM-7F3A9C1E."""
+    return f"CM-{secrets.token_hex(4).upper()}"
+
+
+async def move_order(order_id: int, to: OrderStatus, *, expect: tuple[OrderStatus, ...] | None = None,
+                     message: str = "", actor_id: int | None = None, extra: dict | None = None,
+                     strict: bool = False) -> OrderStatus | None:
+    """One order move as a conditional update; returns the old status, or None when the order
+    was not in a state that may move to `to` (someone else moved it first). With strict=True
+    an impossible move raises IllegalOrderMove with a message for the person who asked."""
+    allowed_from = [s.value for s, targets in ORDER_MOVES.items() if to in targets and (not expect or s in expect)]
+    async with write_transaction():
+        row = await Order.select(Order.status).where(Order.id == order_id).first()
+        if row is None:
+            raise NotFound("Order not found")
+        if row["status"] not in allowed_from:
+            if strict:
+                raise IllegalOrderMove(f"An order that is {label(row['status']).lower()} cannot become {label(to).lower()}.")
+            return None
+        now = utcnow()
+        values: dict[Any, Any] = {Order.status: to.value, Order.updated_at: now, **(extra or {})}
+        if to in STAMPS:
+            values[STAMPS[to]] = now
+        moved = await Order.update(values).where(
+            (Order.id == order_id) & (Order.status == row["status"])).returning(Order.id)
+        if not moved:
+            if strict:
+                raise IllegalOrderMove("The order changed at the same time; reload and try again.")
+            return None
+        await OrderEvent.insert(OrderEvent(order=order_id, from_status=row["status"], to_status=to.value,
+                                           message=message, actor=actor_id))
+        return OrderStatus(row["status"])

@@ -1,0 +1,1 @@
+"""The shop: catalog, cart, checkout, reviews, wishlist, collections (DESIGN section 7)."""

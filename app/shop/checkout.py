@@ -1,0 +1,1 @@
+"""Checkout: stock held atomically, card saved then charged on-session, paid exactly once."""

@@ -1,0 +1,1 @@
+"""Reviews by verified buyers, ratings, and the review-request email job."""

@@ -1,0 +1,4 @@
+"""Reviews, wishlist and collections pages; /api/v1/collections."""
+
+ROUTES: list = []
+API_ROUTES: list = []
