@@ -92,3 +92,30 @@ async def move_order(order_id: int, to: OrderStatus, *, expect: tuple[OrderStatu
         await OrderEvent.insert(OrderEvent(order=order_id, from_status=row["status"], to_status=to.value,
                                            message=message, actor=actor_id))
         return OrderStatus(row["status"])
+
+
+async def release_stock(order_id: int) -> bool:
+    """Give an order's units back to its variants, once (payment failed, checkout abandoned or
+    order cancelled). A paid order's units also leave the sold counters. Returns False when
+    they were already given back. Runs in the caller's transaction when there is one."""
+    from app.orders.tables import OrderLine
+    from app.shop.tables import Product, ProductVariant
+
+    async with write_transaction():
+        rows = await Order.update({Order.stock_released: True, Order.updated_at: utcnow()}).where(
+            (Order.id == order_id) & (Order.stock_released.eq(False)) & (Order.kind == "shop")
+        ).returning(Order.paid_at)
+        if not rows:
+            return False
+        was_sold = rows[0]["paid_at"] is not None
+        lines = await OrderLine.select(OrderLine.variant_id, OrderLine.product_id, OrderLine.quantity).where(
+            (OrderLine.order == order_id) & OrderLine.variant_id.is_not_null())
+        for line in sorted(lines, key=lambda line: line["variant_id"]):  # one lock order everywhere
+            values: dict[Any, Any] = {ProductVariant.stock: ProductVariant.stock + line["quantity"]}
+            if was_sold:
+                values[ProductVariant.sold] = ProductVariant.sold - line["quantity"]
+            await ProductVariant.update(values).where(ProductVariant.id == line["variant_id"])
+            if was_sold and line["product_id"]:
+                await Product.update({Product.sold_count: Product.sold_count - line["quantity"]}).where(
+                    Product.id == line["product_id"])
+        return True
