@@ -14,6 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -34,11 +35,15 @@ from app.points import api as points_api
 from app.points import routes as points_routes
 from app.settings import PROJECT_ROOT, get_settings
 from app.shop import catalog_routes, checkout_routes, social_routes
+from app.web import ops
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.middleware import SecurityHeadersMiddleware, SessionMiddleware
 from app.web.templating import jinja_env
 
 log = logging.getLogger("crowdmade")
+# Request latency per route template (not per URL, so ids do not explode the label space).
+PROMETHEUS = PrometheusConfig(app_name="crowdmade", prefix="crowdmade", group_path=True,
+                              exclude=["^/static/", "^/media/", "^/metrics", "^/healthz", "^/readyz"])
 
 
 def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) -> Litestar:
@@ -86,6 +91,7 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         *social_routes.ROUTES,
         *orders_routes.ROUTES,
         *payment_webhooks.ROUTES,
+        *ops.ROUTES,
         api,
         create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False,
                                    cache_control=None),
@@ -95,7 +101,7 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
 
     return Litestar(
         route_handlers=handlers,
-        middleware=[SecurityHeadersMiddleware, SessionMiddleware],
+        middleware=[PROMETHEUS.middleware, SecurityHeadersMiddleware, SessionMiddleware],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(jinja_env())),
         plugins=[HTMXPlugin()],

@@ -210,5 +210,26 @@ def worker(concurrency: int) -> None:
     asyncio.run(go())
 
 
+@main.command()
+@click.option("--stripe/--no-stripe", default=False, help="Also check every recorded payment with Stripe.")
+def audit(stripe: bool) -> None:
+    """Check every invariant (counts, totals, ledger, stock, charges, refunds, emails, jobs);
+    exits 1 and names each violation when one fails."""
+    _settings_or_exit()
+    from app.audit import format_report, run_audit
+    from app.db import start_database, stop_database
+
+    async def go():
+        await start_database()
+        try:
+            return await run_audit(stripe=stripe)
+        finally:
+            await stop_database()
+
+    report = asyncio.run(go())
+    click.echo(format_report(report))
+    sys.exit(0 if report.ok else 1)
+
+
 if __name__ == "__main__":
     main()

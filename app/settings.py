@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     voting_days: int = Field(default=30, ge=1, le=365)
     upload_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_images_per_idea: int = Field(default=5, ge=1, le=20)
+    metrics_token: str | None = None  # /metrics answers only with "Authorization: Bearer <token>"
     trusted_proxies: str = ""  # comma-separated addresses whose X-Forwarded-For is believed
     jobs_in_process: bool = True
     job_lease_seconds: int = Field(default=300, ge=1)

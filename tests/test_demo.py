@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.accounts import service as accounts
 from app.accounts.tables import Member
+from app.audit import format_report, run_audit
 from app.campaigns.tables import Campaign, Pledge
 from app.demo import DEMO_MEMBER, DEMO_STAFF, _free_identity, _free_tag, load_demo
 from app.ideas.service import IdeaStatus
@@ -41,6 +42,8 @@ async def test_demo_covers_every_state_and_is_consistent(stripe):
     assert {"draft", "submitted", "changes_requested", "voting"} <= set(own)
     assert own["voting"]["vote_count"] > 0
     assert await Vote.count().where(Vote.member == demo.id) > 0
+    report = await run_audit()
+    assert report.ok, format_report(report)
 
 
 async def test_demo_reset_picks_free_emails_and_handles():

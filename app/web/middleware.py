@@ -22,7 +22,7 @@ FLASH_COOKIE = "cm_flash"
 CSRF_HEADER = b"x-csrftoken"
 CSRF_FIELD = "_csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-SKIP_PREFIXES = ("/static/", "/media/", "/favicon.ico", "/schema")
+SKIP_PREFIXES = ("/static/", "/media/", "/favicon.ico", "/schema", "/healthz", "/readyz", "/metrics")
 EXEMPT_PREFIXES = ("/api/", "/webhooks/")
 
 

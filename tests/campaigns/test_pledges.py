@@ -14,6 +14,7 @@ from app.ideas.tables import Idea
 from app.mail.tables import EmailMessage
 from tests.campaigns.helpers import make_campaign, pledge_with_card, save_card
 from tests.factories import make_idea, make_member
+from tests.support.audit import assert_audit_clean
 
 
 async def test_greenlight_validates_terms_and_creates_a_live_campaign(stripe):
@@ -103,6 +104,7 @@ async def test_three_hundred_concurrent_pledges_never_oversell_a_limited_variant
     variant = await CampaignVariant.select().where(CampaignVariant.id == limited).first()
     assert variant["reserved"] == 100
     assert await Pledge.count().where((Pledge.variant == limited) & (Pledge.status == "pending")) == 100
+    await assert_audit_clean()
 
 
 async def test_concurrent_edits_cannot_push_past_the_limit(stripe):
@@ -125,6 +127,7 @@ async def test_concurrent_edits_cannot_push_past_the_limit(stripe):
     assert variants[open_variant]["reserved"] == 6
     campaign = await campaigns.get_campaign(campaign_id)
     assert campaign["pledged_units"] == 16 and campaign["backers"] == 8
+    await assert_audit_clean()
 
 
 async def test_early_bird_units_are_exact_and_priced(stripe):

@@ -25,6 +25,7 @@ from app.payments.webhooks import handle_event
 from app.points.tables import PointsEntry
 from tests.campaigns.helpers import CARD_AUTH_LATER, CARD_DECLINED_LATER, make_campaign, pledge_with_card
 from tests.factories import make_member
+from tests.support.audit import assert_audit_clean
 
 
 async def payment_intents_by_pledge() -> Counter:
@@ -62,6 +63,7 @@ async def test_close_happens_once_and_funded_campaign_charges_each_pledge_once(s
     assert await EmailMessage.count().where(EmailMessage.kind == "pledge_paid") == 4
     points = await PointsEntry.count().where(PointsEntry.reason == "pledge_paid")
     assert points == 4
+    await assert_audit_clean(stripe=True)
 
 
 async def test_failed_campaign_creates_no_payment_intent(stripe):
@@ -115,6 +117,7 @@ async def test_declined_card_can_be_fixed_with_a_new_card_and_drops_after_seven_
     assert (await Pledge.select(Pledge.status).where(Pledge.id == dropper_pledge).first())["status"] == "dropped"
     assert (await campaigns.get_campaign(campaign_id))["status"] == "charging"  # stays funded
     assert await EmailMessage.count().where(EmailMessage.kind == "pledge_dropped") == 1
+    await assert_audit_clean()
 
 
 async def test_authentication_required_then_completed(stripe):
@@ -241,6 +244,7 @@ async def test_settlement_survives_a_killed_worker_without_double_charges(stripe
     assert await Pledge.count().where((Pledge.campaign == campaign_id) & (Pledge.status == "paid")) == 200
     assert await payment_intents_by_pledge() == Counter({p: 1 for p in pledges})
     assert await Order.count() == 200
+    await assert_audit_clean(stripe=True)
 
 
 async def test_production_moves_after_settlement(stripe):

@@ -11,6 +11,7 @@ from app.ideas import service as ideas
 from app.ideas.tables import Idea, Vote
 from app.points.tables import PointsEntry
 from tests.factories import make_idea, make_member
+from tests.support.audit import assert_audit_clean
 
 
 async def _count_and_rows(idea_id: int) -> tuple[int, int]:
@@ -45,6 +46,7 @@ async def test_hundred_members_voting_concurrently_count_exactly_hundred():
     idea = await Idea.select(Idea.ready_for_review).where(Idea.id == idea_id).first()
     assert idea["ready_for_review"]  # the test threshold is 3
     await _ledger_matches_cache()
+    await assert_audit_clean()
 
 
 async def test_vote_withdraw_storm_keeps_count_equal_to_rows():
@@ -67,6 +69,7 @@ async def test_vote_withdraw_storm_keeps_count_equal_to_rows():
         net = sum(e["points"] for e in await PointsEntry.select(PointsEntry.points).where(
             (PointsEntry.member == voter.id) & PointsEntry.reason.is_in(["vote", "vote_reversed"])))
         assert net == 2 * standing
+    await assert_audit_clean()
 
 
 async def test_concurrent_withdrawals_reverse_points_once():

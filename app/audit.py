@@ -1,0 +1,230 @@
+"""The integrity audit (`crowdmade audit`, and /staff/audit): every invariant the money and
+the counters depend on, checked against the rows themselves.
+
+Each check is one SQL query that returns the rows violating it (portable between SQLite and
+PostgreSQL), so the audit stays cheap enough to run after every load and fault test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.db import raw, utcnow
+
+log = logging.getLogger("crowdmade.audit")
+
+# Pledge states whose units and money stay on the campaign's counters (a failed campaign keeps
+# its final numbers; a dropped pledge leaves a funded campaign funded).
+COUNTED_PLEDGES = "('active', 'charging', 'paid', 'payment_failed', 'dropped', 'released')"
+# Pledge states that hold a variant's limited units.
+HOLDING_PLEDGES = "('pending', 'active', 'charging', 'paid', 'payment_failed', 'dropped')"
+PAID_ORDER_STATES = "('paid', 'in_production', 'shipped', 'delivered', 'refunded')"
+
+
+@dataclass
+class Violation:
+    check: str
+    subject: str
+    detail: str
+
+
+@dataclass
+class Check:
+    name: str
+    description: str
+    sql: str
+    describe: Any  # row -> (subject, detail)
+
+
+@dataclass
+class AuditReport:
+    checked: list[str] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    ran_at: dt.datetime = field(default_factory=utcnow)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def by_check(self) -> dict[str, list[Violation]]:
+        grouped: dict[str, list[Violation]] = {name: [] for name in self.checked}
+        for violation in self.violations:
+            grouped.setdefault(violation.check, []).append(violation)
+        return grouped
+
+
+CHECKS: list[Check] = [
+    Check(
+        "idea_votes", "Each idea's cached vote count equals its vote rows",
+        """SELECT i.id, i.vote_count, COUNT(v.id) AS n FROM idea i LEFT JOIN vote v ON v.idea = i.id
+           GROUP BY i.id, i.vote_count HAVING i.vote_count <> COUNT(v.id)""",
+        lambda r: (f"idea {r['id']}", f"vote_count {r['vote_count']} but {r['n']} votes"),
+    ),
+    Check(
+        "campaign_totals", "Each campaign's pledged units, amount and backers equal its counted pledges",
+        f"""SELECT c.id, c.pledged_units, c.pledged_amount, c.backers,
+                   COALESCE(SUM(p.quantity), 0) AS units, COALESCE(SUM(p.amount), 0) AS amount, COUNT(p.id) AS n
+            FROM campaign c LEFT JOIN pledge p ON p.campaign = c.id AND p.status IN {COUNTED_PLEDGES}
+            GROUP BY c.id, c.pledged_units, c.pledged_amount, c.backers
+            HAVING c.pledged_units <> COALESCE(SUM(p.quantity), 0) OR c.pledged_amount <> COALESCE(SUM(p.amount), 0)
+                OR c.backers <> COUNT(p.id)""",
+        lambda r: (f"campaign {r['id']}", f"counters {r['pledged_units']} units / {r['pledged_amount']} / "
+                                          f"{r['backers']} backers, pledges say {r['units']} / {r['amount']} / {r['n']}"),
+    ),
+    Check(
+        "variant_limits", "Each limited campaign variant holds exactly its pledges' units, within its limit",
+        f"""SELECT v.id, v.reserved, v.limit_units, COALESCE(SUM(p.quantity), 0) AS units
+            FROM campaign_variant v LEFT JOIN pledge p ON p.variant = v.id AND p.status IN {HOLDING_PLEDGES}
+            GROUP BY v.id, v.reserved, v.limit_units
+            HAVING v.reserved <> COALESCE(SUM(p.quantity), 0) OR (v.limit_units IS NOT NULL AND v.reserved > v.limit_units)""",
+        lambda r: (f"campaign variant {r['id']}", f"reserved {r['reserved']} (limit {r['limit_units']}), pledges hold {r['units']}"),
+    ),
+    Check(
+        "points_balance", "Each member's points balance and lifetime equal the ledger",
+        """SELECT m.id, m.points_balance, m.points_lifetime, COALESCE(SUM(e.points), 0) AS balance,
+                  COALESCE(SUM(CASE WHEN e.reason IN ('redeem', 'redeem_refund') THEN 0 ELSE e.points END), 0) AS lifetime
+           FROM member m LEFT JOIN points_entry e ON e.member = m.id
+           GROUP BY m.id, m.points_balance, m.points_lifetime
+           HAVING m.points_balance <> COALESCE(SUM(e.points), 0)
+               OR m.points_lifetime <> COALESCE(SUM(CASE WHEN e.reason IN ('redeem', 'redeem_refund') THEN 0 ELSE e.points END), 0)
+               OR m.points_balance < 0""",
+        lambda r: (f"member {r['id']}", f"balance {r['points_balance']} / lifetime {r['points_lifetime']}, "
+                                        f"ledger says {r['balance']} / {r['lifetime']}"),
+    ),
+    Check(
+        "points_keys", "No points idempotency key appears twice",
+        "SELECT idempotency_key, COUNT(*) AS n FROM points_entry GROUP BY idempotency_key HAVING COUNT(*) > 1",
+        lambda r: (f"key {r['idempotency_key']}", f"{r['n']} entries"),
+    ),
+    Check(
+        "badges_once", "No badge is awarded twice to a member",
+        "SELECT member, badge, COUNT(*) AS n FROM member_badge GROUP BY member, badge HAVING COUNT(*) > 1",
+        lambda r: (f"member {r['member']}", f"badge {r['badge']} {r['n']} times"),
+    ),
+    Check(
+        "stock", "Shop stock and sold units are never negative",
+        "SELECT id, stock, sold FROM product_variant WHERE stock < 0 OR sold < 0",
+        lambda r: (f"product variant {r['id']}", f"stock {r['stock']}, sold {r['sold']}"),
+    ),
+    Check(
+        "stock_sold", "Each product variant's sold units equal the units of its paid, not restocked orders",
+        """SELECT v.id, v.sold, COALESCE(SUM(l.quantity), 0) AS units
+            FROM product_variant v LEFT JOIN order_line l ON l.variant_id = v.id
+                 AND l."order" IN (SELECT id FROM shop_order WHERE kind = 'shop' AND paid_at IS NOT NULL
+                                   AND stock_released = {})
+            GROUP BY v.id, v.sold HAVING v.sold <> COALESCE(SUM(l.quantity), 0)""",
+        lambda r: (f"product variant {r['id']}", f"sold {r['sold']} but paid orders hold {r['units']}"),
+    ),
+    Check(
+        "pledge_charges", "Each paid pledge has exactly one succeeded charge and one order",
+        """SELECT p.id, (SELECT COUNT(*) FROM charge_attempt a WHERE a.pledge = p.id AND a.status = 'paid') AS charges,
+                  (SELECT COUNT(*) FROM shop_order o WHERE o.pledge_id = p.id) AS orders
+           FROM pledge p WHERE p.status = 'paid'
+             AND ((SELECT COUNT(*) FROM charge_attempt a WHERE a.pledge = p.id AND a.status = 'paid') <> 1
+                  OR (SELECT COUNT(*) FROM shop_order o WHERE o.pledge_id = p.id) <> 1)""",
+        lambda r: (f"pledge {r['id']}", f"{r['charges']} succeeded charges, {r['orders']} orders"),
+    ),
+    Check(
+        "unpaid_charged", "No pledge that is not paid has a succeeded charge",
+        """SELECT p.id, p.status FROM pledge p WHERE p.status <> 'paid'
+             AND EXISTS (SELECT 1 FROM charge_attempt a WHERE a.pledge = p.id AND a.status = 'paid')""",
+        lambda r: (f"pledge {r['id']}", f"status {r['status']} but a charge succeeded"),
+    ),
+    Check(
+        "order_charges", "Each paid shop order has exactly one succeeded payment",
+        f"""SELECT o.number, o.status, (SELECT COUNT(*) FROM order_payment p WHERE p."order" = o.id AND p.status = 'paid') AS n
+            FROM shop_order o WHERE o.kind = 'shop' AND (
+              (o.paid_at IS NOT NULL AND (SELECT COUNT(*) FROM order_payment p WHERE p."order" = o.id AND p.status = 'paid') <> 1)
+              OR (o.paid_at IS NULL AND (SELECT COUNT(*) FROM order_payment p WHERE p."order" = o.id AND p.status = 'paid') > 0)
+              OR (o.status IN {PAID_ORDER_STATES} AND o.paid_at IS NULL))""",
+        lambda r: (f"order {r['number']}", f"status {r['status']} with {r['n']} succeeded payments"),
+    ),
+    Check(
+        "refunds", "Refunds never exceed the charge, and each order's refunded sum equals its refunds",
+        """SELECT o.number, o.total, o.refunded, COALESCE(SUM(r.amount), 0) AS refunds
+           FROM shop_order o LEFT JOIN order_refund r ON r."order" = o.id AND r.status <> 'failed'
+           GROUP BY o.id, o.number, o.total, o.refunded
+           HAVING o.refunded > o.total OR o.refunded <> COALESCE(SUM(r.amount), 0) OR o.refunded < 0""",
+        lambda r: (f"order {r['number']}", f"total {r['total']}, refunded {r['refunded']}, refund rows {r['refunds']}"),
+    ),
+    Check(
+        "emails_once", "Each email key (kind, subject, recipient) is in the outbox at most once",
+        """SELECT kind, subject_ref, recipient, COUNT(*) AS n FROM email_message
+           GROUP BY kind, subject_ref, recipient HAVING COUNT(*) > 1""",
+        lambda r: (f"email {r['kind']} {r['subject_ref']}", f"{r['n']} copies to {r['recipient']}"),
+    ),
+    Check(
+        "vouchers", "Each spent voucher belongs to exactly one order of its member",
+        """SELECT v.code, v.status, v.order_id FROM voucher v
+           WHERE (v.status = 'spent' AND (v.order_id IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM shop_order o WHERE o.id = v.order_id AND o.member = v.member)))
+              OR (v.status = 'issued' AND v.order_id IS NOT NULL)""",
+        lambda r: (f"voucher {r['code']}", f"status {r['status']}, order {r['order_id']}"),
+    ),
+    Check(
+        "jobs_stuck", "No job is stuck past its deadline (a running job past its lease, a queued job an hour late)",
+        """SELECT id, kind, status, run_at, locked_until FROM job
+           WHERE (status = 'running' AND locked_until < {}) OR (status = 'queued' AND run_at < {})""",
+        lambda r: (f"job {r['id']} ({r['kind']})", f"{r['status']} since {r['run_at']}"),
+    ),
+]
+
+
+async def _run(check: Check, now: dt.datetime) -> list[dict[str, Any]]:
+    if check.name == "jobs_stuck":
+        return await raw(check.sql, now - dt.timedelta(minutes=10), now - dt.timedelta(hours=1))
+    if check.name == "stock_sold":
+        return await raw(check.sql, False)
+    return await raw(check.sql)
+
+
+async def run_audit(*, stripe: bool = False, now: dt.datetime | None = None) -> AuditReport:
+    """Run every check; with stripe=True also compare paid orders and pledges with Stripe."""
+    now = now or utcnow()
+    report = AuditReport(ran_at=now)
+    for check in CHECKS:
+        report.checked.append(check.name)
+        for row in await _run(check, now):
+            subject, detail = check.describe(row)
+            report.violations.append(Violation(check.name, subject, detail))
+    if stripe:
+        report.checked.append("stripe")
+        report.violations.extend(await _stripe_violations())
+    for violation in report.violations:
+        log.error("audit: %s %s: %s", violation.check, violation.subject, violation.detail)
+    return report
+
+
+async def _stripe_violations() -> list[Violation]:
+    """Every succeeded payment we recorded is succeeded in Stripe for the same amount, and
+    refunds there never exceed the charge."""
+    from app.payments.gateway import PaymentOutcome, gateway
+
+    found: list[Violation] = []
+    rows = await raw(
+        """SELECT 'pledge ' || CAST(a.pledge AS TEXT) AS subject, a.payment_intent_id, a.amount FROM charge_attempt a
+           WHERE a.status = 'paid'
+           UNION ALL
+           SELECT 'order ' || o.number AS subject, p.payment_intent_id, p.amount FROM order_payment p
+           JOIN shop_order o ON o.id = p."order" WHERE p.status = 'paid'""")
+    for row in rows:
+        try:
+            result = await gateway().retrieve_payment(row["payment_intent_id"])
+        except Exception as error:  # Stripe unreachable: say so instead of guessing
+            found.append(Violation("stripe", row["subject"], f"could not check {row['payment_intent_id']}: {error}"))
+            continue
+        if result.outcome is not PaymentOutcome.PAID:
+            found.append(Violation("stripe", row["subject"], f"{row['payment_intent_id']} is {result.status} in Stripe"))
+    return found
+
+
+def format_report(report: AuditReport) -> str:
+    lines = []
+    for name, violations in report.by_check().items():
+        lines.append(f"{'FAIL' if violations else 'ok  '} {name}")
+        lines.extend(f"     {v.subject}: {v.detail}" for v in violations)
+    lines.append(f"{len(report.violations)} violation(s)" if report.violations else "All invariants hold.")
+    return "\n".join(lines)
