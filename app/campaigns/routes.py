@@ -171,10 +171,7 @@ async def pledge_confirm(request: Request, pledge_id: int) -> Response:
 async def my_pledges(request: Request) -> Response:
     member = current_member(request)
     rows = await service.my_pledges(member)
-    variants = {}
-    for row in rows:
-        if row["editable"] and row["campaign"] not in variants:
-            variants[row["campaign"]] = (await service.get_campaign(row["campaign"]))["variants"]
+    variants = await service.variants_of(sorted({row["campaign"] for row in rows if row["editable"]}))
     return render(request, "campaigns/my_pledges.html", {"pledges": rows, "variants": variants,
                                                          "max_quantity": service.MAX_QUANTITY})
 
