@@ -119,6 +119,12 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024, exclude_opt_key="skip_compression"),
         logging_config=LoggingConfig(
             root={"level": "INFO", "handlers": ["queue_listener"]},
+            # Production logs are one JSON object per line (python-json-logger), for a log shipper.
+            formatters={"standard": {"()": "pythonjsonlogger.json.JsonFormatter",
+                                     "fmt": "%(asctime)s %(levelname)s %(name)s %(module)s %(message)s",
+                                     "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}}}
+            if settings.crowdmade_env == "production"
+            else {"standard": {"format": "%(levelname)s - %(asctime)s - %(name)s - %(module)s - %(message)s"}},
             loggers={"crowdmade": {"level": "INFO", "propagate": True}},
             log_exceptions="debug",
         ),

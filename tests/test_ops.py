@@ -61,8 +61,8 @@ async def test_audit_passes_after_activity_and_names_a_broken_counter():
     assert ("points_balance", f"member {voters[0].id}") in broken
 
     # The command line names the violation and exits non-zero (what CI and operators run).
-    done = subprocess.run([sys.executable, "-m", "app.cli", "audit"], capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=120)
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "app.cli", "audit"], capture_output=True,
+                                   text=True, env=os.environ.copy(), timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"idea {idea_id}: vote_count 9 but 8 votes" in done.stdout
 
@@ -78,3 +78,18 @@ async def test_staff_see_the_audit_page(client):
     page = await client.get("/staff/audit")
     assert page.status_code == 200
     assert "All invariants hold." in page.text
+
+
+def test_production_logs_are_json_lines(tmp_path):
+    """A production process logs one JSON object per line (what a log shipper expects)."""
+    import json
+
+    env = {**os.environ, "CROWDMADE_ENV": "production", "SECRET_KEY": "x" * 40, "SMTP_URL": "smtp://127.0.0.1:2525",
+           "STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_PUBLISHABLE_KEY": "pk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}
+    script = ("import logging, time; from app.asgi import create_app; app = create_app(manage_database=False); "
+              "app.logger.info('hello from production'); logging.getLogger('crowdmade.test').warning('shipped'); "
+              "time.sleep(0.5)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    lines = [line for line in (done.stderr + done.stdout).splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in lines]
+    assert {"message": "shipped", "level": "WARNING", "logger": "crowdmade.test"}.items() <= records[-1].items(), done.stderr
