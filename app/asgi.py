@@ -57,6 +57,9 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         if manage_database:
             await start_database()
         stop = asyncio.Event()
+        from app.community import views
+
+        flusher = asyncio.create_task(views.run_flusher(stop))  # buffered page views
         worker = None
         if in_process_jobs:
             from app.jobs.service import run_worker
@@ -66,6 +69,8 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
             yield
         finally:
             stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(flusher, timeout=10)
             if worker:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(worker, timeout=10)

@@ -1,6 +1,7 @@
 """Imports every module that registers job handlers, so a worker knows them all."""
 
 import app.campaigns.jobs  # noqa: F401
+import app.community.views  # noqa: F401
 import app.ideas.jobs  # noqa: F401
 import app.jobs.service  # noqa: F401
 import app.mail.service  # noqa: F401

@@ -2,7 +2,15 @@
 
 from app.accounts.tables import ApiToken, EmailToken, Member, Session
 from app.campaigns.tables import BackedTogether, Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
-from app.community.tables import CampaignUpdate, Comment, CommentReport, Follow
+from app.community.tables import (
+    CampaignUpdate,
+    Comment,
+    CommentReport,
+    Follow,
+    ViewCount,
+    ViewedTogether,
+    ViewerDay,
+)
 from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
 from app.jobs.tables import Job
 from app.mail.tables import EmailMessage
@@ -67,6 +75,9 @@ ALL_TABLES = (
     CommentReport,
     Follow,
     CampaignUpdate,
+    ViewerDay,
+    ViewCount,
+    ViewedTogether,
     Notification,
     NotificationSetting,
     Job,

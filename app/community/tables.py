@@ -50,3 +50,32 @@ class CampaignUpdate(Table, tablename="campaign_update"):
     body = Text()
     visibility = Varchar(length=10, default="public")  # public | backers
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ViewerDay(Table, tablename="viewer_day"):
+    """Who (a hashed member or visitor key) viewed what on which day: unique (kind, subject, day,
+    viewer) in the migration, so a viewer counts once a day. Rows older than two days are pruned."""
+
+    kind = Varchar(length=12)  # idea | product
+    subject = Integer()
+    day = Varchar(length=10)  # YYYY-MM-DD (UTC)
+    viewer = Varchar(length=32)
+
+
+class ViewCount(Table, tablename="view_count"):
+    """Distinct viewers per subject and day (unique (kind, subject, day)); kept for analytics."""
+
+    kind = Varchar(length=12)
+    subject = Integer()
+    day = Varchar(length=10, index=True)
+    views = Integer(default=0)
+
+
+class ViewedTogether(Table, tablename="viewed_together"):
+    """How many viewers looked at both subjects (unique (kind, subject, other)), counted
+    incrementally from each viewer's recently viewed list."""
+
+    kind = Varchar(length=12)
+    subject = Integer()
+    other = Integer()
+    viewers = Integer(default=0)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from litestar import Request, Response, get, post
-from litestar.datastructures import UploadFile
+from litestar.datastructures import Cookie, UploadFile
 
+from app.community import views
 from app.errors import Conflict, Forbidden, FormError
 from app.ideas import service
 from app.ideas.service import IdeaInput, IdeaQuery
 from app.media.storage import storage
 from app.web.guards import requires_member, requires_staff
+from app.web.middleware import SESSION_COOKIE
 from app.web.responses import current_member, is_htmx, redirect, render
 
 PAGE_SIZE = 12
@@ -156,11 +158,31 @@ async def idea_page(request: Request, idea_id: int) -> Response:
         context["updates"] = await community.updates_for(campaign["id"], viewer)
         context["also_backed"] = await campaigns.also_backed(campaign["id"])
         context["can_post_update"] = bool(viewer and (viewer.is_staff or viewer.id == idea["author"]))
+    seen_cookie = None
     if idea["status"] in service.PUBLIC_STATUSES:
         context.update(await community_routes.comments_context(idea_id, viewer))
         context.update(follow_kind="idea", follow_target=idea_id, next=f"/ideas/{idea_id}",
                        following=await community.is_following(viewer, "idea", idea_id))
-    return render(request, "ideas/detail.html", context, fragment="ideas/_vote_button.html")
+        context.update(await _view_context(request, viewer, idea_id))
+        seen_cookie = context.pop("seen_cookie")
+    page = render(request, "ideas/detail.html", context, fragment="ideas/_vote_button.html")
+    if seen_cookie:
+        page.cookies.append(Cookie(key=views.RECENT_COOKIE, value=seen_cookie, path="/", httponly=True,
+                                   samesite="lax", max_age=30 * 86400))
+    return page
+
+
+async def _view_context(request: Request, viewer, idea_id: int) -> dict:  # noqa: ANN001
+    """Count this view (buffered, no write here) and what other viewers looked at."""
+    before, seen_cookie = views.remember(request.cookies.get(views.RECENT_COOKIE), idea_id)
+    session_id = request.state.get("session_id")
+    returning = session_id and request.cookies.get(SESSION_COOKIE) == session_id  # not a cookie-less bot
+    views.record_view("idea", idea_id, views.viewer_key(viewer.id if viewer else None,
+                                                        session_id if returning else None), before)
+    also_ids = await views.viewed_also("idea", idea_id)
+    also = await service.public_idea_cards(also_ids) if also_ids else []
+    return {"viewers_today": await views.viewers_today("idea", idea_id), "viewed_also": also,
+            "seen_cookie": seen_cookie}
 
 
 @get("/ideas/{idea_id:int}/edit", guards=[requires_member])

@@ -565,6 +565,13 @@ async def search_ids(text: str, limit: int = 1000) -> list[int]:
     return [r["id"] for r in rows]
 
 
+async def public_idea_cards(ids: list[int]) -> list[dict[str, Any]]:
+    """Small cards (title, summary, votes, status) for public ideas, in the order of `ids`."""
+    rows = {r["id"]: r for r in await Idea.select(Idea.id, Idea.title, Idea.summary, Idea.vote_count, Idea.status).where(
+        Idea.id.is_in(list(ids) or [0]) & Idea.status.is_in([s.value for s in PUBLIC_STATUSES]))}
+    return [rows[i] for i in ids if i in rows]
+
+
 async def list_ideas(viewer: CurrentMember | None, query: IdeaQuery) -> IdeaPage:
     errors = {}
     sort = query.sort or ("relevance" if query.q.strip() else "hot")
