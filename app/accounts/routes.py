@@ -41,7 +41,11 @@ def _ip(request: Request) -> str:
 
 
 async def start_session(request: Request, member: CurrentMember) -> Cookie:
-    """Log in: end the browser's previous session and issue a brand-new id (no fixation)."""
+    """Log in: end the browser's previous session and issue a brand-new id (no fixation).
+    The visitor's cart (keyed by the old anonymous id) moves into the member's cart."""
+    from app.shop import cart
+
+    await cart.merge_visitor_cart(request.scope.get("state", {}).get("session_id"), member.id)
     await service.end_session(request.cookies.get(SESSION_COOKIE, ""))
     raw = await service.create_session(
         member.id, ip=_ip(request), user_agent=request.headers.get("user-agent", "")

@@ -1,4 +1,237 @@
-"""Order pages for members (history, status) and staff (fulfilment, refunds)."""
+"""Order pages for members (history, status, cancel) and staff (fulfilment, refunds, bulk
+moves for a campaign's pre-orders, CSV export)."""
 
-ROUTES: list = []
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from litestar import Request, Response, get, post
+from litestar.response import Stream
+
+from app.errors import Conflict, FormError
+from app.orders import carriers, fulfilment, lookup
+from app.orders.service import OrderStatus, label
+from app.web.guards import requires_member, requires_staff
+from app.web.responses import current_member, redirect, render
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _page_number(value: str | None) -> int:
+    return int(value) if value and value.isdecimal() and len(value) < 6 else 1
+
+
+STATUS_CHOICES = [(s.value, label(s)) for s in OrderStatus]
+
+
+# ---- member ---------------------------------------------------------------------------------
+
+
+@get("/orders", guards=[requires_member])
+async def my_orders(request: Request, page: str | None = None) -> Response:
+    result = await lookup.member_orders(current_member(request).id, _page_number(page))
+    return render(request, "orders/list.html", {"page": result})
+
+
+async def _order_page(request: Request, number: str, *, address_values: dict | None = None,
+                      address_errors: dict | None = None, status_code: int = 200) -> Response:
+    member = current_member(request)
+    order = await lookup.order_detail(member, number)
+    ctx = {"order": order, "address_values": address_values or {}, "address_errors": address_errors or {}}
+    if order["can_edit_address"]:
+        from app.shop.checkout import COUNTRIES
+
+        ctx["countries"] = COUNTRIES
+        if address_values is None:
+            ctx["address_values"] = order["ship_to"] or await fulfilment.address_suggestion(member.id)
+    return render(request, "orders/detail.html", ctx, status_code=status_code)
+
+
+@get("/orders/{number:str}", guards=[requires_member])
+async def order_page(request: Request, number: str) -> Response:
+    return await _order_page(request, number)
+
+
+@post("/orders/{number:str}/address", guards=[requires_member])
+async def order_address(request: Request, number: str) -> Response:
+    member = current_member(request)
+    order = await lookup.order_detail(member, number)  # 404 for anyone else's order
+    form = await _form(request)
+    try:
+        await fulfilment.set_delivery_address(member, order["id"], form)
+    except FormError as error:
+        return await _order_page(request, number, address_values=form, address_errors=error.errors, status_code=400)
+    except Conflict as error:
+        return redirect(f"/orders/{order['number']}", flash=("error", error.message))
+    return redirect(f"/orders/{order['number']}", flash=("success", "Thanks! We'll ship your pre-order to this address."))
+
+
+@get("/orders/{number:str}/cancel", guards=[requires_member])
+async def cancel_confirm(request: Request, number: str) -> Response:
+    order = await lookup.order_detail(current_member(request), number)
+    if not order["can_cancel"]:
+        return redirect(f"/orders/{order['number']}", flash=("error", "This order can no longer be cancelled here. "
+                                                                      "Contact us and we'll sort it out."))
+    return render(request, "orders/cancel.html", {"order": order})
+
+
+@post("/orders/{number:str}/cancel", guards=[requires_member])
+async def cancel_submit(request: Request, number: str) -> Response:
+    member = current_member(request)
+    order = await lookup.order_detail(member, number)  # 404 for anyone else's order
+    if not order["is_owner"]:
+        return redirect(f"/orders/{order['number']}", flash=("error", "Staff cancel orders from the fulfilment page."))
+    try:
+        result = await fulfilment.cancel_order(member, order["id"], as_owner=True)
+    except Conflict as error:
+        return redirect(f"/orders/{order['number']}", flash=("error", error.message))
+    text = "Your order is cancelled."
+    if result.refund and result.refund["status"] == "succeeded":
+        text += " The money is on its way back to your card (it can take a few days to show)."
+    elif result.refund_error:
+        text += " We'll refund your payment shortly."
+    return redirect(f"/orders/{order['number']}", flash=("success", text))
+
+
+# ---- staff ----------------------------------------------------------------------------------
+
+
+async def _staff_list_context(request: Request) -> dict:
+    params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+    filters, errors = lookup.parse_filters(params)
+    result = await lookup.staff_orders(filters, _page_number(params.get("page")))
+    return {"page": result, "filters": filters, "params": filters.params(), "errors": errors,
+            "statuses": STATUS_CHOICES, "campaigns": await lookup.campaigns_with_orders(),
+            "carriers": list(carriers.CARRIERS.values())}
+
+
+@get("/staff/orders", guards=[requires_staff])
+async def staff_orders(request: Request) -> Response:
+    ctx = await _staff_list_context(request)
+    ctx.update(bulk_values={}, bulk_errors={})
+    return render(request, "orders/staff_list.html", ctx, fragment="orders/_staff_results.html")
+
+
+@get("/staff/orders.csv", guards=[requires_staff])
+async def staff_orders_csv(request: Request) -> Stream:
+    params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+    filters, _ = lookup.parse_filters(params)
+    name = f"orders-{dt.date.today().isoformat()}.csv"
+    return Stream(lookup.export_csv(filters), media_type="text/csv; charset=utf-8",
+                  headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@post("/staff/orders/bulk", guards=[requires_staff])
+async def staff_bulk(request: Request) -> Response:
+    staff = current_member(request)
+    form = await _form(request)
+    campaign = form.get("campaign", "")
+    action = form.get("action", "")
+    errors: dict[str, str] = {}
+    if not campaign.isdecimal() or len(campaign) > 9:
+        errors["campaign"] = "Choose the campaign."
+    if action not in ("in_production", "shipped"):
+        errors["action"] = "Choose what to do with the campaign's orders."
+    try:
+        if errors:
+            raise FormError(errors)
+        if action == "in_production":
+            result = await fulfilment.bulk_in_production(staff, int(campaign))
+            done = f"{len(result.moved)} pre-order(s) moved to in production."
+        else:
+            result = await fulfilment.bulk_ship(staff, int(campaign), carrier=form.get("carrier"),
+                                                tracking_lines=form.get("tracking_lines", ""))
+            done = f"{len(result.moved)} pre-order(s) marked shipped; the backers are emailed."
+    except FormError as error:
+        ctx = await _staff_list_context(request)
+        ctx.update(bulk_values=form, bulk_errors=error.errors)
+        return render(request, "orders/staff_list.html", ctx, status_code=400)
+    if result.skipped:
+        done += f" {len(result.skipped)} had already been moved by someone else."
+    if not result.moved and not result.skipped:
+        done = "No orders of that campaign were waiting for this step."
+    return redirect(f"/staff/orders?campaign={campaign}", flash=("success" if result.moved else "info", done))
+
+
+async def _staff_order_page(request: Request, number: str, *, errors: dict | None = None, values: dict | None = None,
+                            status_code: int = 200, message: str = "") -> Response:
+    order = await lookup.order_detail(current_member(request), number, staff_view=True)
+    values = values or {}
+    values.setdefault("carrier", order["carrier"])
+    values.setdefault("tracking_number", order["tracking_number"])
+    return render(request, "orders/staff_detail.html", {
+        "order": order, "errors": errors or {}, "values": values, "carriers": list(carriers.CARRIERS.values()),
+        "refund_key": secrets.token_hex(10), "error_message": message}, status_code=status_code)
+
+
+@get("/staff/orders/{number:str}", guards=[requires_staff])
+async def staff_order(request: Request, number: str) -> Response:
+    return await _staff_order_page(request, number)
+
+
+async def _staff_action(request: Request, number: str, action) -> Response:  # noqa: ANN001
+    staff = current_member(request)
+    form = await _form(request)
+    order_id = await fulfilment.order_id_for(number)
+    try:
+        notice = await action(staff, order_id, form)
+    except FormError as error:
+        return await _staff_order_page(request, number, errors=error.errors, values=form, status_code=400)
+    except Conflict as error:
+        return await _staff_order_page(request, number, values=form, status_code=409, message=error.message)
+    kind, text = notice
+    return redirect(f"/staff/orders/{number.strip().upper()}", flash=(kind, text))
+
+
+@post("/staff/orders/{number:str}/status", guards=[requires_staff])
+async def staff_status(request: Request, number: str) -> Response:
+    async def move(staff, order_id: int, form: dict):  # noqa: ANN001
+        target = form.get("status", "")
+        if target == OrderStatus.CANCELLED:
+            if form.get("confirm") != "yes":
+                raise FormError({"confirm": "Tick the box to confirm the cancellation."})
+            result = await fulfilment.cancel_order(staff, order_id, reason=form.get("message", ""))
+            text = "Order cancelled" + (", stock returned" if result.restocked else "")
+            if result.refund:
+                text += f", refund {result.refund['status']}"
+            if result.refund_error:
+                return ("error", f"{text}. But the refund did not go through: {result.refund_error}")
+            return ("success", text + ". The customer is emailed.")
+        await fulfilment.set_status(staff, order_id, target, carrier=form.get("carrier"),
+                                    tracking_number=form.get("tracking_number"), message=form.get("message", ""))
+        return ("success", f"Order marked {label(target).lower()}.")
+
+    return await _staff_action(request, number, move)
+
+
+@post("/staff/orders/{number:str}/tracking", guards=[requires_staff])
+async def staff_tracking(request: Request, number: str) -> Response:
+    async def save(staff, order_id: int, form: dict):  # noqa: ANN001
+        await fulfilment.update_tracking(staff, order_id, carrier=form.get("carrier"),
+                                         tracking_number=form.get("tracking_number"))
+        return ("success", "Tracking saved.")
+
+    return await _staff_action(request, number, save)
+
+
+@post("/staff/orders/{number:str}/refunds", guards=[requires_staff])
+async def staff_refund(request: Request, number: str) -> Response:
+    async def refund(staff, order_id: int, form: dict):  # noqa: ANN001
+        row = await fulfilment.refund_order(staff, order_id, form.get("amount", ""), reason=form.get("reason", ""),
+                                            key=form.get("refund_key"))
+        if row["status"] == "pending":
+            return ("info", "Stripe could not be reached; the refund is pending and will be retried automatically.")
+        from app.web.templating import money
+
+        return ("success", f"Refunded {money(row['amount'])}. The customer is emailed.")
+
+    return await _staff_action(request, number, refund)
+
+
+ROUTES = [my_orders, order_page, order_address, cancel_confirm, cancel_submit, staff_orders, staff_orders_csv, staff_bulk,
+          staff_order, staff_status, staff_tracking, staff_refund]
 API_ROUTES: list = []

@@ -27,7 +27,13 @@ async def handle_event(event: dict) -> str:
         if not inserted:
             return "duplicate"
         if kind in HANDLED:
-            outcome = await settlement.apply_payment_intent((event.get("data") or {}).get("object") or {})
+            intent = (event.get("data") or {}).get("object") or {}
+            if (intent.get("metadata") or {}).get("order_id"):  # a shop checkout's payment
+                from app.shop import checkout
+
+                outcome = await checkout.apply_payment_intent(intent)
+            else:
+                outcome = await settlement.apply_payment_intent(intent)
         else:
             log.info("stripe event %s of type %s acknowledged, not handled", event_id, kind)
             outcome = "ignored"

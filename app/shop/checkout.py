@@ -1,1 +1,731 @@
-"""Checkout: stock held atomically, card saved then charged on-session, paid exactly once."""
+"""Checkout: stock held atomically, card saved then charged on-session, paid exactly once.
+
+The order of writes is what makes it exact (DESIGN section 3, "Catalog checkout"):
+1. `place_order` validates, then in ONE transaction inserts the order (status placed), spends
+   the voucher with a conditional update, and takes each variant's units with
+   `UPDATE product_variant SET stock = stock - n WHERE id = ? AND stock >= n` (in variant id
+   order, so two checkouts cannot deadlock). Any failure rolls the whole order back.
+2. The browser saves the card (SetupIntent + Stripe.js confirmCardSetup).
+3. `pay_order` commits a unique `OrderPayment` row per (order, attempt) BEFORE Stripe is
+   called (idempotency key per order and attempt), then charges on-session.
+4. `record_payment` applies Stripe's answer with conditional updates, so the API response,
+   the browser's authentication and the webhook can all report it: the order is paid once.
+5. An unpaid order past `reserved_until` is cancelled by a job that first asks Stripe whether
+   a payment succeeded (and cancels one still waiting for authentication), then gives the
+   units and the voucher back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.accounts.service import CurrentMember
+from app.db import as_aware, is_sqlite, raw, utcnow, write_transaction
+from app.errors import Conflict, FormError, NotFound
+from app.jobs.service import enqueue, job_handler
+from app.orders.service import OrderStatus, move_order, new_order_number, release_stock
+from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment
+from app.payments.gateway import GatewayError, PaymentOutcome, PaymentResult, classify_payment, gateway
+from app.settings import get_settings
+from app.shop import cart as carts
+from app.shop.tables import Address, Product, ProductVariant
+
+log = logging.getLogger("crowdmade.checkout")
+
+ADDRESS_FIELDS: dict[str, tuple[str, int, bool]] = {  # field -> (label, max length, required)
+    "name": ("Full name", 100, True),
+    "line1": ("Street address", 120, True),
+    "line2": ("Apartment, suite, c/o", 120, False),
+    "postal_code": ("Postal code", 20, True),
+    "city": ("City", 80, True),
+    "country": ("Country", 2, True),
+    "phone": ("Phone", 30, False),
+}
+COUNTRIES = {
+    "SE": "Sweden", "NO": "Norway", "DK": "Denmark", "FI": "Finland", "IS": "Iceland", "DE": "Germany",
+    "NL": "Netherlands", "BE": "Belgium", "FR": "France", "ES": "Spain", "IT": "Italy", "AT": "Austria",
+    "PL": "Poland", "IE": "Ireland", "GB": "United Kingdom", "EE": "Estonia", "LV": "Latvia", "LT": "Lithuania",
+}
+MAX_LINES = 50
+IN_FLIGHT = dt.timedelta(minutes=2)  # a payment attempt younger than this may still be talking to Stripe
+
+
+# ---- input ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckoutInput:
+    """What the member chooses. Prices, totals and statuses are the server's to decide."""
+
+    lines: list[tuple[Any, Any]]  # (variant id, quantity)
+    address: dict[str, Any] = field(default_factory=dict)
+    address_id: Any = None  # a saved address instead of `address`
+    save_address: bool = False
+    shipping: str = ""
+    voucher: str = ""
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    order_id: int
+    number: str
+    status: str
+    currency: str
+    subtotal: int
+    shipping: int
+    discount: int
+    total: int
+    setup_intent_client_secret: str
+    publishable_key: str
+    reserved_until: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class PayResult:
+    """What the member (or API client) must do next: nothing (paid), authenticate, or try another card."""
+
+    status: str  # paid | requires_action | declined
+    number: str
+    client_secret: str = ""  # requires_action: the PaymentIntent's, for Stripe.js confirmCardPayment
+    message: str = ""
+    setup_intent_client_secret: str = ""  # declined: a fresh SetupIntent for another card
+
+
+def clean_address(data: dict[str, Any]) -> dict[str, str]:
+    """Trimmed address fields, or a FormError naming each bad field."""
+    address, errors = {}, {}
+    for name, (label, length, required) in ADDRESS_FIELDS.items():
+        value = " ".join(str(data.get(name) or "").split())
+        if name == "country":
+            value = value.upper()
+        if required and not value:
+            errors[name] = f"Enter your {label.lower()}."
+        elif len(value) > length:
+            errors[name] = f"{label} can be at most {length} characters."
+        address[name] = value
+    if address["country"] and address["country"] not in COUNTRIES and "country" not in errors:
+        errors["country"] = "Choose a country we ship to."
+    if address["postal_code"] and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 -]{1,18}", address["postal_code"]):
+        errors.setdefault("postal_code", "Enter a valid postal code.")
+    if address["phone"] and not re.fullmatch(r"\+?[0-9 ()-]{5,30}", address["phone"]):
+        errors.setdefault("phone", "Enter a phone number with digits only (and +, spaces or dashes).")
+    if errors:
+        raise FormError(errors)
+    return address
+
+
+def shipping_choices(subtotal: int) -> list[dict[str, Any]]:
+    """The flat rates from settings; free over `free_shipping_over` when that is set."""
+    settings = get_settings()
+    free = bool(settings.free_shipping_over) and subtotal >= settings.free_shipping_over
+    return [{"code": code, "label": label, "price": 0 if free else price, "list_price": price, "free": free}
+            for code, label, price in settings.shipping_options()]
+
+
+def shipping_for(code: str, subtotal: int) -> dict[str, Any]:
+    for choice in shipping_choices(subtotal):
+        if choice["code"] == code:
+            return choice
+    raise FormError({"shipping": "Choose a delivery option."})
+
+
+def _voucher_code(text: Any) -> str:
+    return re.sub(r"\s+", "", str(text or "")).upper()[:20]
+
+
+def _line_key(variant_id: int) -> str:
+    return f"line-{variant_id}"
+
+
+async def _merge_lines(raw_lines: list[tuple[Any, Any]]) -> dict[int, int]:
+    if not raw_lines:
+        raise FormError({"cart": "Your cart is empty."})
+    if len(raw_lines) > MAX_LINES:
+        raise FormError({"cart": f"At most {MAX_LINES} different items per order."})
+    merged: dict[int, int] = {}
+    for variant, quantity in raw_lines:
+        variant_id = carts.parse_id(variant)
+        try:
+            merged[variant_id] = merged.get(variant_id, 0) + carts.parse_quantity(quantity)
+        except FormError as error:
+            raise FormError({_line_key(variant_id): error.errors["quantity"]}) from None
+        if merged[variant_id] > carts.MAX_LINE_QUANTITY:
+            raise FormError({_line_key(variant_id): f"At most {carts.MAX_LINE_QUANTITY} units of one item."})
+    return merged
+
+
+async def _priced_lines(quantities: dict[int, int]) -> list[dict[str, Any]]:
+    rows = {r["id"]: r for r in await ProductVariant.select(
+        ProductVariant.id, ProductVariant.name, ProductVariant.price, ProductVariant.active, ProductVariant.stock,
+        ProductVariant.product, ProductVariant.product.name, ProductVariant.product.price,
+        ProductVariant.product.status, ProductVariant.product.currency,
+    ).where(ProductVariant.id.is_in(list(quantities)))}
+    errors, lines = {}, []
+    for variant_id, quantity in quantities.items():
+        row = rows.get(variant_id)
+        if row is None or not row["active"] or row["product.status"] != "active":
+            errors[_line_key(variant_id)] = "This item is no longer available: remove it from your cart."
+            continue
+        if quantity > row["stock"]:
+            errors[_line_key(variant_id)] = _left_message(row["stock"], row["product.name"])
+        unit = row["price"] if row["price"] is not None else row["product.price"]
+        lines.append({"variant_id": variant_id, "product_id": row["product"], "title": row["product.name"],
+                      "variant": row["name"], "quantity": quantity, "unit_price": unit, "total": unit * quantity,
+                      "currency": row["product.currency"]})
+    if errors:
+        raise FormError(errors)
+    return lines
+
+
+def _left_message(stock: int, name: str) -> str:
+    if stock <= 0:
+        return f"None left of {name}: it sold out. Remove it to continue."
+    return f"Only {stock} left of {name}."
+
+
+async def _address_for(member: CurrentMember, data: CheckoutInput) -> tuple[dict[str, str], bool]:
+    """(the address to ship to, whether it is a new one to save)."""
+    if data.address_id not in (None, "", "new"):
+        try:
+            address_id = int(data.address_id)
+        except (TypeError, ValueError):
+            raise FormError({"address_id": "Choose one of your addresses."}) from None
+        row = await Address.select(*[getattr(Address, name) for name in ADDRESS_FIELDS]).where(
+            (Address.id == address_id) & (Address.member == member.id)).first()
+        if row is None:
+            raise FormError({"address_id": "Choose one of your addresses."})
+        return {k: row[k] or "" for k in ADDRESS_FIELDS}, False
+    return clean_address(data.address or {}), data.save_address
+
+
+# ---- placing the order ---------------------------------------------------------------------
+
+
+async def place_order(member: CurrentMember, data: CheckoutInput, *, now: dt.datetime | None = None) -> PlacedOrder:
+    """Validate, create the order and take its units, spend the voucher; then a SetupIntent."""
+    from app.payments import cards
+    from app.points import service as points
+
+    now = now or utcnow()
+    errors: dict[str, str] = {}
+    quantities: dict[int, int] = {}
+    address: dict[str, str] = {}
+    save = False
+    for step in ("lines", "address"):
+        try:
+            if step == "lines":
+                quantities = await _merge_lines(data.lines)
+            else:
+                address, save = await _address_for(member, data)
+        except FormError as error:
+            errors.update(error.errors)
+    if not member.verified:
+        errors["form"] = "Confirm your email address before you buy (see the link in your inbox)."
+    if errors:
+        raise FormError(errors)
+    lines = await _priced_lines(quantities)
+    subtotal = sum(line["total"] for line in lines)
+    shipping = shipping_for(data.shipping, subtotal)
+    voucher = _voucher_code(data.voucher)
+    if data.voucher and not re.fullmatch(r"[A-Z0-9-]{4,20}", voucher):
+        raise FormError({"voucher": "That doesn't look like a voucher code."})
+    currency = lines[0]["currency"] or get_settings().currency
+
+    await _replace_open_checkouts(member.id)
+    reserved_until = now + dt.timedelta(minutes=get_settings().checkout_hold_minutes)
+    number = new_order_number()
+    async with write_transaction():
+        rows = await Order.insert(Order(
+            number=number, member=member.id, status=OrderStatus.PLACED.value, kind="shop", currency=currency,
+            subtotal=subtotal, shipping=shipping["price"], discount=0, total=subtotal + shipping["price"],
+            shipping_method=shipping["code"], ship_to=json.dumps({**address, "shipping_label": shipping["label"]}),
+            reserved_until=reserved_until, voucher_code=voucher,
+        )).returning(Order.id)
+        order_id = rows[0]["id"]
+        await OrderLine.insert(*[OrderLine(
+            order=order_id, title=line["title"][:160], variant=line["variant"][:60], product_id=line["product_id"],
+            variant_id=line["variant_id"], quantity=line["quantity"], unit_price=line["unit_price"], total=line["total"],
+        ) for line in lines])
+        await OrderEvent.insert(OrderEvent(order=order_id, from_status="", to_status=OrderStatus.PLACED.value,
+                                           message="Checkout", actor=member.id))
+        discount = 0
+        if voucher:
+            spent = await points.spend_voucher(member.id, voucher, order_id)
+            if spent is None:  # rolls back the order: nothing half-written
+                raise FormError({"voucher": "This voucher code is not valid for your account or was already used."})
+            discount = min(spent["amount"], subtotal)
+            await Order.update({Order.discount: discount, Order.total: subtotal + shipping["price"] - discount}).where(
+                Order.id == order_id)
+        for line in sorted(lines, key=lambda item: item["variant_id"]):  # one lock order everywhere
+            taken = await ProductVariant.update({ProductVariant.stock: ProductVariant.stock - line["quantity"]}).where(
+                (ProductVariant.id == line["variant_id"]) & (ProductVariant.stock >= line["quantity"])
+            ).returning(ProductVariant.stock)
+            if not taken:
+                left = await ProductVariant.select(ProductVariant.stock).where(ProductVariant.id == line["variant_id"]).first()
+                raise FormError({_line_key(line["variant_id"]): _left_message(left["stock"] if left else 0, line["title"])})
+        if save:
+            has_default = await Address.exists().where((Address.member == member.id) & (Address.is_default.eq(True)))
+            await Address.insert(Address(member=member.id, is_default=not has_default, **address))
+        await enqueue("expire_checkout", {"order_id": order_id}, run_at=reserved_until + dt.timedelta(seconds=5),
+                      unique_key=f"expire_checkout:{order_id}")
+    total = subtotal + shipping["price"] - discount
+    if total <= 0:  # a voucher paid for everything: nothing to charge
+        await _mark_paid(order_id, "", message="Paid with a voucher")
+        return PlacedOrder(order_id, number, OrderStatus.PAID.value, currency, subtotal, shipping["price"], discount, 0,
+                           "", cards.publishable_key(), None)
+    try:
+        setup = await cards.start_card_setup(member, metadata={"order_id": str(order_id), "purpose": "checkout"})
+    except Exception:
+        await cancel_unpaid_order(order_id, message="The card form could not be prepared.", check_stripe=False)
+        raise
+    await Order.update({Order.setup_intent_id: setup.id}).where(Order.id == order_id)
+    return PlacedOrder(order_id, number, OrderStatus.PLACED.value, currency, subtotal, shipping["price"], discount, total,
+                       setup.client_secret, cards.publishable_key(), reserved_until)
+
+
+async def _replace_open_checkouts(member_id: int) -> None:
+    """A new checkout replaces the member's earlier unpaid ones, so one member cannot hold
+    stock with many abandoned orders (a payment in progress is never interrupted)."""
+    for row in await Order.select(Order.id).where(
+            (Order.member == member_id) & (Order.kind == "shop") & (Order.status == OrderStatus.PLACED.value)):
+        await cancel_unpaid_order(row["id"], message="Replaced by a newer checkout", reissue_voucher=True)
+
+
+# ---- reading orders ------------------------------------------------------------------------
+
+
+async def owned_order(member: CurrentMember, number: str) -> dict[str, Any]:
+    """The member's own shop order; any other order is 'not found' (never reveal it exists)."""
+    row = await Order.select().where((Order.number == (number or "")[:20]) & (Order.kind == "shop")).first()
+    if row is None or row["member"] != member.id:
+        raise NotFound("Order not found")
+    row["ship_to"] = _json(row["ship_to"])
+    row["lines"] = await OrderLine.select().where(OrderLine.order == row["id"]).order_by(OrderLine.id)
+    return row
+
+
+def _json(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    try:
+        data = json.loads(value or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def last_payment(order_id: int) -> dict[str, Any] | None:
+    return await OrderPayment.select().where(OrderPayment.order == order_id).order_by(
+        OrderPayment.attempt, ascending=False).first()
+
+
+def attempt_key(order_id: int, attempt: int) -> str:
+    return f"order-{order_id}-attempt-{attempt}"
+
+
+# ---- paying --------------------------------------------------------------------------------
+
+
+def _pay_result(number: str, result: PaymentResult) -> PayResult:
+    if result.outcome is PaymentOutcome.PAID:
+        return PayResult("paid", number)
+    if result.outcome is PaymentOutcome.NEEDS_AUTHENTICATION:
+        return PayResult("requires_action", number, client_secret=result.client_secret or "",
+                         message="Your bank asks you to confirm this payment.")
+    if result.outcome is PaymentOutcome.PROCESSING:
+        return PayResult("processing", number, message="Your payment is being processed.")
+    return PayResult("declined", number, message=result.message or "Your card was declined. Try another card.")
+
+
+async def pay_order(member: CurrentMember, number: str, *, setup_intent_id: str | None = None,
+                    now: dt.datetime | None = None) -> PayResult:
+    """Charge the saved card on-session. Without a new card, a payment waiting for
+    authentication is checked with Stripe instead (what the page does after confirmCardPayment)."""
+    from app.payments import cards
+
+    now = now or utcnow()
+    order = await owned_order(member, number)
+    if order["status"] != OrderStatus.PLACED:
+        return _settled(order)
+    last = await last_payment(order["id"])
+    if last and last["status"] == PaymentOutcome.NEEDS_AUTHENTICATION.value and not setup_intent_id:
+        return await complete_authentication(member, number)
+    if as_aware(order["reserved_until"]) and as_aware(order["reserved_until"]) <= now:
+        await cancel_unpaid_order(order["id"], message="Not paid in time; the items were released")
+        order = await owned_order(member, number)
+        if order["status"] != OrderStatus.PLACED:
+            return _settled(order)
+    intent_id = setup_intent_id or order["setup_intent_id"]
+    payment_method = await cards.verified_payment_method(member, intent_id, expected={"order_id": str(order["id"])})
+    # Earlier payments of this order first: one that succeeded meanwhile pays the order; one
+    # still waiting for authentication is cancelled, so it can never succeed on top of this one.
+    try:
+        settled = await _settle_earlier_payments(order["id"])
+    except Exception:
+        raise Conflict("We could not reach the payment provider; nothing was charged. Please try again.") from None
+    if settled:
+        return PayResult("paid", number)
+    async with write_transaction():
+        query = Order.select(Order.status, Order.total, Order.currency)
+        if not is_sqlite():
+            query = query.lock_rows()
+        current = await query.where(Order.id == order["id"]).first()
+        if current["status"] != OrderStatus.PLACED:
+            return _settled({**order, **current})
+        busy = await OrderPayment.exists().where(
+            (OrderPayment.order == order["id"]) & (OrderPayment.status == "started")
+            & (OrderPayment.created_at > now - IN_FLIGHT))
+        if busy:
+            raise Conflict("A payment for this order is already in progress. Wait a moment and reload the page.")
+        previous = await last_payment(order["id"])
+        attempt = (previous["attempt"] + 1) if previous else 1
+        key = attempt_key(order["id"], attempt)
+        await OrderPayment.insert(OrderPayment(order=order["id"], attempt=attempt, idempotency_key=key,
+                                               amount=current["total"], status="started"))
+        await Order.update({Order.payment_method_id: payment_method, Order.updated_at: now}).where(
+            Order.id == order["id"])
+    customer = await cards.ensure_customer(member)
+    try:
+        result = await gateway().charge(
+            customer=customer, payment_method=payment_method, amount=current["total"], currency=current["currency"],
+            idempotency_key=key, off_session=False,
+            metadata={"order_id": str(order["id"]), "order_number": number, "attempt": str(attempt)})
+    except GatewayError as error:
+        log.warning("order %s attempt %s: charge failed: %s", number, attempt, error)
+        await OrderPayment.update({OrderPayment.status: "error", OrderPayment.message: str(error)[:500],
+                                   OrderPayment.finished_at: utcnow()}).where(
+            (OrderPayment.idempotency_key == key) & (OrderPayment.status == "started"))
+        raise Conflict("We could not reach the payment provider; nothing was charged. Please try again.") from None
+    await record_payment(order["id"], attempt, result)
+    outcome = _pay_result(number, result)
+    if outcome.status == "declined":
+        outcome = await _with_new_card_form(member, order["id"], outcome)
+    return outcome
+
+
+def _settled(order: dict[str, Any]) -> PayResult:
+    if order["status"] == OrderStatus.CANCELLED:
+        raise Conflict("This order was cancelled because it was not paid in time; nothing was charged. "
+                       "Your items are back in stock: check out again.")
+    return PayResult("paid", order["number"])
+
+
+async def _with_new_card_form(member: CurrentMember, order_id: int, outcome: PayResult) -> PayResult:
+    """After a decline, a fresh SetupIntent so the member can try another card at once."""
+    try:
+        setup = await new_card_setup(member, order_id)
+    except GatewayError:
+        return outcome
+    return PayResult(outcome.status, outcome.number, message=outcome.message, setup_intent_client_secret=setup)
+
+
+async def new_card_setup(member: CurrentMember, order_id: int) -> str:
+    """A new SetupIntent for this order (another card); returns its client secret."""
+    from app.payments import cards
+
+    setup = await cards.start_card_setup(member, metadata={"order_id": str(order_id), "purpose": "checkout"})
+    await Order.update({Order.setup_intent_id: setup.id}).where(
+        (Order.id == order_id) & (Order.status == OrderStatus.PLACED.value))
+    return setup.client_secret
+
+
+async def new_card_for(member: CurrentMember, number: str) -> str:
+    order = await owned_order(member, number)
+    if order["status"] != OrderStatus.PLACED:
+        _settled(order)
+        raise Conflict("This order is already paid.")
+    return await new_card_setup(member, order["id"])
+
+
+async def complete_authentication(member: CurrentMember, number: str) -> PayResult:
+    """After Stripe.js confirmCardPayment: ask Stripe for the PaymentIntent's state and record it."""
+    order = await owned_order(member, number)
+    if order["status"] != OrderStatus.PLACED:
+        return _settled(order)
+    last = await last_payment(order["id"])
+    if last is None or not last["payment_intent_id"]:
+        raise Conflict("There is no payment waiting for authentication.")
+    try:
+        result = await gateway().retrieve_payment(last["payment_intent_id"])
+    except Exception:
+        raise Conflict("We could not reach the payment provider. Please try again.") from None
+    await record_payment(order["id"], last["attempt"], result)
+    outcome = _pay_result(number, result)
+    if outcome.status == "declined":
+        outcome = await _with_new_card_form(member, order["id"], outcome)
+    return outcome
+
+
+async def _settle_earlier_payments(order_id: int) -> bool:
+    """Ask Stripe about attempts that may still change: record a success (True), cancel a
+    PaymentIntent still waiting for authentication."""
+    rows = await OrderPayment.select().where(
+        (OrderPayment.order == order_id) & OrderPayment.status.is_in(["started", "needs_authentication"]))
+    for row in rows:
+        result = None
+        if row["payment_intent_id"]:
+            result = await gateway().retrieve_payment(row["payment_intent_id"])
+        elif row["status"] == "started":
+            customer = await _customer_of(order_id)
+            found = await gateway().find_payments(
+                customer=customer, metadata={"order_id": str(order_id), "attempt": str(row["attempt"])}) if customer else []
+            result = found[0] if found else None
+            if result is None:
+                if as_aware(row["created_at"]) > utcnow() - IN_FLIGHT:
+                    continue  # may still be talking to Stripe: leave it to its request
+                await OrderPayment.update({OrderPayment.status: "error", OrderPayment.finished_at: utcnow(),
+                                           OrderPayment.message: "No answer from the payment provider"}).where(
+                    (OrderPayment.id == row["id"]) & (OrderPayment.status == "started"))
+                continue
+        if result.outcome is PaymentOutcome.PAID:
+            await record_payment(order_id, row["attempt"], result)
+            return True
+        if result.outcome is PaymentOutcome.NEEDS_AUTHENTICATION and result.payment_intent_id:
+            await gateway().cancel_payment(result.payment_intent_id)
+            result = await gateway().retrieve_payment(result.payment_intent_id)
+            if result.outcome is PaymentOutcome.PAID:  # it succeeded just before the cancel
+                await record_payment(order_id, row["attempt"], result)
+                return True
+            await record_payment(order_id, row["attempt"], PaymentResult(
+                PaymentOutcome.DECLINED, result.payment_intent_id, status=result.status,
+                message="Authentication was not completed."))
+        elif result.outcome is not PaymentOutcome.PROCESSING:
+            await record_payment(order_id, row["attempt"], result)
+    return False
+
+
+async def _customer_of(order_id: int) -> str:
+    row = await Order.select(Order.member.stripe_customer_id).where(Order.id == order_id).first()
+    return (row or {}).get("member.stripe_customer_id") or ""
+
+
+async def record_payment(order_id: int, attempt: int, result: PaymentResult) -> str:
+    """Apply Stripe's answer for one attempt, once (API response, authentication or webhook)."""
+    if result.outcome is PaymentOutcome.PROCESSING:
+        return "processing"
+    key = attempt_key(order_id, attempt)
+    async with write_transaction():
+        updated = await OrderPayment.update({
+            OrderPayment.status: result.outcome.value,
+            OrderPayment.payment_intent_id: result.payment_intent_id or "",
+            OrderPayment.client_secret: result.client_secret or "",
+            OrderPayment.message: result.message[:1000],
+            OrderPayment.finished_at: utcnow(),
+        }).where((OrderPayment.idempotency_key == key) & (OrderPayment.status != "paid")).returning(OrderPayment.id)
+        if not updated:
+            return "duplicate"
+        if result.outcome is PaymentOutcome.PAID:
+            if not await _mark_paid(order_id, result.payment_intent_id or "") and result.payment_intent_id:
+                order = await Order.select(Order.payment_intent_id).where(Order.id == order_id).first()
+                if order and order["payment_intent_id"] != result.payment_intent_id:
+                    # Cancelled meanwhile, or paid by another attempt: this money goes back.
+                    await enqueue("refund_stray_order_payment",
+                                  {"payment_intent": result.payment_intent_id, "amount": result.amount,
+                                   "order_id": order_id}, unique_key=f"refund_stray:{result.payment_intent_id}")
+        elif result.outcome is PaymentOutcome.DECLINED:
+            await Order.update({Order.failure_message: result.message[:1000], Order.updated_at: utcnow()}).where(
+                (Order.id == order_id) & (Order.status == OrderStatus.PLACED.value))
+    return result.outcome.value
+
+
+async def _mark_paid(order_id: int, payment_intent_id: str, *, message: str = "Payment received") -> bool:
+    """placed -> paid exactly once, with everything a paid order sets off. False if it did not move."""
+    from app.accounts.service import reward_referral
+
+    async with write_transaction():
+        moved = await move_order(order_id, OrderStatus.PAID, expect=(OrderStatus.PLACED,), message=message,
+                                 extra={Order.payment_intent_id: payment_intent_id, Order.failure_message: "",
+                                        Order.reserved_until: None})
+        if moved is None:
+            return False
+        order = await Order.select(Order.id, Order.number, Order.member, Order.total, Order.currency,
+                                   Order.member.email, Order.member.display_name, Order.ship_to, Order.subtotal,
+                                   Order.shipping, Order.discount, Order.shipping_method).where(Order.id == order_id).first()
+        lines = await OrderLine.select().where(OrderLine.order == order_id).order_by(OrderLine.id)
+        for line in sorted(lines, key=lambda item: item["variant_id"] or 0):
+            if line["variant_id"]:
+                await ProductVariant.update({ProductVariant.sold: ProductVariant.sold + line["quantity"]}).where(
+                    ProductVariant.id == line["variant_id"])
+        units: dict[int, int] = {}
+        for line in lines:
+            if line["product_id"]:
+                units[line["product_id"]] = units.get(line["product_id"], 0) + line["quantity"]
+        for product_id in sorted(units):
+            await Product.update({Product.sold_count: Product.sold_count + units[product_id]}).where(
+                Product.id == product_id)
+        await _count_bought_together(sorted(units))
+        await carts.remove_bought(order["member"], {line["variant_id"]: line["quantity"] for line in lines
+                                                    if line["variant_id"]})
+        await reward_referral(order["member"])
+        await _confirm(order, lines)
+    return True
+
+
+async def _count_bought_together(product_ids: list[int]) -> None:
+    """Incremental co-occurrence: this paid order held each pair of its products once.
+    Rows are upserted in (product, other) order, so two orders cannot deadlock."""
+    pairs = sorted((a, b) for a in product_ids for b in product_ids if a != b)
+    for a, b in pairs:
+        await raw("INSERT INTO bought_together (product, other, orders) VALUES ({}, {}, 1) "
+                  "ON CONFLICT (product, other) DO UPDATE SET orders = bought_together.orders + 1", a, b)
+
+
+async def _confirm(order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
+    from app.mail.service import queue_email
+    from app.notifications.service import notify
+
+    settings = get_settings()
+    number = order["number"]
+    await notify(order["member"], "order", key=f"order:{order['id']}:paid", title=f"Order {number} is confirmed",
+                 body="Thank you! We'll email you when it ships.", link=f"/orders/{number}", email=False)
+    ship_to = _json(order["ship_to"])
+    await queue_email(
+        kind="order_confirmation", subject_ref=f"order:{order['id']}", to=order["member.email"],
+        subject=f"Order {number} confirmed: thank you!", template="orders/confirmation",
+        context={"name": order["member.display_name"], "number": number, "lines": lines,
+                 "subtotal": order["subtotal"], "shipping": order["shipping"], "discount": order["discount"],
+                 "total": order["total"], "currency": order["currency"], "ship_to": ship_to,
+                 "country": COUNTRIES.get(ship_to.get("country", ""), ship_to.get("country", "")),
+                 "order_link": f"{settings.base_url}/orders/{number}"},
+    )
+
+
+async def apply_payment_intent(payment_intent: dict[str, Any]) -> str:
+    """A webhook's PaymentIntent whose metadata names an order: record it on its attempt."""
+    result = classify_payment(payment_intent)
+    row = None
+    if payment_intent.get("id"):
+        row = await OrderPayment.select(OrderPayment.order, OrderPayment.attempt).where(
+            OrderPayment.payment_intent_id == payment_intent["id"]).first()
+    if row is None:
+        meta = payment_intent.get("metadata") or {}
+        if not (str(meta.get("order_id", "")).isdecimal() and str(meta.get("attempt", "")).isdecimal()):
+            return "not ours"
+        row = {"order": int(meta["order_id"]), "attempt": int(meta["attempt"])}
+        if not await OrderPayment.exists().where(OrderPayment.idempotency_key == attempt_key(row["order"], row["attempt"])):
+            return "unknown attempt"
+    return await record_payment(row["order"], row["attempt"], result)
+
+
+# ---- abandoned and failed checkouts ------------------------------------------------------
+
+
+async def cancel_unpaid_order(order_id: int, *, message: str = "Not paid in time; the items were released",
+                              check_stripe: bool = True, reissue_voucher: bool = False) -> str:
+    """Cancel a placed order and give back its units and voucher, once. Never cancels an order
+    whose payment succeeded: Stripe is asked first, and a payment waiting for authentication is
+    cancelled there. The voucher's points go back, or with `reissue_voucher` (a checkout
+    replaced by a newer one) the same code becomes usable again.
+    Returns cancelled | paid | busy | unchanged."""
+    if check_stripe:
+        try:
+            if await _settle_earlier_payments(order_id):
+                return "paid"
+        except Exception as error:  # Stripe cannot be asked now: try again on the next run
+            log.warning("order %s: cannot check its payments before cancelling: %s", order_id, error)
+            return "busy"
+        if await OrderPayment.exists().where((OrderPayment.order == order_id) & (OrderPayment.status == "started")):
+            return "busy"
+    async with write_transaction():
+        if await move_order(order_id, OrderStatus.CANCELLED, expect=(OrderStatus.PLACED,), message=message) is None:
+            return "unchanged"
+        await release_stock(order_id)
+        if reissue_voucher:
+            await _reissue_voucher(order_id)
+        else:
+            from app.points import service as points
+
+            await points.give_back_voucher(order_id)
+    return "cancelled"
+
+
+async def _reissue_voucher(order_id: int) -> None:
+    """The voucher of a replaced checkout is unspent again (a conditional update: once)."""
+    from app.points.tables import Voucher
+
+    await Voucher.update({Voucher.status: "issued", Voucher.order_id: None, Voucher.spent_at: None}).where(
+        (Voucher.order_id == order_id) & (Voucher.status == "spent"))
+
+
+async def expire_checkouts(now: dt.datetime | None = None) -> int:
+    """Cancel every placed shop order past its hold time (safe to run twice, and in parallel)."""
+    now = now or utcnow()
+    due = await Order.select(Order.id).where(
+        (Order.kind == "shop") & (Order.status == OrderStatus.PLACED.value) & (Order.reserved_until < now))
+    cancelled = 0
+    for row in due:
+        if await cancel_unpaid_order(row["id"]) == "cancelled":
+            cancelled += 1
+    return cancelled
+
+
+async def expire_checkout(order_id: int, now: dt.datetime | None = None) -> str:
+    now = now or utcnow()
+    row = await Order.select(Order.status, Order.reserved_until).where(Order.id == order_id).first()
+    if row is None or row["status"] != OrderStatus.PLACED or (as_aware(row["reserved_until"]) or now) > now:
+        return "unchanged"
+    return await cancel_unpaid_order(order_id)
+
+
+async def refund_stray_payment(payment_intent_id: str, amount: int, order_id: int) -> None:
+    log.error("order %s: refunding stray payment %s (%s)", order_id, payment_intent_id, amount)
+    await gateway().refund(payment_intent_id=payment_intent_id, amount=amount,
+                           idempotency_key=f"refund-stray-{payment_intent_id}")
+
+
+@job_handler("expire_checkout")
+async def expire_checkout_job(payload: dict[str, Any]) -> None:
+    await expire_checkout(int(payload["order_id"]))
+
+
+@job_handler("expire_checkouts", every_seconds=60)
+async def expire_checkouts_job(payload: dict[str, Any]) -> None:
+    """Safety net behind the per-order jobs."""
+    await expire_checkouts()
+
+
+@job_handler("refund_stray_order_payment")
+async def refund_stray_order_payment_job(payload: dict[str, Any]) -> None:
+    await refund_stray_payment(payload["payment_intent"], int(payload["amount"]), int(payload["order_id"]))
+
+
+# ---- for pages -----------------------------------------------------------------------------
+
+
+async def saved_addresses(member_id: int) -> list[dict[str, Any]]:
+    return await Address.select().where(Address.member == member_id).order_by(
+        Address.is_default, ascending=False).order_by(Address.id, ascending=False).limit(10)
+
+
+async def open_vouchers(member_id: int) -> list[dict[str, Any]]:
+    from app.points.tables import Voucher
+
+    return await Voucher.select(Voucher.code, Voucher.amount, Voucher.currency).where(
+        (Voucher.member == member_id) & (Voucher.status == "issued")).order_by(Voucher.id)
+
+
+async def voucher_amount(member_id: int, code: str) -> int | None:
+    """The discount a still-unspent voucher of this member gives (a preview; spending is atomic)."""
+    from app.points.tables import Voucher
+
+    code = _voucher_code(code)
+    if not code:
+        return None
+    row = await Voucher.select(Voucher.amount).where(
+        (Voucher.code == code) & (Voucher.member == member_id) & (Voucher.status == "issued")).first()
+    return row["amount"] if row else None
+
+
+def totals(subtotal: int, shipping_code: str, discount: int | None) -> dict[str, Any]:
+    choices = shipping_choices(subtotal)
+    chosen = next((c for c in choices if c["code"] == shipping_code), choices[0] if choices else None)
+    shipping = chosen["price"] if chosen else 0
+    off = min(discount or 0, subtotal)
+    return {"subtotal": subtotal, "shipping": shipping, "shipping_code": chosen["code"] if chosen else "",
+            "discount": off, "total": max(0, subtotal + shipping - off), "choices": choices}
+

@@ -135,6 +135,14 @@ class SessionMiddleware:
         token = csrf_token_for(raw)
         state["csrf_token"] = token
         ScopeState.from_scope(scope).csrf_token = token
+        if scope["method"] == "GET" and (_header(scope, b"hx-request") != "true" or _header(scope, b"hx-boosted") == "true"):
+            # A whole page: its header shows the cart badge (one indexed query; none for a
+            # visitor who never added anything).
+            from app.shop.cart import CART_COOKIE, badge_count
+
+            member = state["member"]
+            state["cart_count"] = await badge_count(member.id if member else None, raw,
+                                                    visitor_has_cart=bool(_cookie(scope, CART_COOKIE)))
 
         if scope["method"] not in SAFE_METHODS:
             try:

@@ -52,6 +52,8 @@ def base_context(request: Request) -> dict[str, Any]:
         "member": state.get("member"),
         "csrf_token": state.get("csrf_token", ""),
         "flash": _read_flash(request),
+        # The header's cart badge: counted once per page by SessionMiddleware (app/shop/cart.py).
+        "cart_count": state.get("cart_count", 0),
     }
 
 

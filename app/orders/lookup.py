@@ -1,0 +1,368 @@
+"""Reading orders: the member's history and status page ("where is my order?"), the staff
+list with filters, and the warehouse CSV. Access is decided here: a member sees only their own
+orders (anything else is "not found"), staff see every order."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from app.accounts.service import CurrentMember
+from app.accounts.tables import Member
+from app.campaigns.tables import Campaign
+from app.db import as_aware, is_sqlite
+from app.errors import NotFound
+from app.orders import carriers
+from app.orders.service import TIMELINE, OrderStatus, label
+from app.orders.tables import Order, OrderEvent, OrderLine, Refund
+
+S = OrderStatus
+MEMBER_PAGE_SIZE = 20
+STAFF_PAGE_SIZE = 50
+SHIP_TO_FIELDS = ("name", "line1", "line2", "postal_code", "city", "country", "phone")
+
+
+def ship_to_of(order: dict[str, Any]) -> dict[str, str]:
+    value = order.get("ship_to") or {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value or "{}")
+        except ValueError:
+            value = {}
+    return {k: str(v) for k, v in value.items() if v not in (None, "")} if isinstance(value, dict) else {}
+
+
+def line_text(line: dict[str, Any]) -> str:
+    return f"{line['quantity']} x {line['title']}" + (f" ({line['variant']})" if line["variant"] else "")
+
+
+async def _lines_by_order(order_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    by_order: dict[int, list[dict[str, Any]]] = {i: [] for i in order_ids}
+    if order_ids:
+        for line in await OrderLine.select().where(OrderLine.order.is_in(order_ids)).order_by(OrderLine.id):
+            by_order[line["order"]].append(line)
+    return by_order
+
+
+async def _campaign_titles(campaign_ids: set[int]) -> dict[int, dict[str, Any]]:
+    if not campaign_ids:
+        return {}
+    rows = await Campaign.select(Campaign.id, Campaign.idea, Campaign.idea.title, Campaign.estimated_delivery,
+                                 Campaign.status).where(Campaign.id.is_in(list(campaign_ids)))
+    return {r["id"]: r for r in rows}
+
+
+# ---- one order ------------------------------------------------------------------------------
+
+HEADLINES = {
+    S.PLACED: "Waiting for your payment",
+    S.PAID: "Paid: we're getting it ready",
+    S.IN_PRODUCTION: "In production",
+    S.SHIPPED: "On its way",
+    S.DELIVERED: "Delivered",
+    S.CANCELLED: "Cancelled",
+    S.REFUNDED: "Refunded",
+}
+
+
+def _timeline(order: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The steps a member sees: done ones with their date, the current one marked, upcoming ones
+    greyed; a cancelled or refunded order ends with that step instead of the upcoming ones."""
+    steps = [s for s in TIMELINE if s is not S.IN_PRODUCTION or order["kind"] == "preorder"]
+    reached: dict[str, dt.datetime] = {}
+    for event in events:
+        reached.setdefault(event["to_status"], event["created_at"])
+    reached.setdefault(S.PLACED.value, order["created_at"])
+    if order["paid_at"]:
+        reached.setdefault(S.PAID.value, order["paid_at"])
+    status = OrderStatus(order["status"])
+    if status in steps:
+        current = steps.index(status)
+    else:  # cancelled / refunded: as far as it got
+        current = max((i for i, s in enumerate(steps) if s.value in reached), default=0)
+    out = []
+    for index, step in enumerate(steps):
+        if status not in steps and index > current:
+            break
+        state = "done" if index < current or (index == current and status not in steps) else (
+            "current" if index == current else "upcoming")
+        when = reached.get(step.value) if state != "upcoming" else None
+        out.append({"status": step.value, "label": label(step), "state": state, "at": when})
+    if status not in steps:
+        out.append({"status": status.value, "label": label(status), "state": "stopped",
+                    "at": reached.get(status.value) or order["cancelled_at"] or order["updated_at"]})
+    return out
+
+
+async def _attach_links(lines: list[dict[str, Any]], campaign: dict[str, Any] | None) -> None:
+    from app.shop.tables import Product
+
+    ids = list({line["product_id"] for line in lines if line["product_id"]})
+    slugs = {r["id"]: r["slug"] for r in await Product.select(Product.id, Product.slug).where(Product.id.is_in(ids))} if ids else {}
+    for line in lines:
+        if line["product_id"] in slugs:
+            line["url"] = f"/shop/{slugs[line['product_id']]}"
+        elif campaign:
+            line["url"] = f"/ideas/{campaign['idea']}"
+        else:
+            line["url"] = ""
+
+
+def _country_name(code: str) -> str:
+    try:
+        from app.shop.checkout import COUNTRIES
+    except ImportError:  # pragma: no cover
+        return code
+    return str(COUNTRIES.get(code, code))
+
+
+async def order_detail(viewer: CurrentMember | None, number: str, *, staff_view: bool = False) -> dict[str, Any]:
+    """Everything the order page shows. The owner or staff only; anyone else gets NotFound."""
+    row = await Order.select(*Order.all_columns(), Order.member.display_name, Order.member.email).where(
+        Order.number == (number or "").strip().upper()[:20]).first()
+    if row is None or viewer is None or (row["member"] != viewer.id and not viewer.is_staff):
+        raise NotFound("Order not found")
+    order_id = row["id"]
+    events = await OrderEvent.select().where(OrderEvent.order == order_id).order_by(OrderEvent.id)
+    lines = (await _lines_by_order([order_id]))[order_id]
+    refunds = await Refund.select(*Refund.all_columns(), Refund.staff.display_name).where(
+        Refund.order == order_id).order_by(Refund.id)
+    campaign = (await _campaign_titles({row["campaign_id"]})).get(row["campaign_id"]) if row["campaign_id"] else None
+    actors = {}
+    if staff_view:
+        ids = {e["actor"] for e in events if e["actor"]}
+        if ids:
+            actors = {m["id"]: m["display_name"] for m in
+                      await Member.select(Member.id, Member.display_name).where(Member.id.is_in(list(ids)))}
+    await _attach_links(lines, campaign)
+    status = OrderStatus(row["status"])
+    tracking = carriers.tracking_url(row["carrier"], row["tracking_number"])
+    estimated = campaign["estimated_delivery"] if campaign else None
+    subline = ""
+    if status is S.PAID and row["kind"] == "preorder":
+        subline = "Production starts soon." + (f" Estimated delivery: {estimated:%B %Y}." if estimated else "")
+    elif status is S.PAID:
+        subline = "We're packing your order and will email you the tracking number when it ships."
+    elif status is S.IN_PRODUCTION:
+        subline = f"Estimated delivery: {estimated:%B %Y}." if estimated else "We'll email you when it ships."
+    elif status is S.SHIPPED:
+        subline = f"Shipped with {carriers.carrier_name(row['carrier'])}." if row["carrier"] else "Shipped."
+    elif status is S.PLACED:
+        subline = "We haven't received the payment yet."
+    succeeded = [r for r in refunds if r["status"] == "succeeded"]
+    return {
+        **row,
+        "status_label": label(row["status"]),
+        "headline": HEADLINES[status],
+        "subline": subline,
+        "lines": lines,
+        "events": [{**e, "from_label": label(e["from_status"]) if e["from_status"] else "",
+                    "to_label": label(e["to_status"]), "actor_name": actors.get(e["actor"], "")} for e in events],
+        "refunds": refunds if staff_view else [r for r in refunds if r["status"] != "failed"],
+        "refunded_succeeded": sum(r["amount"] for r in succeeded),
+        "refundable": max(0, row["total"] - row["refunded"]) if row["paid_at"] else 0,
+        "timeline": _timeline(row, events),
+        "carrier_name": carriers.carrier_name(row["carrier"]),
+        "tracking_url": tracking,
+        "campaign": campaign,
+        "estimated_delivery": estimated,
+        "ship_to": ship_to_of(row),
+        "country_name": _country_name(ship_to_of(row).get("country", "")),
+        "can_cancel": row["member"] == viewer.id and row["kind"] == "shop" and status is S.PAID,
+        "is_owner": row["member"] == viewer.id,
+        "can_edit_address": (row["member"] == viewer.id and row["kind"] == "preorder"
+                             and status in (S.PAID, S.IN_PRODUCTION)),
+    }
+
+
+# ---- a member's orders ----------------------------------------------------------------------
+
+
+def _summaries(rows: list[dict[str, Any]], lines: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        mine = lines.get(row["id"], [])
+        out.append({**row, "status_label": label(row["status"]), "lines": mine,
+                    "item_count": sum(line["quantity"] for line in mine),
+                    "summary": "; ".join(line_text(line) for line in mine[:2]) + (
+                        f" and {len(mine) - 2} more" if len(mine) > 2 else ""),
+                    "tracking_url": carriers.tracking_url(row["carrier"], row["tracking_number"])})
+    return out
+
+
+def _visible_to_member():
+    # A checkout abandoned before any payment (cancelled, never paid) is noise, not history.
+    return Order.paid_at.is_not_null() | (Order.status == S.PLACED.value)
+
+
+async def member_orders(member_id: int, page: int = 1, per_page: int = MEMBER_PAGE_SIZE) -> dict[str, Any]:
+    where = (Order.member == member_id) & _visible_to_member()
+    total = await Order.count().where(where)
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    rows = await Order.select().where(where).order_by(Order.id, ascending=False).limit(per_page).offset(
+        (page - 1) * per_page)
+    items = _summaries(rows, await _lines_by_order([r["id"] for r in rows]))
+    return {"items": items, "page": page, "pages": pages, "total": total}
+
+
+async def member_orders_before(member_id: int, before_id: int | None, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+    """Cursor pagination for the API: newest first, `before_id` from the previous page."""
+    query = Order.select().where((Order.member == member_id) & _visible_to_member())
+    if before_id is not None:
+        query = query.where(Order.id < before_id)
+    rows = await query.order_by(Order.id, ascending=False).limit(limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = _summaries(rows, await _lines_by_order([r["id"] for r in rows]))
+    return items, (rows[-1]["id"] if more and rows else None)
+
+
+# ---- staff list and export ------------------------------------------------------------------
+
+
+@dataclass
+class OrderFilters:
+    status: str = ""
+    kind: str = ""
+    campaign: int | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    q: str = ""
+
+    def params(self) -> dict[str, str]:
+        """The filters as query parameters (for links that keep them)."""
+        return {k: (v.isoformat() if isinstance(v, dt.date) else str(v))
+                for k, v in asdict(self).items() if v not in (None, "")}
+
+
+def parse_filters(params: dict[str, str]) -> tuple[OrderFilters, dict[str, str]]:
+    """Filters from the query string; a bad value is ignored and explained next to its field."""
+    errors: dict[str, str] = {}
+    filters = OrderFilters()
+    status = (params.get("status") or "").strip()
+    if status:
+        if status in {s.value for s in OrderStatus}:
+            filters.status = status
+        else:
+            errors["status"] = "Unknown status."
+    kind = (params.get("kind") or "").strip()
+    if kind in ("shop", "preorder"):
+        filters.kind = kind
+    elif kind:
+        errors["kind"] = "Choose shop or pre-order."
+    campaign = (params.get("campaign") or "").strip()
+    if campaign:
+        if campaign.isdecimal() and len(campaign) < 10:
+            filters.campaign = int(campaign)
+        else:
+            errors["campaign"] = "Unknown campaign."
+    for name in ("date_from", "date_to"):
+        value = (params.get(name) or "").strip()
+        if value:
+            try:
+                setattr(filters, name, dt.date.fromisoformat(value))
+            except ValueError:
+                errors[name] = "Use a date like 2026-11-30."
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        errors["date_to"] = "The end date is before the start date."
+        filters.date_to = None
+    filters.q = " ".join((params.get("q") or "").split())[:100]
+    return filters, errors
+
+
+def _where(filters: OrderFilters):
+    where = Order.id > 0
+    if filters.status:
+        where &= Order.status == filters.status
+    if filters.kind:
+        where &= Order.kind == filters.kind
+    if filters.campaign is not None:
+        where &= Order.campaign_id == filters.campaign
+    if filters.date_from:
+        where &= Order.created_at >= dt.datetime.combine(filters.date_from, dt.time(), tzinfo=dt.UTC)
+    if filters.date_to:
+        where &= Order.created_at < dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    if filters.q:
+        like = "%" + filters.q.replace("\\", "").replace("%", "").replace("_", "") + "%"
+        columns = (Order.number, Order.member.email, Order.member.display_name)
+        # SQLite's LIKE ignores ASCII case already (and has no ILIKE)
+        matches = [column.like(like) if is_sqlite() else column.ilike(like) for column in columns]
+        where &= matches[0] | matches[1] | matches[2]
+    return where
+
+
+STAFF_COLUMNS = (Order.member.display_name, Order.member.email)
+
+
+async def staff_orders(filters: OrderFilters, page: int = 1, per_page: int = STAFF_PAGE_SIZE) -> dict[str, Any]:
+    where = _where(filters)
+    total = await Order.count().where(where)
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    rows = await Order.select(*Order.all_columns(), *STAFF_COLUMNS).where(where).order_by(
+        Order.id, ascending=False).limit(per_page).offset((page - 1) * per_page)
+    items = _summaries(rows, await _lines_by_order([r["id"] for r in rows]))
+    titles = await _campaign_titles({r["campaign_id"] for r in rows if r["campaign_id"]})
+    for item in items:
+        item["campaign"] = titles.get(item["campaign_id"])
+    return {"items": items, "page": page, "pages": pages, "total": total}
+
+
+async def campaigns_with_orders() -> list[dict[str, Any]]:
+    """Campaigns that have pre-orders, with how many orders wait in each status."""
+    rows = await Order.select(Order.campaign_id, Order.status).where(
+        (Order.kind == "preorder") & Order.campaign_id.is_not_null())
+    counts: dict[int, dict[str, int]] = {}
+    for row in rows:
+        bucket = counts.setdefault(row["campaign_id"], {})
+        bucket[row["status"]] = bucket.get(row["status"], 0) + 1
+    titles = await _campaign_titles(set(counts))
+    out = [{"id": cid, "title": titles[cid]["idea.title"] if cid in titles else f"Campaign {cid}",
+            "estimated_delivery": titles[cid]["estimated_delivery"] if cid in titles else None, "counts": c}
+           for cid, c in counts.items()]
+    return sorted(out, key=lambda c: c["title"].lower())
+
+
+CSV_HEADER = ("number", "date", "status", "kind", "member", "email", *(f"ship_{f}" for f in SHIP_TO_FIELDS),
+              "lines", "total", "currency", "carrier", "tracking_number")
+
+
+def _cell(value: Any) -> str:
+    """Text a spreadsheet will not run as a formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+async def export_csv(filters: OrderFilters, batch: int = 500) -> AsyncIterator[str]:
+    """The filtered orders as CSV text, streamed in batches (oldest first, as a warehouse picks)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_HEADER)
+    yield buffer.getvalue()
+    after = 0
+    where = _where(filters)
+    while True:
+        rows = await Order.select(*Order.all_columns(), *STAFF_COLUMNS).where(where & (Order.id > after)).order_by(
+            Order.id).limit(batch)
+        if not rows:
+            return
+        lines = await _lines_by_order([r["id"] for r in rows])
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for row in rows:
+            ship_to = ship_to_of(row)
+            created = as_aware(row["created_at"])
+            writer.writerow([_cell(v) for v in (
+                row["number"], created.date().isoformat() if created else "", row["status"], row["kind"],
+                row["member.display_name"], row["member.email"], *(ship_to.get(f, "") for f in SHIP_TO_FIELDS),
+                "; ".join(line_text(line) for line in lines[row["id"]]), f"{row['total'] / 100:.2f}", row["currency"],
+                carriers.carrier_name(row["carrier"]), row["tracking_number"])])
+        yield buffer.getvalue()
+        after = rows[-1]["id"]
