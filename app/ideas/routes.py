@@ -37,21 +37,59 @@ async def _idea_form(request: Request) -> tuple[IdeaInput, dict[str, str], list[
 
 @get("/", name="home")
 async def home(request: Request) -> Response:
+    """The front page: featured collections, new in the shop, campaigns ending soon, trending ideas."""
+    from app.campaigns.service import list_campaigns
+    from app.shop import collections
+    from app.shop.wishlist import hearted_idea_ids, hearted_product_ids
+
     viewer = current_member(request)
     trending = await service.list_ideas(viewer, IdeaQuery(status="voting", sort="hot", limit=8))
     newest = await service.list_ideas(viewer, IdeaQuery(status="voting", sort="new", limit=4))
-    voted = await service.voted_ids(viewer, [i["id"] for i in trending.items + newest.items])
+    idea_ids = [i["id"] for i in trending.items + newest.items]
+    campaigns = await list_campaigns(sort="ending", limit=4)
+    campaign_ideas = [{"id": c["idea"]} for c in campaigns]
+    await service.attach_thumbnails(campaign_ideas)
+    products, product_card = await _new_in_shop(8)
     return render(
         request,
         "home.html",
         {
+            "featured": await collections.featured_collections(limit=3, preview_items=4),
+            "products": products,
+            "product_card": product_card,
+            "hearts": await hearted_product_ids(viewer, [p["id"] for p in products]),
+            "campaigns": campaigns,
+            "thumbs": {c["id"]: c.get("thumb_key") for c in campaign_ideas},
             "trending": trending.items,
             "newest": newest.items,
-            "voted": voted,
+            "voted": await service.voted_ids(viewer, idea_ids),
+            "hearted": await hearted_idea_ids(viewer, idea_ids),
             "categories": await service.list_categories(),
             "status_label": service.status_label,
         },
     )
+
+
+async def _new_in_shop(limit: int) -> tuple[list[dict], str]:
+    """The newest active products and the card template that fits their rows: the catalog's own
+    `new_in_shop` and product card when they exist, else a direct query and the compact tile."""
+    try:
+        from app.shop.catalog import new_in_shop
+    except ImportError:
+        new_in_shop = None
+    if new_in_shop is not None:
+        return list(await new_in_shop(limit)), "shop/_product_card.html"
+    from app.shop.tables import Product
+    from app.shop.wishlist import product_thumbs
+
+    rows = await Product.select(
+        Product.id, Product.slug, Product.name, Product.summary, Product.price, Product.currency,
+        Product.rating_avg, Product.rating_count,
+    ).where(Product.status == "active").order_by(Product.published_at, Product.id, ascending=False).limit(limit)
+    thumbs = await product_thumbs([r["id"] for r in rows])
+    for row in rows:
+        row["thumb_key"] = thumbs.get(row["id"])
+    return rows, "shop/_product_tile.html"
 
 
 def _query_from(request: Request) -> IdeaQuery:
@@ -83,6 +121,9 @@ async def idea_list(request: Request) -> Response:
     except FormError:
         page = await service.list_ideas(viewer, IdeaQuery(q=query.q, limit=PAGE_SIZE))
     voted = await service.voted_ids(viewer, [i["id"] for i in page.items])
+    from app.shop.wishlist import hearted_idea_ids
+
+    hearted = await hearted_idea_ids(viewer, [i["id"] for i in page.items])
     categories = await service.list_categories()
     follow: dict = {"follow_target": None}
     chosen = next((c for c in categories if c["slug"] == query.category), None)
@@ -97,6 +138,7 @@ async def idea_list(request: Request) -> Response:
         {
             "page": page,
             "voted": voted,
+            "hearted": hearted,
             "categories": categories,
             "statuses": service.PUBLIC_STATUSES,
             "all_statuses": list(service.IdeaStatus),
