@@ -129,6 +129,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: the kernel sends it SIGTERM when `crowdmade run` ends, however it ends
+    (uvicorn re-raises SIGTERM after its shutdown, so `atexit` does not run then)."""
+    import ctypes
+    import signal as signals
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signals.SIGTERM)
+    except OSError:  # not Linux: atexit still covers Ctrl-C
+        pass
+
+
 def start_localstripe(base_url: str) -> None:
     """Development without Stripe keys: localstripe (a GPL dev tool) as a child process.
 
@@ -145,8 +158,9 @@ def start_localstripe(base_url: str) -> None:
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.support.localstripe_server", "--port", str(port)], cwd=PROJECT_ROOT,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 (only async-signal-safe work: one prctl call)
     )
-    atexit.register(process.terminate)
+    atexit.register(process.terminate)  # Ctrl-C; a SIGTERM to us reaches it through PR_SET_PDEATHSIG
     api = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
