@@ -34,6 +34,7 @@ RULES: dict[str, Rule] = {
     "idea_greenlit": Rule(500, label="Your idea was greenlit"),
     "idea_funded": Rule(1000, label="Your idea was funded"),
     "review": Rule(20, label="Verified-buyer review"),
+    "review_removed": Rule(-20, label="A review was hidden by staff"),
     "referral": Rule(200, label="A friend you invited placed their first order"),
     "adjustment": Rule(0, label="Adjustment by staff"),
     "redeem": Rule(0, label="Redeemed for a voucher"),

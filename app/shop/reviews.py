@@ -157,6 +157,9 @@ async def set_hidden(staff: CurrentMember, review_id: int, *, hidden: bool, reas
         if moved:
             stars = moved[0]["rating"]
             await _move_rating(review["product"], -1 if hidden else 1, -stars if hidden else stars)
+            if hidden:  # its points go, once (showing it again does not pay them twice)
+                await points.reverse(review["member"], original_key=f"review:{review['product']}:{review['member']}",
+                                     reason="review_removed", reference=f"review:{review_id}")
     log.info("review %s %s by staff %s", review_id, "hidden" if hidden else "shown", staff.id)
     return await get_review(review_id)
 

@@ -154,6 +154,11 @@ async def test_hidden_review_leaves_the_average_and_disappears(client):
     # hiding twice (a double click) changes nothing more
     await reviews.set_hidden(staff, spam["id"], hidden=True, reason="Advertising")
     assert await _product_row(product["id"]) == {"rating_count": 1, "rating_sum": 5, "rating_avg": 5.0}
+    # the hidden review's points are taken back once, also after showing and hiding it again
+    await reviews.set_hidden(staff, spam["id"], hidden=False)
+    await reviews.set_hidden(staff, spam["id"], hidden=True, reason="Advertising again")
+    reasons = [e["reason"] for e in await PointsEntry.select(PointsEntry.reason).where(PointsEntry.member == bad.id)]
+    assert reasons.count("review") == 1 and reasons.count("review_removed") == 1
     client.cookies.clear()
     public = await client.get(f"/shop/{product['slug']}/reviews")
     assert "spam.example" not in public.text and "Cosy" in public.text
