@@ -270,14 +270,8 @@ class RefundDelayed(Exception):
     """Stripe could not be reached; the refund stays pending and the finish_refund job retries it."""
 
 
-def _stripe_refused(error: Exception) -> bool:
-    """Stripe answered with an error (a 4xx/5xx response): the refund did not happen. A network
-    error is different: the refund may have happened, so we retry with the same key instead."""
-    return getattr(error, "http_status", None) is not None
-
-
 async def _execute_refund(refund_id: int, *, email: bool = True) -> dict[str, Any]:
-    from app.payments.gateway import gateway
+    from app.payments.gateway import GatewayError, RefundRefused, gateway
 
     refund = await Refund.select().where(Refund.id == refund_id).first()
     if refund is None or refund["status"] != "pending":
@@ -287,14 +281,13 @@ async def _execute_refund(refund_id: int, *, email: bool = True) -> dict[str, An
     try:
         stripe_id = await gateway().refund(payment_intent_id=payment_intent, amount=refund["amount"],
                                            idempotency_key=refund["idempotency_key"])
-    except Exception as error:
-        if not _stripe_refused(error):
-            log.warning("refund %s: Stripe not reachable (%s); the finish_refund job retries it", refund_id, error)
-            raise RefundDelayed(str(error)) from error
-        message = getattr(error, "user_message", None) or str(error)
-        log.warning("refund %s refused by Stripe: %s", refund_id, message)
-        await _fail_refund(refund_id, message)
-        raise RefundFailed(f"Stripe refused the refund: {message}. Nothing was refunded.") from error
+    except RefundRefused as error:
+        log.warning("refund %s refused by Stripe: %s", refund_id, error)
+        await _fail_refund(refund_id, str(error))
+        raise RefundFailed(f"Stripe refused the refund: {error}. Nothing was refunded.") from error
+    except GatewayError as error:  # not reached: the refund may have happened; retry with the same key
+        log.warning("refund %s: Stripe not reachable (%s); the finish_refund job retries it", refund_id, error)
+        raise RefundDelayed(str(error)) from error
     return await _record_refund(refund_id, stripe_id, email=email)
 
 

@@ -59,6 +59,12 @@ class WebhookRejected(Exception):
     pass
 
 
+class RefundRefused(GatewayError):
+    """Stripe answered and refused the refund (e.g. more than what is left): nothing was refunded.
+    A plain GatewayError means Stripe was not reached: the refund may have happened, so retry with
+    the same idempotency key."""
+
+
 def _to_dict(obj: Any) -> dict[str, Any]:
     if obj is None:
         return {}
@@ -232,9 +238,14 @@ class Gateway:
             params["starting_after"] = data[-1]["id"]
 
     async def refund(self, *, payment_intent_id: str, amount: int, idempotency_key: str) -> str:
-        refund = await self.client.v1.refunds.create_async(
-            params={"payment_intent": payment_intent_id, "amount": amount}, options={"idempotency_key": idempotency_key}
-        )
+        try:
+            refund = await self.client.v1.refunds.create_async(
+                params={"payment_intent": payment_intent_id, "amount": amount},
+                options={"idempotency_key": idempotency_key})
+        except stripe.StripeError as error:
+            if error.http_status is not None:  # Stripe answered: the refund did not happen
+                raise RefundRefused(error.user_message or str(error)) from None
+            raise GatewayError(str(error)) from None
         return refund.id
 
     def verify_webhook(self, payload: bytes, signature: str, *, now: float | None = None) -> dict[str, Any]:
