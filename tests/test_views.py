@@ -66,3 +66,18 @@ def test_a_planted_recently_viewed_cookie_is_ignored():
     assert views.read_recent(cookie) == [7]
     assert views.read_recent("7-8-9.forgedsignature") == []
     assert views.read_recent(cookie.replace("7", "8", 1)) == []
+
+
+async def test_product_pages_count_viewers_and_show_viewed_also(client):
+    from tests.shop.helpers import make_product
+
+    lamp, rack = await make_product("Reading lamp"), await make_product("Shoe rack")
+    for _ in range(2):
+        async with _visitor() as visitor:
+            await visitor.get("/shop")
+            await visitor.get(f"/shop/{lamp['slug']}")
+            await visitor.get(f"/shop/{rack['slug']}")
+    await views.flush()
+    page = (await client.get(f"/shop/{lamp['slug']}")).text
+    assert "2 people</strong> viewed this today" in page
+    assert "Shoe rack" in page.split("People who viewed this also viewed")[1]

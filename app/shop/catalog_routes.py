@@ -9,6 +9,8 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import Parameter
 
+from app.accounts.service import CurrentMember
+from app.community import views
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.settings import get_settings
 from app.shop import catalog
@@ -21,6 +23,7 @@ from app.shop.catalog_schemas import (
     ProductVariantOut,
 )
 from app.web.guards import requires_member, requires_staff
+from app.web.middleware import SESSION_COOKIE
 from app.web.responses import current_member, is_htmx, redirect, render
 
 UPLOAD_LIMIT = 60 * 1024 * 1024  # 10 images of 5 MB plus the form
@@ -98,12 +101,16 @@ async def _product_context(request: Request, slug: str) -> tuple[dict[str, Any],
     viewer = current_member(request)
     product = await catalog.get_product(slug, viewer)
     before, cookie = catalog.remember_view(request.cookies.get(catalog.RECENT_COOKIE), product["id"])
+    _count_view(request, viewer, product["id"], before)
     together = await catalog.bought_together(product["id"])
     liked = await catalog.also_liked(product["id"])
     recent = await catalog.product_cards(before)
-    ids = [product["id"], *(p["id"] for p in together + liked + recent)]
+    viewed = await catalog.product_cards(await views.viewed_also("product", product["id"]))
+    ids = [product["id"], *(p["id"] for p in together + liked + recent + viewed)]
     return {
         "product": product,
+        "viewers_today": await views.viewers_today("product", product["id"]),
+        "viewed_also": viewed,
         "questions": await catalog.questions_for(product["id"]),
         "bought_together": together,
         "also_liked": liked,
@@ -114,6 +121,14 @@ async def _product_context(request: Request, slug: str) -> tuple[dict[str, Any],
         "question_values": {},
         "status_label": catalog.status_label,
     }, cookie
+
+
+def _count_view(request: Request, viewer: CurrentMember | None, product_id: int, before: list[int]) -> None:
+    """Buffered (no write here): a member or a returning visitor counts once a day."""
+    session_id = request.state.get("session_id")
+    returning = session_id and request.cookies.get(SESSION_COOKIE) == session_id
+    views.record_view("product", product_id, views.viewer_key(viewer.id if viewer else None,
+                                                              session_id if returning else None), before)
 
 
 def _with_recent_cookie(response: Response, cookie: str) -> Response:
