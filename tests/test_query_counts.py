@@ -70,3 +70,58 @@ async def _variant(campaign_id: int) -> int:
     from app.campaigns import service as campaigns
 
     return (await campaigns.get_campaign(campaign_id))["variants"][0]["id"]
+
+
+async def test_product_and_order_pages_do_not_grow(client):
+    from app.orders.tables import Order, OrderEvent
+    from app.shop import catalog, reviews
+    from tests.shop.helpers import make_product
+    from tests.shop.social_helpers import make_order
+
+    buyer = await make_member("Shop Counter")
+    await login(client, buyer.email)
+    products = [await make_product(f"Counted product {n}") for n in range(8)]
+    main = products[0]
+    order_id = await make_order(buyer, products[:1])
+    await OrderEvent.insert(OrderEvent(order=order_id, from_status="placed", to_status="paid"))
+    await reviews.submit_review(buyer, main["id"], rating=5)
+    await catalog.ask_question(buyer, main["slug"], "Does it come in blue?")
+    number = (await Order.select(Order.number).where(Order.id == order_id).first())["number"]
+    last = products[-1]  # one heart and one cart line, so both measurements see non-empty lists
+    await client.post(f"/wishlist/product/{last['id']}", data={"_csrf_token": await _token(client)})
+    await client.post("/cart/lines", data={"variant_id": next(iter(last["variants"].values())), "quantity": 1,
+                                           "_csrf_token": await _token(client)})
+    paths = (f"/shop/{main['slug']}", f"/orders/{number}", "/orders", "/shop", "/wishlist", "/cart")
+    small = {path: await _queries(client, path) for path in paths}
+
+    for n in range(5):  # more reviews, questions, orders, lines, hearts and cart lines
+        reviewer = await make_member(f"Reviewer {n}")
+        await make_order(reviewer, products[:2])
+        await reviews.submit_review(reviewer, main["id"], rating=1 + n % 5, title=f"Review {n}")
+        await catalog.ask_question(reviewer, main["slug"], f"Question {n}?")
+        await make_order(buyer, products[n:n + 3])
+    await _add_lines(order_id, products[1:6])
+    for product in products[1:6]:
+        await client.post(f"/wishlist/product/{product['id']}", data={"_csrf_token": await _token(client)})
+        await client.post("/cart/lines", data={"variant_id": next(iter(product["variants"].values())), "quantity": 1,
+                                               "_csrf_token": await _token(client)})
+    from app.shop.tables import CartLine, WishlistItem
+
+    assert await CartLine.count() == 6 and await WishlistItem.count() == 6  # the list really grew
+    large = {path: await _queries(client, path) for path in paths}
+    assert large == small
+
+
+async def _token(client) -> str:
+    from tests.factories import csrf_from
+
+    return csrf_from((await client.get("/cart")).text)
+
+
+async def _add_lines(order_id: int, products: list[dict]) -> None:
+    from app.orders.tables import OrderLine
+
+    for product in products:
+        await OrderLine.insert(OrderLine(order=order_id, title=product["name"], product_id=product["id"],
+                                         variant_id=next(iter(product["variants"].values())), quantity=1,
+                                         unit_price=29_900, total=29_900))
