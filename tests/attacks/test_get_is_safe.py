@@ -4,15 +4,17 @@ must be identical, and no answer may be a 5xx."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from litestar.routes import HTTPRoute
 
 from app.accounts import service as accounts
 from app.asgi import create_app
-from app.campaigns import service as campaigns
 from app.db import raw
 from app.shop import collections
 from app.tables import ALL_TABLES
@@ -46,45 +48,61 @@ def get_routes() -> list[str]:
                    and not route.path.startswith(SKIP)})
 
 
-async def test_no_get_route_changes_the_database(client, stripe):
+@dataclass
+class World:
+    staff: Any
+    buyer: Any
+    other: Any
+    number: str
+    paths: dict[str, str]  # route template -> a filled path (owned by the buyer where owned)
+
+
+async def build_world() -> World:
     staff = await make_member("Get Staff", staff=True)
     buyer = await make_member("Get Buyer")
-    idea_id = await make_idea(buyer, title="Foldable kayak")
+    other = await make_member("Other Member")
+    idea_id = await make_idea(buyer, title="Foldable kayak", status="draft")
     campaign_id, campaign = await make_campaign(goal=5, staff=staff)
     pledge_id = await pledge_with_card(buyer, campaign_id, campaign["variants"][0]["id"])
-    waiting = await campaigns.start_pledge(await make_member("Card Pending"), campaign_id,
-                                           variant_id=campaign["variants"][1]["id"], quantity=1, consent=True)
     product = await make_product("Get-safe tote")
-    order_id = await make_order(buyer, [product], status="shipped")
+    order_id = await make_order(buyer, [product], status="paid")
     number = (await raw("SELECT number FROM shop_order WHERE id = {}", order_id))[0]["number"]
     collection_id = await collections.create_collection(staff, collections.CollectionInput(
         title="Rainy days", slug="rainy-days", body="For the wet weeks.", published=True, featured=True))
     await raw("UPDATE member SET wishlist_public = {} WHERE id = {}", True, buyer.id)
     values = {"idea_id": idea_id, "campaign_id": campaign_id, "pledge_id": pledge_id, "product_id": product["id"],
               "number": number, "handle": buyer.handle, "collection_id": collection_id}
-
-    def fill(path: str) -> list[str]:
-        if "{slug:str}" in path:
-            return [path.replace("{slug:str}", "rainy-days" if "collection" in path else product["slug"])]
-        filled = path
+    paths = {}
+    for route in get_routes():
+        filled = route.replace("{slug:str}", "rainy-days" if "collection" in route else product["slug"])
         for name, value in values.items():
             filled = re.sub(r"\{" + name + r"(:[a-z]+)?\}", str(value), filled)
-        extra = [filled.replace(str(pledge_id), str(waiting.pledge_id))] if "{pledge_id" in path else []
-        return [filled, *extra]
+        paths[route] = filled
+    assert not [p for p in paths.values() if "{" in p], "a path parameter without a value"
+    return World(staff, buyer, other, number, paths)
 
-    paths = [p for route in get_routes() for p in fill(route)]
-    assert not [p for p in paths if "{" in p], "a path parameter without a value"
-    before = await snapshot()
+
+@contextlib.asynccontextmanager
+async def _browser(app, who):  # noqa: ANN001
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50010)),
+                                 base_url="http://testserver.local") as browser:
+        if who is not None:
+            await login(browser, who.email)
+            # Pages read the session cookie, the API only a Bearer token: send both.
+            browser.headers["Authorization"] = f"Bearer {await accounts.create_api_token(who.id)}"
+        yield browser
+
+
+async def test_no_get_route_changes_the_database(client, stripe):
+    world = await build_world()
+    staff, buyer = world.staff, world.buyer
+    number = world.number
+    paths = list(world.paths.values())
     failures = []
     app = create_app(run_jobs=False, manage_database=False)
     for who in (None, buyer, staff):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 50010)),
-                                     base_url="http://testserver.local") as browser:
+        async with _browser(app, who) as browser:
             statuses = {}
-            if who is not None:
-                await login(browser, who.email)
-                # Pages read the session cookie, the API only a Bearer token: send both.
-                browser.headers["Authorization"] = f"Bearer {await accounts.create_api_token(who.id)}"
             before = await snapshot()  # the login itself writes a session
             for path in paths:
                 response = await browser.get(path)
@@ -100,3 +118,44 @@ async def test_no_get_route_changes_the_database(client, stripe):
                 assert statuses[f"/orders/{number}"] == 200 and statuses["/api/v1/me/orders"] == 200
     assert not failures
     assert len(paths) > 60
+
+
+# Routes whose id names something a member owns: another member must not learn it exists.
+OWNED = ("/orders/{number:str}", "/orders/{number:str}/cancel", "/checkout/{number:str}/pay",
+         "/checkout/{number:str}/done", "/pledges/{pledge_id:int}/card", "/pledges/{pledge_id:int}/fix",
+         "/api/v1/orders/{number:str}", "/ideas/{idea_id:int}", "/ideas/{idea_id:int}/edit",
+         "/api/v1/ideas/{idea_id:int}")
+
+
+async def test_access_matrix_for_every_route_with_an_id(client, stripe):
+    """Visitor / owner / another member / staff on every GET route with an id, plus every staff
+    route: owned things are 404 to others, staff pages 403 to members, sign-in first for visitors."""
+    world = await build_world()
+    app = create_app(run_jobs=False, manage_database=False)
+    answers: dict[str, dict[str, int]] = {}
+    for label, who in (("visitor", None), ("owner", world.buyer), ("other", world.other), ("staff", world.staff)):
+        async with _browser(app, who) as browser:
+            for route, path in world.paths.items():
+                if "{" in route or route.startswith(("/staff", "/api/v1/staff")):
+                    answers.setdefault(route, {})[label] = (await browser.get(path)).status_code
+    wrong = []
+    for route, got in answers.items():
+        api = route.startswith("/api/")
+        if route.startswith(("/staff", "/api/v1/staff")):
+            checks = {"visitor": lambda c: c == (401 if api else 303), "owner": lambda c: c == 403,
+                      "other": lambda c: c == 403, "staff": lambda c: c == 200}
+        elif route in OWNED:
+            public_page = route in ("/ideas/{idea_id:int}", "/api/v1/ideas/{idea_id:int}")
+            checks = {
+                # a visitor is asked to sign in (or told 401 by the API); a draft idea is simply not found
+                "visitor": lambda c, public_page=public_page: c == (404 if public_page else 401 if api else 303),
+                "owner": lambda c: c < 400,  # their own thing (a paid order's pay page redirects)
+                "other": lambda c: c == 404,  # never "forbidden": that would confirm it exists
+                "staff": lambda c: c < 500,
+            }
+        else:
+            checks = {label: (lambda c: c < 500) for label in got}
+        for label, ok in checks.items():
+            if not ok(got[label]):
+                wrong.append((route, label, got[label]))
+    assert not wrong
