@@ -134,10 +134,11 @@ CHECKS: list[Check] = [
         lambda r: (f"pledge {r['id']}", f"status {r['status']} but a charge succeeded"),
     ),
     Check(
-        "order_charges", "Each paid shop order has exactly one succeeded payment",
+        "order_charges", "Each paid shop order has exactly one succeeded payment (none when a voucher paid it all)",
         f"""SELECT o.number, o.status, (SELECT COUNT(*) FROM order_payment p WHERE p."order" = o.id AND p.status = 'paid') AS n
             FROM shop_order o WHERE o.kind = 'shop' AND (
-              (o.paid_at IS NOT NULL AND (SELECT COUNT(*) FROM order_payment p WHERE p."order" = o.id AND p.status = 'paid') <> 1)
+              (o.paid_at IS NOT NULL AND (SELECT COUNT(*) FROM order_payment p WHERE p."order" = o.id AND p.status = 'paid')
+                                          <> CASE WHEN o.total > 0 THEN 1 ELSE 0 END)
               OR (o.paid_at IS NULL AND (SELECT COUNT(*) FROM order_payment p WHERE p."order" = o.id AND p.status = 'paid') > 0)
               OR (o.status IN {PAID_ORDER_STATES} AND o.paid_at IS NULL))""",
         lambda r: (f"order {r['number']}", f"status {r['status']} with {r['n']} succeeded payments"),
