@@ -19,14 +19,17 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from app.accounts import api as accounts_api
+from app.accounts import privacy as accounts_privacy
 from app.accounts import routes as accounts_routes
 from app.campaigns import api as campaigns_api
 from app.campaigns import routes as campaigns_routes
 from app.community import api as community_api
 from app.community import routes as community_routes
 from app.db import start_database, stop_database
+from app.experiments import routes as experiments_routes
 from app.ideas import api as ideas_api
 from app.ideas import routes as ideas_routes
+from app.insight import routes as insight_routes
 from app.mail import routes as mail_routes
 from app.orders import api as orders_api
 from app.orders import routes as orders_routes
@@ -97,6 +100,9 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         *orders_routes.ROUTES,
         *payment_webhooks.ROUTES,
         *ops.ROUTES,
+        *accounts_privacy.ROUTES,
+        *experiments_routes.ROUTES,
+        *insight_routes.ROUTES,
         api,
         create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False,
                                    cache_control=None),

@@ -1,6 +1,6 @@
 """Every domain's tables, in dependency order, for the Piccolo app and the tests."""
 
-from app.accounts.tables import ApiToken, EmailToken, Member, Session
+from app.accounts.tables import ApiToken, Consent, EmailToken, Member, Session
 from app.campaigns.tables import BackedTogether, Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
 from app.community.tables import (
     CampaignUpdate,
@@ -12,6 +12,8 @@ from app.community.tables import (
     ViewerDay,
 )
 from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
+from app.experiments.tables import Experiment, ExperimentExposure
+from app.insight.tables import VisitSource
 from app.jobs.tables import Job
 from app.mail.tables import EmailMessage
 from app.notifications.tables import Notification, NotificationSetting
@@ -38,6 +40,7 @@ ALL_TABLES = (
     Session,
     ApiToken,
     EmailToken,
+    Consent,
     Category,
     Idea,
     IdeaImage,
@@ -80,6 +83,9 @@ ALL_TABLES = (
     ViewedTogether,
     Notification,
     NotificationSetting,
+    Experiment,
+    ExperimentExposure,
+    VisitSource,
     Job,
     EmailMessage,
 )

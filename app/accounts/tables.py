@@ -27,6 +27,9 @@ class Member(Table, tablename="member"):
     stripe_customer_id = Varchar(length=80, default="")
     referred_by = Integer(null=True, default=None)  # the member whose invite link brought this one
     wishlist_public = Boolean(default=False)  # the wishlist can be opened by anyone with its link
+    marketing_opt_in = Boolean(default=False)  # the latest marketing-email consent (history in `consent`)
+    locale = Varchar(length=8, default="en")  # the member's language for pages and emails
+    ab_subject = Varchar(length=40, default="")  # experiment subject kept from before login
     created_at = Timestamptz(default=TimestamptzNow())
     deleted_at = Timestamptz(null=True, default=None)
 
@@ -60,3 +63,14 @@ class EmailToken(Table, tablename="email_token"):
     created_at = Timestamptz(default=TimestamptzNow())
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)
+
+
+class Consent(Table, tablename="consent"):
+    """Every consent given or withdrawn, with the text shown and its version (append-only)."""
+
+    member = ForeignKey(Member, index=True, on_delete=OnDelete.cascade, null=False)
+    kind = Varchar(length=30)  # marketing_email | terms
+    granted = Boolean()
+    text_version = Varchar(length=20)
+    text = Text()
+    created_at = Timestamptz(default=TimestamptzNow())

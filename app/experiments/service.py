@@ -1,0 +1,1 @@
+"""Experiments: deterministic assignment, exposures once per subject, conversions once, results."""

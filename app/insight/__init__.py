@@ -1,0 +1,1 @@
+"""Insight: the staff dashboard, campaign funnels and creator analytics (issue 8)."""

@@ -1,0 +1,1 @@
+"""Server-rendered SVG charts with a title, a description and the numbers in a table."""

@@ -1,0 +1,3 @@
+"""The staff dashboard, campaign funnels and creator analytics pages."""
+
+ROUTES: list = []

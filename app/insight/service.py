@@ -1,0 +1,1 @@
+"""Dashboard numbers: per-day series, funnels, creator analytics."""
