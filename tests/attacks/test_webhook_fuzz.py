@@ -26,7 +26,7 @@ EVENTS = st.lists(st.tuples(st.sampled_from(["succeeded", "payment_failed", "req
                   min_size=1, max_size=8)
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events=EVENTS)
 async def test_out_of_order_and_replayed_events(client, stripe, events):
     from tests.conftest import clean_database
