@@ -32,7 +32,7 @@ def new_person(name: str) -> Person:
 def sign_up(page: Page, person: Person) -> None:
     page.goto("/signup")
     page.get_by_label("Your name").fill(person.name)
-    page.get_by_label("Email").fill(person.email)
+    page.get_by_role("textbox", name="Email", exact=True).fill(person.email)
     page.get_by_label("Password").fill(person.password)
     page.get_by_role("button", name="Create my account").click()
     page.wait_for_url("**/welcome")
@@ -80,7 +80,7 @@ def sign_up_verified(context: BrowserContext, name: str) -> tuple[Page, Person]:
 
 def log_in(page: Page, email: str, password: str) -> None:
     page.goto("/login")
-    page.get_by_label("Email").fill(email)
+    page.get_by_role("textbox", name="Email", exact=True).fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page.locator(".flash-success")).to_contain_text("Welcome back")
@@ -206,3 +206,210 @@ def wait_for_live_stream(page: Page) -> None:
             return !!(data && data.sseEventSource && data.sseEventSource.readyState === EventSource.OPEN);
         }"""
     )
+
+
+# ---- page checks shared by the tests --------------------------------------------------------
+
+
+def arm_no_reload_marker(page: Page) -> str:
+    """Leave a mark on the window: it survives an htmx swap or an SSE swap, not a navigation.
+    Returns the page's URL, for `assert_not_reloaded`."""
+    page.wait_for_function("() => window.htmx !== undefined")
+    page.evaluate("() => { window.__marker = 1; }")
+    return page.url
+
+
+def assert_not_reloaded(page: Page, url: str) -> None:
+    assert page.evaluate("() => window.__marker") == 1, "the page navigated instead of updating in place"
+    assert page.url == url
+
+
+# Console noise of localstripe's fake Stripe.js (not of our pages): a declined card setup or
+# charge answers 402 and Chromium logs "Failed to load resource" for the failed fetch to
+# localstripe's origin. Its `console.log` chatter ("localstripe: Stripe().confirmCardSetup()")
+# is level "log" and never collected.
+FAKE_STRIPE_NOISE = re.compile(r"^Failed to load resource: the server responded with a status of 40[0-9]")
+
+
+class PageWatch:
+    """JavaScript console errors, uncaught page errors and unsafe requests to the app, collected
+    for every page of a browser context (see `watch_context`)."""
+
+    def __init__(self, origin: str, stripe_origin: str = "") -> None:
+        self.origin = origin
+        self.stripe_origin = stripe_origin
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+        self.ignored: list[str] = []  # known fake Stripe.js noise
+        self.unsafe_requests: list[dict] = []
+        self.refused: list[str] = []
+
+    def _on_console(self, message) -> None:  # noqa: ANN001 (playwright ConsoleMessage)
+        if message.type != "error":
+            return
+        where = (message.location or {}).get("url", "")
+        text = f"{message.text} (at {where or 'unknown'})"
+        if self.stripe_origin and where.startswith(self.stripe_origin) and FAKE_STRIPE_NOISE.search(message.text):
+            self.ignored.append(text)
+        else:
+            self.console_errors.append(text)
+
+    def _on_request(self, request) -> None:  # noqa: ANN001 (playwright Request)
+        if request.method in ("GET", "HEAD", "OPTIONS") or not request.url.startswith(self.origin + "/"):
+            return
+        headers = request.headers  # lower-case names
+        try:
+            body = request.post_data_buffer
+        except Exception:  # noqa: BLE001 (a body Playwright cannot give back)
+            body = None
+        self.unsafe_requests.append({
+            "method": request.method, "url": request.url[len(self.origin):], "type": request.resource_type,
+            "htmx": headers.get("hx-request") == "true", "header_token": headers.get("x-csrftoken", ""),
+            # None: Playwright does not give back multipart bodies with files (the 403 check covers them)
+            "body_token": (b"_csrf_token" in body) if body else None,
+        })
+
+    def _on_response(self, response) -> None:  # noqa: ANN001 (playwright Response)
+        request = response.request
+        if request.method not in ("GET", "HEAD", "OPTIONS") and request.url.startswith(self.origin + "/") \
+                and response.status == 403:
+            self.refused.append(f"{request.method} {request.url[len(self.origin):]} -> 403")
+
+    def attach(self, page: Page) -> None:
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda error: self.page_errors.append(f"{page.url}: {error}"))
+        page.on("request", self._on_request)
+        page.on("response", self._on_response)
+
+    def csrf_problems(self) -> list[str]:
+        """htmx and script (fetch/XHR) requests must carry the X-CSRFToken header; plain form
+        posts (navigations) carry the `_csrf_token` field instead."""
+        problems = []
+        for r in self.unsafe_requests:
+            scripted = r["htmx"] or r["type"] in ("fetch", "xhr")
+            if scripted and not r["header_token"]:
+                problems.append(f"{r['method']} {r['url']} ({'htmx' if r['htmx'] else r['type']}) without X-CSRFToken")
+            elif not scripted and r["body_token"] is False and not r["header_token"]:
+                problems.append(f"{r['method']} {r['url']} ({r['type']}) without a CSRF token")
+        return problems
+
+    def assert_clean(self) -> None:
+        problems = [f"console error: {e}" for e in self.console_errors]
+        problems += [f"page error: {e}" for e in self.page_errors]
+        problems += self.csrf_problems() + self.refused
+        assert not problems, "\n".join(problems)
+
+    def htmx_posts(self) -> list[str]:
+        return [f"{r['method']} {r['url']}" for r in self.unsafe_requests if r["htmx"]]
+
+
+def watch_context(context: BrowserContext, origin: str, *, stripe_origin: str = "") -> PageWatch:
+    """Collect console errors, page errors and unsafe requests of every page the context opens
+    from now on (open pages too)."""
+    watch = PageWatch(origin=origin.rstrip("/"), stripe_origin=stripe_origin.rstrip("/"))
+    for page in context.pages:
+        watch.attach(page)
+    context.on("page", watch.attach)
+    return watch
+
+
+# ---- the shop -------------------------------------------------------------------------------
+
+
+def create_product(
+    page: Page,
+    *,
+    name: str,
+    price: str,
+    variants: tuple[tuple[str, int], ...] = (("One size", 10),),
+    summary: str = "Made by the community, ready to ship.",
+    description: str = "",
+    details: str = "",
+    image: Path | None = None,
+    status: str = "Draft",
+) -> tuple[int, str]:
+    """Staff: /staff/products -> New product, fill the editor and create it; returns (id, slug)."""
+    page.goto("/staff/products")
+    page.get_by_role("link", name="New product").click()
+    page.wait_for_url("**/staff/products/new")
+    page.get_by_label(re.compile(r"^Name")).fill(name)
+    page.get_by_label("One-line summary").fill(summary)
+    if description:
+        page.get_by_label("Description").fill(description)
+    if details:
+        page.get_by_label("Details").fill(details)
+    page.get_by_label("Category").select_option(index=1)  # the first real category
+    page.get_by_label("Status").select_option(label=status)
+    page.get_by_label(re.compile(r"^Price \(")).fill(price)
+    page.get_by_label("Ships within (days)").fill("2")
+    for index, (variant, stock) in enumerate(variants):
+        page.get_by_label(f"Variant {index + 1} name", exact=True).fill(variant)
+        page.get_by_label(f"Variant {index + 1} stock", exact=True).fill(str(stock))
+    if image is not None:
+        page.get_by_label("Images").set_input_files(image)
+    page.get_by_role("button", name="Create product").click()
+    page.wait_for_url(re.compile(r"/staff/products/\d+/edit$"))
+    expect(page.locator(".flash-success")).to_contain_text(name)
+    product_id = int(page.url.rsplit("/", 2)[1])
+    href = page.get_by_role("link", name="View in the shop").get_attribute("href") or ""
+    assert href.startswith("/shop/"), f"no shop link on the product editor: {href!r}"
+    return product_id, href.removeprefix("/shop/")
+
+
+def put_product_in_shop(page: Page, product_id: int) -> None:
+    """Staff: the editor's Status panel, "Put in the shop"."""
+    if not page.url.endswith(f"/staff/products/{product_id}/edit"):
+        page.goto(f"/staff/products/{product_id}/edit")
+    page.get_by_role("button", name="Put in the shop").click()
+    page.wait_for_url(f"**/staff/products/{product_id}/edit")
+    expect(page.locator(".flash-success")).to_contain_text("is now")
+    expect(page.locator(".page-head .badge")).to_have_text("In the shop")
+
+
+def cart_badge_count(page: Page) -> str:
+    """The header cart badge's number ("" when the cart is empty)."""
+    count = page.locator("#cart-badge [data-testid=cart-count]")
+    return count.inner_text().strip() if count.count() else ""
+
+
+def add_to_cart(page: Page, *, variant: str | None = None, quantity: int = 1) -> None:
+    """On a product page: pick the variant and quantity, "Add to cart" (htmx: the page stays)."""
+    form = page.locator("form.add-to-cart")
+    if variant is not None:
+        form.get_by_role("radio", name=re.compile(rf"^{re.escape(variant)}\b")).check()
+    form.get_by_label("Quantity").fill(str(quantity))
+    form.get_by_role("button", name="Add to cart").click()
+    expect(page.locator("#cart-message")).to_contain_text("Added to your cart.")
+
+
+@dataclass
+class Address:
+    name: str = "Ada Lovelace"
+    line1: str = "Drottninggatan 12"
+    postal_code: str = "111 51"
+    city: str = "Stockholm"
+    country: str = "Sweden"
+    phone: str = "+46 70 123 45 67"
+
+
+def fill_new_address(page: Page, address: Address | None = None) -> None:
+    """Checkout step 1: a new shipping address (the "A new address" choice when there are saved ones)."""
+    address = address or Address()
+    new_choice = page.get_by_role("radio", name="A new address")
+    if new_choice.count():
+        new_choice.check()
+    page.get_by_label("Full name").fill(address.name)
+    page.get_by_label("Street address").fill(address.line1)
+    page.get_by_label("Postal code").fill(address.postal_code)
+    page.get_by_label("City").fill(address.city)
+    page.get_by_label("Country").select_option(label=address.country)
+    page.get_by_label("Phone").fill(address.phone)
+
+
+def pay_and_wait_for_confirmation(page: Page) -> str:
+    """Checkout: press the pay button and land on /checkout/<number>/done; returns the number."""
+    page.locator("#pay-button").click()
+    page.wait_for_url(re.compile(r"/checkout/[^/]+/done$"))
+    number = page.get_by_test_id("order-number").inner_text().strip()
+    assert page.url.endswith(f"/checkout/{number}/done")
+    return number

@@ -17,18 +17,6 @@ pytestmark = pytest.mark.e2e
 BELL_POLL_S = 15  # templates/base.html: hx-trigger="load, every 15s"
 
 
-def _arm_no_reload_marker(page: Page) -> str:
-    """Leave a mark on the window: it survives an htmx swap, not a navigation."""
-    page.wait_for_function("() => window.htmx !== undefined")
-    page.evaluate("() => { window.__marker = 1; }")
-    return page.url
-
-
-def _assert_not_reloaded(page: Page, url: str) -> None:
-    assert page.evaluate("() => window.__marker") == 1, "the page navigated instead of updating in place"
-    assert page.url == url
-
-
 def _own_handle(page: Page) -> str:
     """The member's handle, from the "My profile" link in the account menu (closed: not visible)."""
     href = page.locator("details.account-menu a", has_text="My profile").get_attribute("href") or ""
@@ -65,7 +53,7 @@ def test_follow_mention_and_bell(new_context, approved_idea):
 
     # 1. A follows the idea: the button is swapped in place by htmx.
     _open_idea_with_bell(a_page, idea_id)
-    a_url = _arm_no_reload_marker(a_page)
+    a_url = flows.arm_no_reload_marker(a_page)
     expect(a_page.locator("#bell")).to_be_visible()
     expect(a_page.get_by_test_id("bell-count")).to_have_count(0)  # nothing unread yet
     follow = a_page.locator(".byline-row form.follow-form")
@@ -73,13 +61,13 @@ def test_follow_mention_and_bell(new_context, approved_idea):
     following = a_page.locator(".byline-row").get_by_role("button", name="✓ Following")
     expect(following).to_be_visible()
     expect(following).to_have_attribute("aria-pressed", "true")
-    _assert_not_reloaded(a_page, a_url)
+    flows.assert_not_reloaded(a_page, a_url)
     polled_at = time.monotonic()  # the bell's next poll comes BELL_POLL_S after its first one at the latest
 
     # 2. B comments on the idea and mentions A; #comments is swapped in without a reload.
     body = f"Love it, @{a_handle}! Would a clip-on rain cover fit too?"
     b_page.goto(f"/ideas/{idea_id}")
-    b_url = _arm_no_reload_marker(b_page)
+    b_url = flows.arm_no_reload_marker(b_page)
     expect(b_page.locator("#comments-title .count")).to_have_text("0")
     b_page.get_by_label("Your comment", exact=True).fill(body)
     b_page.locator("form.comment-form").get_by_role("button", name="Post comment").click()
@@ -88,7 +76,7 @@ def test_follow_mention_and_bell(new_context, approved_idea):
     expect(b_page.get_by_label("Your comment", exact=True)).to_have_value(
         ""
     )  # a fresh form came with the swap
-    _assert_not_reloaded(b_page, b_url)
+    flows.assert_not_reloaded(b_page, b_url)
     comment_id = _comment_id(b_page, body)
     expect(b_page.locator(f"#comment-{comment_id} .comment-author")).to_have_text("Ben Commenter")
 
@@ -96,7 +84,7 @@ def test_follow_mention_and_bell(new_context, approved_idea):
     expect(a_page.get_by_test_id("bell-count")).to_have_text("1", timeout=(BELL_POLL_S + 5) * 1000)
     assert time.monotonic() - polled_at < BELL_POLL_S + 5
     expect(a_page.locator("#bell")).to_have_attribute("aria-label", "Notifications: 1 unread")
-    _assert_not_reloaded(a_page, a_url)
+    flows.assert_not_reloaded(a_page, a_url)
     expect(a_page.locator("#comments .comment-body")).to_have_count(0)  # only the bell was refreshed
 
     # The bell leads to the list, and the notification to the comment on the idea page.
@@ -129,7 +117,7 @@ def test_comment_markup_is_text_and_form_works_with_keyboard(new_context, approv
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(f"/ideas/{idea_id}")
-    url = _arm_no_reload_marker(page)
+    url = flows.arm_no_reload_marker(page)
 
     # 5. Tab reaches the comment box; type there, Tab once more to "Post comment", press Enter.
     focused_id = "() => document.activeElement && document.activeElement.id"
@@ -152,7 +140,7 @@ def test_comment_markup_is_text_and_form_works_with_keyboard(new_context, approv
     # 4. The markup is shown as text, through the htmx swap and after a full load; no dialog.
     body = page.locator("#comments .comment-body")
     expect(body).to_have_text([markup])
-    _assert_not_reloaded(page, url)
+    flows.assert_not_reloaded(page, url)
     assert page.locator("#comments img").count() == 0
     page.reload()
     expect(body).to_have_text([markup])

@@ -5,23 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from tests.e2e import flows
 
 pytestmark = pytest.mark.e2e
-
-
-def _arm_no_reload_marker(page: Page) -> str:
-    """Leave a mark on the window: it survives an htmx swap, not a navigation."""
-    page.wait_for_function("() => window.htmx !== undefined")
-    page.evaluate("() => { window.__marker = 1; }")
-    return page.url
-
-
-def _assert_not_reloaded(page: Page, url: str) -> None:
-    assert page.evaluate("() => window.__marker") == 1, "the page navigated instead of updating in place"
-    assert page.url == url
 
 
 def test_journey_signup_verify_submit_review_vote(new_context, live_server, png_file):
@@ -67,18 +55,18 @@ def test_journey_signup_verify_submit_review_vote(new_context, live_server, png_
     voter_page.goto(f"/ideas/{idea_id}")
     expect(voter_page.get_by_role("heading", level=1)).to_have_text(title)
     expect(voter_page.get_by_test_id("vote-count")).to_have_text("0")
-    url = _arm_no_reload_marker(voter_page)
+    url = flows.arm_no_reload_marker(voter_page)
     voter_page.get_by_role("button", name="I want this").click()
     expect(voter_page.get_by_test_id("vote-count")).to_have_text("1")
     expect(voter_page.get_by_role("button", name=re.compile("You want this"))).to_be_visible()
     expect(voter_page.locator(".vote-box")).to_contain_text("1 more vote until our team reviews it")
-    _assert_not_reloaded(voter_page, url)
+    flows.assert_not_reloaded(voter_page, url)
 
     # 7. Withdrawing works the same way.
     voter_page.get_by_role("button", name=re.compile("Withdraw")).click()
     expect(voter_page.get_by_test_id("vote-count")).to_have_text("0")
     expect(voter_page.get_by_role("button", name="I want this")).to_be_visible()
-    _assert_not_reloaded(voter_page, url)
+    flows.assert_not_reloaded(voter_page, url)
 
     # The vote really was stored and withdrawn: a fresh load agrees.
     voter_page.reload()
@@ -110,7 +98,7 @@ def test_vote_with_keyboard(new_context, approved_idea):
     page, _ = flows.sign_up_verified(new_context(), "Kim Keys")
     page.goto(f"/ideas/{idea_id}")
     expect(page.get_by_test_id("vote-count")).to_have_text("0")
-    url = _arm_no_reload_marker(page)
+    url = flows.arm_no_reload_marker(page)
 
     on_vote_button = "() => { const el = document.activeElement; return !!el && el.tagName === 'BUTTON' && !!el.closest('.vote-box'); }"
     for _ in range(60):
@@ -122,7 +110,7 @@ def test_vote_with_keyboard(new_context, approved_idea):
     assert page.evaluate("() => document.activeElement.textContent.trim()") == "I want this"
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("vote-count")).to_have_text("1")
-    _assert_not_reloaded(page, url)
+    flows.assert_not_reloaded(page, url)
 
 
 def test_script_in_title_renders_as_text(new_context, approved_idea, live_server):

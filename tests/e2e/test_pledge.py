@@ -15,18 +15,6 @@ from tests.e2e import flows
 pytestmark = pytest.mark.e2e
 
 
-def _arm_no_reload_marker(page: Page) -> str:
-    """Leave a mark on the window: it survives an htmx swap or an SSE swap, not a navigation."""
-    page.wait_for_function("() => window.htmx !== undefined")
-    page.evaluate("() => { window.__marker = 1; }")
-    return page.url
-
-
-def _assert_not_reloaded(page: Page, url: str) -> None:
-    assert page.evaluate("() => window.__marker") == 1, "the page navigated instead of updating in place"
-    assert page.url == url
-
-
 def _progress(page: Page):
     return page.get_by_test_id("campaign-progress")
 
@@ -69,7 +57,7 @@ def test_pledge_with_card_updates_open_pages_live(new_context, campaign, live_se
     viewer.goto(f"/ideas/{idea_id}")
     expect(viewer.locator("#pledge").get_by_role("link", name="Log in to pre-order")).to_be_visible()
     _expect_numbers(viewer, 0, 0)
-    viewer_url = _arm_no_reload_marker(viewer)
+    viewer_url = flows.arm_no_reload_marker(viewer)
     flows.wait_for_live_stream(viewer)
     assert viewer.locator("[sse-connect]").get_attribute("sse-connect") == f"/campaigns/{campaign_id}/live"
 
@@ -91,14 +79,14 @@ def test_pledge_with_card_updates_open_pages_live(new_context, campaign, live_se
     # The other open page follows without a reload (server-sent events).
     _expect_numbers(viewer, 2, 1)
     expect(_progress(viewer)).to_contain_text("of 20 units pre-ordered")
-    _assert_not_reloaded(viewer, viewer_url)
+    flows.assert_not_reloaded(viewer, viewer_url)
 
     # localstripe's signed webhook events reach the server and are recorded.
     events = _wait_for_webhook_events(live_server)
     assert any(e["type"].startswith("customer.") and e["outcome"] == "ignored" for e in events), events
 
     # Backer A changes the quantity in place (htmx) on My pledges.
-    my_url = _arm_no_reload_marker(backer)
+    my_url = flows.arm_no_reload_marker(backer)
     row.get_by_label("Quantity").select_option("3")
     row.get_by_role("button", name="Change").click()
     row = backer.locator(f"#pledge-{pledge_id}")
@@ -106,9 +94,9 @@ def test_pledge_with_card_updates_open_pages_live(new_context, campaign, live_se
     expect(row).to_contain_text("3 × M")
     expect(row).to_contain_text(re.compile(r"147[.,]00"))
     expect(row.locator(".badge")).to_have_text("Active")
-    _assert_not_reloaded(backer, my_url)
+    flows.assert_not_reloaded(backer, my_url)
     _expect_numbers(viewer, 3, 1)  # the change is live too
-    _assert_not_reloaded(viewer, viewer_url)
+    flows.assert_not_reloaded(viewer, viewer_url)
 
     # Stored: a fresh load agrees, and so does the idea page.
     backer.reload()

@@ -23,6 +23,18 @@ def main() -> None:
     # Its pickle store corrupts itself when reloaded: keep everything in memory only.
     resources.Store.dump_to_disk = lambda self: None
     resources.Store.try_load_from_disk = lambda self: None
+
+    @web.middleware
+    async def scope_fake_stripe_js(request, handler):  # noqa: ANN001, ANN202
+        """Its fake Stripe.js declares a top-level `class Element`, which hides the browser's own
+        `Element` from every script on the page (htmx 2 then ignores the page). Served inside a
+        block, its declarations stay local while `Stripe = ...` still sets the global."""
+        response = await handler(request)
+        if request.path == "/js.stripe.com/v3/" and response.status == 200:
+            response.text = "{\n" + response.text + "\n}\n"
+        return response
+
+    server.app.middlewares.append(scope_fake_stripe_js)
     logging.basicConfig(level=logging.WARNING)
     web.run_app(server.app, host=args.host, port=args.port, access_log=None, print=None)
 
