@@ -2,9 +2,10 @@
 
 Members, ideas in every state with generated images, votes, points, and pre-order campaigns
 at every stage (scheduled, early access, live, goal reached, funded and charged, failed) with
-pledges and orders. Everything goes through the real services, so counters, events, emails and
-the points ledger agree. Pledges need Stripe (localstripe under `make run`); without it the
-campaigns are created without pledges.
+pledges and orders, and the shop (`app/demo_shop.py`: products, orders at every stage, reviews,
+questions, wishlists, collections). Everything goes through the real services, so counters,
+events, emails and the points ledger agree. Pledges and shop orders need Stripe (localstripe
+under `make run`); without it the campaigns are created without pledges and the shop without orders.
 """
 
 from __future__ import annotations
@@ -209,9 +210,10 @@ async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool)
 
     with Progress(transient=True, disable=not progress) as bar:
         count, plan = 30 * scale, STATUS_PLAN * scale
-        # One step per member, per idea created, per idea voted on, and one for campaigns, community and emails.
+        # One step per member, per idea created, per idea voted on, one for campaigns, community and
+        # emails, and one for the shop.
         voted = sum(status in VOTED for status in plan)
-        task = bar.add_task("Demo data", total=count + len(plan) + voted + 1)
+        task = bar.add_task("Demo data", total=count + len(plan) + voted + 2)
         staff_id = await accounts.create_staff(email=DEMO_STAFF[0].replace("@", f"{tag}@"), password=DEMO_STAFF[1],
                                                display_name="Sam Staff", admin=True)
         staff = await accounts.get_member(staff_id)
@@ -294,6 +296,11 @@ async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool)
 
         await _campaigns(rng, staff, demo_member, voters, created.get("campaign", []), now)
         await _community(rng, staff, demo_member, voters, created)
+        await drain(max_rounds=200)  # settles the funded campaign: its pre-orders exist before the shop opens
+        bar.advance(task)
+        from app.demo_shop import load_shop
+
+        await load_shop(rng, staff, demo_member, members, created, images=images, tag=tag)
         await drain(max_rounds=200)
         bar.advance(task)
 

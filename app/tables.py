@@ -11,8 +11,8 @@ from app.community.tables import (
     ViewedTogether,
     ViewerDay,
 )
-from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
 from app.experiments.tables import Experiment, ExperimentExposure
+from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
 from app.insight.tables import VisitSource
 from app.jobs.tables import Job
 from app.mail.tables import EmailMessage

@@ -13,13 +13,14 @@ from app.orders.tables import Order
 from app.points.tables import PointsEntry
 
 
-async def test_demo_covers_every_state_and_is_consistent(stripe):
+async def test_demo_covers_every_state_and_is_consistent(stripe, client):
     assert await load_demo(seed=42, manage_database=False, images=False, progress=False)
     assert not await load_demo(seed=42, manage_database=False, images=False, progress=False)  # once
     statuses = {r["status"] for r in await Idea.select(Idea.status)}
     assert statuses == {s.value for s in IdeaStatus}
     campaign_states = {r["status"] for r in await Campaign.select(Campaign.status)}
-    assert {"scheduled", "early_access", "live", "charging", "failed"} <= campaign_states
+    # The funded campaign was charged and its pre-orders went into production (the shop's demo).
+    assert {"scheduled", "early_access", "live", "in_production", "failed"} <= campaign_states
     for idea in await Idea.select(Idea.id, Idea.vote_count):
         assert idea["vote_count"] == await Vote.count().where(Vote.idea == idea["id"])
     for member in await Member.select(Member.id, Member.points_balance):
@@ -42,8 +43,73 @@ async def test_demo_covers_every_state_and_is_consistent(stripe):
     assert {"draft", "submitted", "changes_requested", "voting"} <= set(own)
     assert own["voting"]["vote_count"] > 0
     assert await Vote.count().where(Vote.member == demo.id) > 0
+    await _assert_shop(client, demo)
     report = await run_audit()
     assert report.ok, format_report(report)
+
+
+async def _assert_shop(client, demo) -> None:
+    """Products in every status with stock, orders at every stage paid through checkout, reviews,
+    questions, wishlists and collections featured on the home page."""
+    from app.orders.tables import OrderPayment
+    from app.points.tables import Voucher
+    from app.shop.catalog import LOW_STOCK
+    from app.shop.collections import featured_collections
+    from app.shop.tables import Collection, Product, ProductQuestion, ProductVariant, Review, WishlistItem
+    from tests.factories import login
+
+    products = await Product.select(Product.id, Product.status, Product.campaign, Product.rating_count)
+    assert {p["status"] for p in products} == {"active", "draft", "hidden", "archived"}
+    active = [p["id"] for p in products if p["status"] == "active"]
+    assert len(active) >= 10 and any(p["campaign"] for p in products if p["status"] == "active")
+    variants = await ProductVariant.select().where(ProductVariant.product.is_in(active))
+    for product_id in active:
+        assert 2 <= len([v for v in variants if v["product"] == product_id]) <= 4
+        assert any(v["stock"] > 0 for v in variants if v["product"] == product_id)
+    assert any(0 < v["stock"] <= LOW_STOCK for v in variants) and any(v["stock"] == 0 for v in variants)
+
+    orders = await Order.select().where(Order.kind == "shop")
+    assert {"paid", "shipped", "delivered", "refunded", "cancelled"} <= {o["status"] for o in orders}
+    assert len(orders) >= 15
+    for order in orders:  # every one paid for real, through checkout and Stripe
+        assert order["paid_at"] is not None and order["payment_intent_id"].startswith("pi_")
+        assert await OrderPayment.count().where((OrderPayment.order == order["id"]) & (OrderPayment.status == "paid")) == 1
+        if order["status"] in ("shipped", "delivered"):
+            assert order["carrier"] and order["tracking_number"]
+    assert any(o["status"] == "refunded" and o["refunded"] == o["total"] for o in orders)
+    assert any(o["status"] == "cancelled" and o["stock_released"] for o in orders)
+    mine = [o for o in orders if o["member"] == demo.id]
+    assert {"paid", "shipped", "delivered"} <= {o["status"] for o in mine}
+    assert any(0 < o["refunded"] < o["total"] for o in mine)
+    voucher = await Voucher.select().where(Voucher.member == demo.id).first()
+    assert voucher["status"] == "spent" and voucher["order_id"] in {o["id"] for o in mine}
+    assert await Order.count().where((Order.kind == "preorder") & (Order.status == "in_production")) > 0
+
+    reviews = await Review.select()
+    assert len({r["product"] for r in reviews if not r["hidden"]}) >= 4
+    assert len({r["rating"] for r in reviews}) >= 4
+    assert any(r["hidden"] and r["hidden_reason"] for r in reviews)
+    delivered = {o["id"] for o in mine if o["status"] == "delivered"}
+    assert any(r["member"] == demo.id for r in reviews) and delivered
+    for product in products:
+        assert product["rating_count"] == len([r for r in reviews if r["product"] == product["id"] and not r["hidden"]])
+    assert await ProductQuestion.count().where(ProductQuestion.answer != "") >= 3
+
+    assert await WishlistItem.count().where(WishlistItem.product.is_not_null()) > 0
+    assert await WishlistItem.count().where(WishlistItem.idea.is_not_null()) > 0
+    assert await Member.exists().where((Member.id == demo.id) & Member.wishlist_public.eq(True))
+
+    featured = await featured_collections()
+    assert [c["home_position"] for c in featured] == sorted(c["home_position"] for c in featured) and len(featured) == 2
+    for collection in featured:
+        assert {"product", "idea"} <= {item["kind"] for item in collection["items"]}
+    assert await Collection.count().where(Collection.published.eq(False)) == 1
+    home = (await client.get("/")).text
+    assert home.index(featured[0]["title"]) < home.index(featured[1]["title"])
+    assert "Everyday merino tee" in (await client.get("/shop")).text
+    await login(client, DEMO_MEMBER[0], DEMO_MEMBER[1])
+    page = (await client.get("/orders")).text
+    assert all(o["number"] in page for o in mine)
 
 
 async def test_demo_reset_picks_free_emails_and_handles():

@@ -104,7 +104,9 @@ async def _attach_links(lines: list[dict[str, Any]], campaign: dict[str, Any] | 
     from app.shop.tables import Product
 
     ids = list({line["product_id"] for line in lines if line["product_id"]})
-    slugs = {r["id"]: r["slug"] for r in await Product.select(Product.id, Product.slug).where(Product.id.is_in(ids))} if ids else {}
+    # Only products still in the shop get a link: a hidden or archived one would answer 404.
+    slugs = {r["id"]: r["slug"] for r in await Product.select(Product.id, Product.slug).where(
+        Product.id.is_in(ids) & (Product.status == "active"))} if ids else {}
     for line in lines:
         if line["product_id"] in slugs:
             line["url"] = f"/shop/{slugs[line['product_id']]}"
