@@ -47,7 +47,7 @@ def _redis_client(url: str):
     if _redis is None:
         import redis.asyncio as redis
 
-        _redis = redis.from_url(url)
+        _redis = redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1)
     return _redis
 
 
