@@ -5,6 +5,14 @@ views are buffered in memory and flushed in one transaction every few seconds by
 task of each web process. Each viewer (a hashed member id or a returning visitor's id) counts
 once per subject and day (a unique key), and "viewed together" pairs are counted incrementally
 from the viewer's recently viewed list (a signed cookie), never recomputed over all views.
+
+Where viewers came from (a share link's `?src=` tag, else the referring site, else "direct") is
+counted per subject, day and source in `visit_source`, in the same flush. Each visitor is
+attributed once per subject and day (its first source wins), deduplicated by a `viewer_day` row
+of kind "<kind>:src". Unlike the viewer count, a first visit without our cookie counts too (keyed
+by the visitor id it is given) when it comes from a link elsewhere, because that is what a click
+on a shared link is; a cookie-less "direct" or "internal" visit does not (it looks like a bot),
+and cookie-less visits may fill only half of the buffer, so a crawler cannot crowd out viewers.
 """
 
 from __future__ import annotations
@@ -15,8 +23,10 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from app.db import raw, utcnow, write_transaction
 from app.jobs.service import job_handler
@@ -38,6 +48,8 @@ class PendingView:
     viewer: str
     day: str
     recent: tuple[int, ...]
+    source: str | None = None  # where the visitor came from (None: not attributed)
+    visitor: str | None = None  # the key the source is deduplicated by
 
 
 _pending: list[PendingView] = []
@@ -54,14 +66,46 @@ def viewer_key(member_id: int | None, session_id: str | None) -> str | None:
     return hashlib.sha256(f"{get_settings().signing_key}:{raw_key}".encode()).hexdigest()[:32]
 
 
-def record_view(kind: str, subject: int, viewer: str | None, recent: list[int], now: dt.datetime | None = None) -> None:
-    if viewer is None:
+def record_view(kind: str, subject: int, viewer: str | None, recent: list[int], now: dt.datetime | None = None,
+                *, source: str | None = None, visitor: str | None = None) -> None:
+    """Buffer a view. `viewer` (None for a visitor without our cookie) counts towards the
+    viewers; `source` is attributed once a day per `visitor` (defaults to `viewer`)."""
+    visitor = visitor or viewer
+    if viewer is None and not (source and visitor and source not in LOCAL_SOURCES):
         return
     day = (now or utcnow()).date().isoformat()
-    pairs = tuple(other for other in recent[:PAIR_WINDOW] if other != subject)
-    if len(_pending) >= BUFFER_MAX:  # a flood (or no flusher running): drop rather than grow
+    pairs = tuple(other for other in recent[:PAIR_WINDOW] if other != subject) if viewer else ()
+    if len(_pending) >= (BUFFER_MAX if viewer else BUFFER_MAX // 2):  # a flood (or no flusher): drop, don't grow
         return
-    _pending.append(PendingView(kind, subject, viewer, day, pairs))
+    _pending.append(PendingView(kind, subject, viewer, day, pairs, source if visitor else None, visitor))
+
+
+_SOURCE_TAG = re.compile(r"[a-z0-9][a-z0-9._-]{0,39}")
+LOCAL_SOURCES = ("direct", "internal")  # not attributed to a visitor without our cookie
+
+
+def visit_source(src: str | None, referer: str | None, own_hosts: tuple[str, ...] = ()) -> str:
+    """A share link's tag (`?src=share`), else the referring site's host ("internal" for our
+    own pages), else "direct". Tags are short lowercase words; anything else is ignored."""
+    tag = (src or "").strip().lower()
+    if _SOURCE_TAG.fullmatch(tag):
+        return tag
+    try:
+        host = (urlsplit(referer or "").hostname or "").lower()
+    except ValueError:
+        host = ""
+    host = host.removeprefix("www.")
+    if not host:
+        return "direct"
+    if host in {h.lower().removeprefix("www.") for h in own_hosts if h}:
+        return "internal"
+    return host[:40]
+
+
+def source_of(request) -> str:  # noqa: ANN001 (a Litestar Request)
+    """The visit source of a page request: `?src=`, the Referer's host, or "direct"."""
+    own = (request.url.hostname or "", urlsplit(get_settings().base_url).hostname or "")
+    return visit_source(request.query_params.get("src"), request.headers.get("referer"), own)
 
 
 async def flush() -> int:
@@ -72,9 +116,19 @@ async def flush() -> int:
     _pending.clear()
     new_views: Counter[tuple[str, int, str]] = Counter()
     pairs: Counter[tuple[str, int, int]] = Counter()
+    sources: Counter[tuple[str, int, str, str]] = Counter()
     try:
         async with write_transaction():
             for view in batch:
+                if view.source and view.visitor:
+                    first = await raw(
+                        "INSERT INTO viewer_day (kind, subject, day, viewer) VALUES ({}, {}, {}, {}) "
+                        "ON CONFLICT (kind, subject, day, viewer) DO NOTHING RETURNING id",
+                        f"{view.kind}:src", view.subject, view.day, view.visitor)
+                    if first:
+                        sources[(view.kind, view.subject, view.day, view.source)] += 1
+                if view.viewer is None:
+                    continue
                 inserted = await raw(
                     "INSERT INTO viewer_day (kind, subject, day, viewer) VALUES ({}, {}, {}, {}) "
                     "ON CONFLICT (kind, subject, day, viewer) DO NOTHING RETURNING id",
@@ -94,6 +148,10 @@ async def flush() -> int:
                 await raw("INSERT INTO viewed_together (kind, subject, other, viewers) VALUES ({}, {}, {}, {}) "
                           "ON CONFLICT (kind, subject, other) DO UPDATE SET viewers = viewed_together.viewers + {}",
                           kind, subject, other, n, n)
+            for (kind, subject, day, source), n in sorted(sources.items()):
+                await raw("INSERT INTO visit_source (kind, subject, day, source, visits) VALUES ({}, {}, {}, {}, {}) "
+                          "ON CONFLICT (kind, subject, day, source) DO UPDATE SET visits = visit_source.visits + {}",
+                          kind, subject, day, source, n, n)
     except Exception:  # noqa: BLE001 (view counts are not worth a failed page or a crashed task)
         log.exception("could not write %s views; they are dropped", len(batch))
         return 0

@@ -220,7 +220,9 @@ async def _view_context(request: Request, viewer, idea_id: int) -> dict:  # noqa
     session_id = request.state.get("session_id")
     returning = session_id and request.cookies.get(SESSION_COOKIE) == session_id  # not a cookie-less bot
     views.record_view("idea", idea_id, views.viewer_key(viewer.id if viewer else None,
-                                                        session_id if returning else None), before)
+                                                        session_id if returning else None), before,
+                      source=views.source_of(request),
+                      visitor=views.viewer_key(viewer.id if viewer else None, session_id))
     also_ids = await views.viewed_also("idea", idea_id)
     also = await service.public_idea_cards(also_ids) if also_ids else []
     return {"viewers_today": await views.viewers_today("idea", idea_id), "viewed_also": also,

@@ -128,7 +128,9 @@ def _count_view(request: Request, viewer: CurrentMember | None, product_id: int,
     session_id = request.state.get("session_id")
     returning = session_id and request.cookies.get(SESSION_COOKIE) == session_id
     views.record_view("product", product_id, views.viewer_key(viewer.id if viewer else None,
-                                                              session_id if returning else None), before)
+                                                              session_id if returning else None), before,
+                      source=views.source_of(request),
+                      visitor=views.viewer_key(viewer.id if viewer else None, session_id))
 
 
 def _with_recent_cookie(response: Response, cookie: str) -> Response:

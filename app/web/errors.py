@@ -25,11 +25,14 @@ TITLES = {
     413: "That upload is too large",
     429: "Slow down a little",
     500: "Something went wrong",
+    503: "Back in a moment",
 }
 MESSAGES = {
     404: "We couldn't find that page. It may have moved, or it may not be yours to see.",
     413: "The files you sent are too large together. Images can be at most 5 MB each.",
     500: "Sorry, something broke on our side. We've been told; please try again in a moment.",
+    503: "The site is briefly unavailable while our database catches its breath. Nothing you did was lost: "
+         "try again in a few seconds.",
 }
 
 
@@ -96,6 +99,28 @@ def internal_error_handler(request: Request, exc: Exception) -> Response:
         return Response(content=MESSAGES[500], status_code=500, media_type=MediaType.TEXT)
 
 
+def unavailable_handler(request: Request, exc: Exception) -> Response:
+    """The database is down or restarting: a calm 503 with Retry-After, never a stack trace.
+    Any transaction in flight was rolled back, so nothing is half-written."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    headers = {"Retry-After": "5", "Cache-Control": "no-store"}
+    if _is_api(request):
+        return _json(503, "The service is briefly unavailable; retry in a few seconds.", headers=headers)
+    try:
+        page = _page(request, 503, MESSAGES[503])
+        page.headers.update(headers)
+        return page
+    except Exception:  # the page itself needs nothing from the database, but never fail here
+        return Response(content=MESSAGES[503], status_code=503, media_type=MediaType.TEXT, headers=headers)
+
+
+def _unavailable_errors() -> tuple[type[BaseException], ...]:
+    from asyncpg import exceptions as pg
+
+    return (ConnectionError, pg.PostgresConnectionError, pg.OperatorInterventionError,
+            pg.TooManyConnectionsError, pg.ConnectionDoesNotExistError)
+
+
 def _data_error():
     from asyncpg.exceptions import DataError
 
@@ -106,6 +131,7 @@ EXCEPTION_HANDLERS = {
     OverflowError: out_of_range_handler,
     _data_error(): out_of_range_handler,
     ServiceError: service_error_handler,
+    **{error: unavailable_handler for error in _unavailable_errors()},
     HTTPException: http_error_handler,
     Exception: internal_error_handler,
 }
