@@ -1,5 +1,6 @@
 """Imports every module that registers job handlers, so a worker knows them all."""
 
+import app.accounts.privacy  # noqa: F401
 import app.campaigns.jobs  # noqa: F401
 import app.community.views  # noqa: F401
 import app.ideas.jobs  # noqa: F401

@@ -9,6 +9,7 @@ from app.accounts import service
 from app.accounts.service import CurrentMember
 from app.community.service import is_following
 from app.errors import FormError, TooManyRequests
+from app.experiments import service as experiments
 from app.ideas import service as ideas
 from app.points import service as points
 from app.points.badges import badges_of
@@ -51,6 +52,7 @@ async def start_session(request: Request, member: CurrentMember) -> Cookie:
         member.id, ip=_ip(request), user_agent=request.headers.get("user-agent", "")
     )
     request.scope["state"]["session_cookie_set"] = True
+    await experiments.adopt_subject(request, member.id)  # the A/B variants seen before login are kept
     return _session_cookie(raw)
 
 
@@ -63,7 +65,13 @@ def anonymous_cookie(request: Request) -> Cookie:
 async def signup_page(request: Request, ref: str = "") -> Response:
     if current_member(request):
         return redirect("/")
-    return render(request, "accounts/signup.html", {"values": {"ref": ref[:40]}, "errors": {}})
+    return render(request, "accounts/signup.html", {"values": {"ref": ref[:40]}, "errors": {}, **_signup_extras()})
+
+
+def _signup_extras() -> dict:
+    from app.accounts.privacy import marketing_text
+
+    return {"marketing_text": marketing_text()}
 
 
 @post("/signup")
@@ -76,12 +84,19 @@ async def signup_submit(request: Request) -> Response:
             display_name=data.get("display_name", ""),
             ip=_ip(request),
             referral=data.get("ref", ""),
+            ab_subject=experiments.visitor_subject(request) or "",
         )
     except FormError as error:
         values = {k: v for k, v in data.items() if k != "password"}
-        return render(request, "accounts/signup.html", {"values": values, "errors": error.errors}, status_code=400)
+        return render(request, "accounts/signup.html", {"values": values, "errors": error.errors, **_signup_extras()},
+                      status_code=400)
     except TooManyRequests as error:
-        return render(request, "accounts/signup.html", {"values": {}, "errors": {"form": error.message}}, status_code=429)
+        return render(request, "accounts/signup.html", {"values": {}, "errors": {"form": error.message}, **_signup_extras()},
+                      status_code=429)
+    if data.get("marketing_opt_in") == "on":  # the box is unchecked unless the member ticks it
+        from app.accounts.privacy import set_marketing_consent
+
+        await set_marketing_consent(member.id, True)
     cookie = await start_session(request, member)
     return redirect(
         "/welcome",

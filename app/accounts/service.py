@@ -16,6 +16,7 @@ from app.accounts.passwords import hash_password, needs_rehash, password_problem
 from app.accounts.tables import ApiToken, EmailToken, Member, Session
 from app.db import as_aware, utcnow, write_transaction
 from app.errors import FormError, NotFound, TooManyRequests
+from app.experiments import service as experiments
 from app.mail.service import queue_email
 from app.points import service as points
 from app.settings import get_settings
@@ -119,7 +120,9 @@ def _check_display_name(name: str) -> str | None:
     return None
 
 
-async def signup(*, email: str, password: str, display_name: str, ip: str = "", referral: str = "") -> CurrentMember:
+async def signup(*, email: str, password: str, display_name: str, ip: str = "", referral: str = "",
+                 ab_subject: str = "") -> CurrentMember:
+    """`ab_subject`: the visitor's experiment subject, kept by the member (app/experiments)."""
     settings = get_settings()
     if ip:
         count, retry = await counters().hit(f"signup:ip:{ip}", 3600)
@@ -152,12 +155,13 @@ async def signup(*, email: str, password: str, display_name: str, ip: str = "", 
                 referrer = found["id"]
         rows = await Member.insert(
             Member(email=email, display_name=display_name, handle=handle, password_hash=password_hash,
-                   referred_by=referrer)
+                   referred_by=referrer, ab_subject=ab_subject[:40])
         ).on_conflict(action="DO NOTHING").returning(*MEMBER_COLUMNS)
         if not rows:  # a concurrent sign-up took the email (or the handle) first
             raise FormError({"email": "An account with this email already exists. Log in or reset your password."})
         member = CurrentMember.from_row(rows[0])
         await send_verification_email(member)
+        await experiments.record_goal("signup", subject=ab_subject or f"m:{member.id}")
     log.info("signup member=%s", member.id)
     return member
 

@@ -21,6 +21,7 @@ from app.campaigns import live
 from app.campaigns.tables import Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
 from app.db import as_aware, is_sqlite, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
+from app.experiments import service as experiments
 from app.ideas.service import IdeaStatus, move_idea
 from app.ideas.tables import Idea, Vote
 from app.jobs.service import enqueue
@@ -567,6 +568,7 @@ async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_
         await _email_pledge(pledge_id, "pledge_confirmed", "confirmed")
         await _pledge_badges(member.id, campaign)
         await _count_backed_together(member.id, campaign["id"])
+        await experiments.record_goal("pledge", member_id=member.id)
     await live.publish(pledge["campaign"])
     return await _owned_pledge(member, pledge_id)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.errors import FormError, NotFound
+from app.experiments import service as experiments
 from app.shop.tables import Cart, CartLine, ProductImage, ProductVariant
 
 MAX_LINE_QUANTITY = 99
@@ -81,8 +82,10 @@ async def _cart_id(owner: str, member_id: int | None, *, create: bool) -> int | 
     return row["id"] if row else None
 
 
-async def add_to_cart(owner: str, variant_id: Any, quantity: Any = 1, *, member_id: int | None = None) -> int:
-    """Add units of a variant; returns the cart's new unit count. Refuses more than the stock."""
+async def add_to_cart(owner: str, variant_id: Any, quantity: Any = 1, *, member_id: int | None = None,
+                      ab_subject: str | None = None) -> int:
+    """Add units of a variant; returns the cart's new unit count. Refuses more than the stock.
+    `ab_subject`: a visitor's experiment subject (`experiments.visitor_subject(request)`)."""
     variant_id = parse_id(variant_id)
     quantity = parse_quantity(quantity)
     async with write_transaction():
@@ -101,6 +104,7 @@ async def add_to_cart(owner: str, variant_id: Any, quantity: Any = 1, *, member_
         else:
             await CartLine.insert(CartLine(cart=cart_id, variant=variant_id, quantity=wanted))
         await Cart.update({Cart.updated_at: utcnow()}).where(Cart.id == cart_id)
+        await experiments.record_goal("add_to_cart", member_id=member_id, subject=None if member_id else ab_subject)
     return await cart_count(owner)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 from app.accounts.service import CurrentMember
 from app.db import as_aware, is_sqlite, raw, utcnow, write_transaction
 from app.errors import Conflict, FormError, NotFound
+from app.experiments import service as experiments
 from app.jobs.service import enqueue, job_handler
 from app.orders.service import OrderStatus, move_order, new_order_number, release_stock
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment
@@ -563,6 +564,7 @@ async def _mark_paid(order_id: int, payment_intent_id: str, *, message: str = "P
                                                     if line["variant_id"]})
         await reward_referral(order["member"])
         await _confirm(order, lines)
+        await experiments.record_goal("order_paid", member_id=order["member"])
     return True
 
 

@@ -17,6 +17,7 @@ from litestar.datastructures import Cookie
 
 from app.db import as_aware
 from app.errors import Conflict, FormError, NotFound
+from app.experiments import service as experiments
 from app.payments import cards
 from app.payments.gateway import GatewayError
 from app.settings import get_settings
@@ -81,7 +82,8 @@ async def cart_add(request: Request) -> Response:
         return redirect(back, flash=("error", "Your browser did not keep our cookie; enable cookies to use the cart."))
     try:
         count = await carts.add_to_cart(owner, form.get("variant_id"), form.get("quantity", "1"),
-                                        member_id=member.id if member else None)
+                                        member_id=member.id if member else None,
+                                        ab_subject=None if member else experiments.visitor_subject(request))
     except FormError as error:
         if is_htmx(request):
             count = await carts.cart_count(owner)

@@ -12,6 +12,7 @@ from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 
 from app.accounts.service import CurrentMember
+from app.experiments.web import ExperimentTemplate
 from app.web.middleware import FLASH_COOKIE
 
 Flash = tuple[str, str]  # (kind: success | info | error, text)
@@ -66,13 +67,14 @@ def render(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Template:
-    """The whole page, or `fragment` alone when htmx asked for it. Sends `Vary: HX-Request`."""
+    """The whole page, or `fragment` alone when htmx asked for it. Sends `Vary: HX-Request`.
+    Templates can call `experiment("key", default)` for an A/B variant (app/experiments/web.py)."""
     ctx = {**base_context(request), **(context or {})}
     name = fragment if fragment and is_htmx(request) else template
     cookies = []
     if ctx["flash"] and name == template:
         cookies.append(Cookie(key=FLASH_COOKIE, value="", path="/", max_age=0))
-    return Template(
+    return ExperimentTemplate(
         template_name=name,
         context=ctx,
         status_code=status_code,

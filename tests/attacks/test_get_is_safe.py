@@ -16,6 +16,7 @@ from litestar.routes import HTTPRoute
 from app.accounts import service as accounts
 from app.asgi import create_app
 from app.db import raw
+from app.experiments import service as experiments
 from app.shop import collections
 from app.tables import ALL_TABLES
 from tests.campaigns.helpers import make_campaign, pledge_with_card
@@ -70,7 +71,10 @@ async def build_world() -> World:
     collection_id = await collections.create_collection(staff, collections.CollectionInput(
         title="Rainy days", slug="rainy-days", body="For the wet weeks.", published=True, featured=True))
     await raw("UPDATE member SET wishlist_public = {} WHERE id = {}", True, buyer.id)
-    values = {"idea_id": idea_id, "campaign_id": campaign_id, "pledge_id": pledge_id, "product_id": product["id"],
+    key = await experiments.create_experiment(staff, experiments.ExperimentInput(
+        key="pledge_button", title="Pledge button text", goal="pledge",
+        variants=[("control", "50"), ("back-it", "50")]))
+    values = {"key": key, "idea_id": idea_id, "campaign_id": campaign_id, "pledge_id": pledge_id, "product_id": product["id"],
               "number": number, "handle": buyer.handle, "collection_id": collection_id}
     paths = {}
     for route in get_routes():
