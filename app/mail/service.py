@@ -23,6 +23,8 @@ async def queue_email(
 
     Call it inside the transaction of the change that causes the email.
     """
+    if to.lower().endswith(".invalid") or to.lower().endswith("@invalid"):
+        return False  # a deleted member's pseudonymised address (RFC 2606 reserves .invalid): never sent
     settings = get_settings()
     ctx = {"site_name": settings.site_name, "base_url": settings.base_url, "subject": subject, **context}
     text_body = render_text(f"emails/{template}.txt", ctx)

@@ -123,3 +123,10 @@ async def test_periodic_jobs_enqueue_once_per_interval():
     await asyncio.gather(*(jobs.enqueue_periodic(now) for _ in range(5)))
     kinds = [row["kind"] for row in await Job.select(Job.kind)]
     assert sorted(kinds) == sorted(set(kinds)) and "sweep_voting_windows" in kinds
+
+
+async def test_no_email_to_a_deleted_members_address():
+    sent = await mail.queue_email(kind="campaign_launched", subject_ref="campaign:1", to="deleted-7@invalid",
+                                  subject="Hi", template="verify_email",
+                                  context={"name": "x", "link": "http://x/verify?token=t", "hours": 72})
+    assert sent is False and await EmailMessage.count() == 0
