@@ -136,7 +136,10 @@ async def clean_database() -> None:
 
 @pytest.fixture(autouse=True)
 async def clean_tables(database):
+    from app.community import views
+
     await clean_database()
+    views._pending.clear()  # page views buffered by an earlier test name rows that are gone
     yield
 
 

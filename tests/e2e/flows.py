@@ -90,7 +90,7 @@ def log_out(page: Page) -> None:
     page.locator("details.account-menu > summary").click()
     page.get_by_role("button", name="Log out").click()
     expect(page.locator(".flash-info")).to_contain_text("You are logged out")
-    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    expect(page.get_by_role("link", name="Log in", exact=True)).to_be_visible()
 
 
 def submit_idea(
