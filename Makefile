@@ -21,6 +21,7 @@ run: $(STAMP)
 
 ## make test: the whole suite (service, HTTP, concurrency, browser) on $$DATABASE_URL (default SQLite).
 test: $(STAMP)
+	$(BIN)/bandit -c pyproject.toml -q -r app
 	$(BIN)/python -m tests.e2e.ensure_browser
 	$(BIN)/python -m pytest -q
 
@@ -33,6 +34,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests migrations
+	$(BIN)/bandit -c pyproject.toml -q -r app
 
 migrate: $(STAMP)
 	$(BIN)/crowdmade migrate
