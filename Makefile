@@ -28,7 +28,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not e2e"
 
-## make bench: demo data served by `crowdmade serve`, hot paths measured from a second process.
+## make bench: launch-day benchmark on PostgreSQL (database crowdmade_bench, large data loaded once and
+## reused), `crowdmade serve --workers 2` + worker, wrk vs a bare-Litestar baseline, pledge surge;
+## writes tests/perf/results.json. BENCH_SCALE=small / BENCH_SECONDS / BENCH_PLEDGES for quicker runs.
 bench: $(STAMP)
 	$(BIN)/python -m tests.perf.bench
 

@@ -51,15 +51,39 @@ def migrate() -> None:
 
 @main.command()
 @click.option("--seed", default=42, show_default=True, help="Random seed: the same seed gives the same data.")
-@click.option("--scale", default=1, show_default=True, help="Multiply the amount of data (benchmarks).")
-@click.option("--reset", is_flag=True, help="Load even if demo data is already present.")
-def demo(seed: int, scale: int, reset: bool) -> None:
-    """Load demo data: members, ideas in every state, votes, points."""
+@click.option("--scale", default="1", show_default=True,
+              help="A number multiplies the demo data; large, small or tiny bulk-loads benchmark data "
+                   "(large: 10,000 members, 100,000 ideas, 1,000,000 votes, ...; reused when present).")
+@click.option("--reset", is_flag=True, help="Load even if demo data is already present (demo data only).")
+def demo(seed: int, scale: str, reset: bool) -> None:
+    """Load demo data: members, ideas in every state, votes, points; or benchmark-scale data."""
     _settings_or_exit()
+    from app.demo_scale import SCALES
+
+    if scale in SCALES:
+        from app.demo_scale import load_scale
+
+        asyncio.run(migrate_database())
+        try:
+            result = asyncio.run(load_scale(scale, seed=seed))
+        except RuntimeError as error:
+            raise click.ClickException(str(error)) from None
+        if result["loaded"]:
+            rows = ", ".join(f"{table} {n:,}" for table, n in result["rows"].items())
+            click.echo(f"Loaded the {scale} data in {result['seconds']:.0f} s ({rows}).")
+        else:
+            click.echo(f"The {scale} data is already there: reused.")
+        click.echo(f"Audit: all invariants hold ({result.get('audit_seconds', 0):.0f} s). "
+                   f"Peak RSS {result['peak_rss_mb']:.0f} MB.")
+        return
+    try:
+        factor = int(scale)
+    except ValueError:
+        raise click.BadParameter(f"use a number or one of {', '.join(SCALES)}", param_hint="--scale") from None
     from app.demo import load_demo
 
     asyncio.run(migrate_database())
-    loaded = asyncio.run(load_demo(seed=seed, scale=scale, force=reset))
+    loaded = asyncio.run(load_demo(seed=seed, scale=factor, force=reset))
     click.echo("Demo data loaded." if loaded else "Demo data is already there (use --reset to load again).")
 
 
