@@ -206,3 +206,25 @@ async def test_goal_crossed_under_concurrent_pledges_then_closed_once(stripe):
     from app.points.tables import PointsEntry
 
     assert await PointsEntry.count().where(PointsEntry.reason == "idea_funded") == 1
+
+
+async def test_campaign_lists_sort_in_sql_as_members_expect():
+    from app.campaigns.tables import Campaign as CampaignTable
+
+    staff = await make_member("Sort Staff", staff=True)
+    made = []
+    for units, goal, days in ((5, 10, 9), (12, 10, 3), (0, 10, 20), (9, 10, 5), (2000, 10, 7)):
+        campaign_id, _ = await make_campaign(goal=goal, days=days, staff=staff)
+        await CampaignTable.update({CampaignTable.pledged_units: units}).where(CampaignTable.id == campaign_id)
+        made.append(campaign_id)
+    rows = [campaigns.decorate(r) for r in await CampaignTable.select().where(CampaignTable.id.is_in(made))]
+    expected = {
+        "ending": [r["id"] for r in sorted(rows, key=lambda r: (r["ends_at"], r["id"]))],
+        "funded": [r["id"] for r in sorted(rows, key=lambda r: (-r["percent"], r["id"]))],
+        "almost": [r["id"] for r in sorted(rows, key=lambda r: (r["goal_reached"], -r["percent"], r["id"]))],
+        "new": sorted(made, reverse=True),
+    }
+    for sort, ids in expected.items():
+        assert [c["id"] for c in await campaigns.list_campaigns(sort=sort)] == ids, sort
+        assert [c["id"] for c in await campaigns.list_campaigns(sort=sort, limit=2)] == ids[:2], sort
+    assert expected["funded"][0] == made[4]  # 20,000 % is shown as 999 % and still sorts first
