@@ -6,6 +6,7 @@ import datetime as dt
 from functools import lru_cache
 from typing import Any
 
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -14,16 +15,19 @@ from app.settings import PROJECT_ROOT, get_settings
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 LOCALE = "en_SE"
+# Parsed once: Babel otherwise looks the locale up on every number and date it formats.
+_MONEY_LOCALE = Locale.parse(LOCALE)
+_EN = Locale.parse("en")
 
 
 def money(minor_units: int | None, currency: str | None = None) -> str:
     if minor_units is None:
         return ""
-    return format_currency(minor_units / 100, currency or get_settings().currency, locale=LOCALE)
+    return format_currency(minor_units / 100, currency or get_settings().currency, locale=_MONEY_LOCALE)
 
 
 def number(value: int | float | None) -> str:
-    return "" if value is None else format_decimal(value, locale="en")
+    return "" if value is None else format_decimal(value, locale=_EN)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -33,7 +37,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
 def date(value: dt.datetime | dt.date | None, style: str = "medium") -> str:
     if value is None:
         return ""
-    return format_date(value, format=style, locale="en")
+    return format_date(value, format=style, locale=_EN)
 
 
 def timeago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
@@ -66,6 +70,8 @@ def jinja_env() -> Environment:
         autoescape=select_autoescape(enabled_extensions=("html", "xml"), default_for_string=True, default=False),
         trim_blocks=True,
         lstrip_blocks=True,
+        # Production never edits templates in place: skip the file-time check on every render.
+        auto_reload=not get_settings().is_production,
     )
     env.filters.update(money=money, number=number, date=date, timeago=timeago, iso=iso)
     env.globals.update(pluralize=pluralize, settings=get_settings())
