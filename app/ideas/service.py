@@ -564,14 +564,10 @@ async def search_ids(text: str, limit: int = 1000) -> list[int]:
             limit,
         )
     else:
+        # search_vector: a stored, GIN-indexed generated column (weighted title > summary > description)
         rows = await raw(
-            "SELECT id FROM idea, websearch_to_tsquery('english', {}) AS query "
-            "WHERE (setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
-            "setweight(to_tsvector('english', coalesce(summary, '')), 'B') || "
-            "setweight(to_tsvector('english', coalesce(description, '')), 'C')) @@ query "
-            "ORDER BY ts_rank(setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
-            "setweight(to_tsvector('english', coalesce(summary, '')), 'B') || "
-            "setweight(to_tsvector('english', coalesce(description, '')), 'C'), query) DESC, id DESC LIMIT {}",
+            "SELECT id FROM idea, websearch_to_tsquery('english', {}) AS query WHERE search_vector @@ query "
+            "ORDER BY ts_rank(search_vector, query) DESC, id DESC LIMIT {}",
             text,
             limit,
         )
