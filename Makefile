@@ -23,7 +23,8 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/bandit -c pyproject.toml -q -r app
 	$(BIN)/python -m tests.e2e.ensure_browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -q -m serial
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not e2e"

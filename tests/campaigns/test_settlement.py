@@ -197,6 +197,7 @@ async def test_webhook_payment_failed_event_is_recorded(stripe):
 
 
 @pytest.mark.timeout_sensitive
+@pytest.mark.serial
 async def test_settlement_survives_a_killed_worker_without_double_charges(stripe, tmp_path):
     """200 charges; the worker process is SIGKILLed mid-way and restarted."""
     import os

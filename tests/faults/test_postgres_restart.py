@@ -17,8 +17,9 @@ from app.ideas import service as ideas
 from app.ideas.tables import Idea
 from tests.factories import login, make_idea, make_member
 
-pytestmark = pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-                                reason="PostgreSQL only: restarts the server")
+pytestmark = [pytest.mark.serial,
+              pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+                                 reason="PostgreSQL only: restarts the server")]
 
 
 def _cluster(action: str) -> None:
