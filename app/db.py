@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from piccolo.engine import engine_finder
@@ -42,6 +44,29 @@ def _sqlite_lock() -> asyncio.Lock:
     return lock
 
 
+_after_commit: contextvars.ContextVar[list[Callable[[], Awaitable[Any]]] | None] = contextvars.ContextVar(
+    "after_commit", default=None)
+
+
+def after_commit(callback: Callable[[], Awaitable[Any]]) -> None:
+    """Run `callback` once the outermost write transaction has committed (never after a
+    rollback); outside one, soon. For side effects others must only see after the commit, such
+    as telling open pages to re-read."""
+    pending = _after_commit.get()
+    if pending is not None:
+        pending.append(callback)
+    else:
+        asyncio.get_running_loop().create_task(_run_callbacks([callback]))
+
+
+async def _run_callbacks(callbacks: list[Callable[[], Awaitable[Any]]]) -> None:
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:  # noqa: BLE001 (best effort: the commit already happened)
+            logging.getLogger("crowdmade.db").warning("after-commit callback failed", exc_info=True)
+
+
 def in_transaction() -> bool:
     return engine().current_transaction.get() is not None
 
@@ -60,13 +85,19 @@ async def write_transaction() -> AsyncIterator[Any]:
     if db.current_transaction.get() is not None:
         yield db.current_transaction.get()
         return
-    if db.engine_type == "sqlite":
-        async with _sqlite_lock():
-            async with db.transaction(transaction_type=TransactionType.immediate) as txn:
+    callbacks: list[Callable[[], Awaitable[Any]]] = []
+    token = _after_commit.set(callbacks)
+    try:
+        if db.engine_type == "sqlite":
+            async with _sqlite_lock():
+                async with db.transaction(transaction_type=TransactionType.immediate) as txn:
+                    yield txn
+        else:
+            async with db.transaction() as txn:
                 yield txn
-    else:
-        async with db.transaction() as txn:
-            yield txn
+    finally:
+        _after_commit.reset(token)
+    await _run_callbacks(callbacks)  # reached only when the transaction committed
 
 
 async def raw(sql: str, *args: Any) -> list[dict[str, Any]]:

@@ -1,8 +1,9 @@
-"""Live campaign numbers for open pages: server-sent events fed by a fan-out.
+"""Live updates for open pages: server-sent events fed by a fan-out.
 
-In one process an in-memory fan-out is enough; with REDIS_URL set every process publishes to
-and listens on a Redis channel, so a pledge taken by one web worker moves the progress bar in
-pages served by all the others.
+Two kinds of subscribers: a campaign's open pages (its numbers changed) and a member's open
+pages (their notification count changed). In one process an in-memory fan-out is enough; with
+REDIS_URL set every process publishes to and listens on a Redis channel, so a pledge taken or a
+notification written by one web worker or job worker reaches pages served by all the others.
 """
 
 from __future__ import annotations
@@ -19,27 +20,37 @@ from app.settings import get_settings
 log = logging.getLogger("crowdmade.live")
 CHANNEL = "crowdmade:campaigns"
 
-_subscribers: dict[int, set[asyncio.Queue]] = defaultdict(set)
+_subscribers: dict[str, set[asyncio.Queue]] = defaultdict(set)
 _redis_listener: asyncio.Task | None = None
 _redis = None
 
 
-def _deliver_local(campaign_id: int) -> None:
-    for queue in list(_subscribers.get(campaign_id, ())):
+def _deliver_local(key: str) -> None:
+    value = int(key.split(":", 1)[1])
+    for queue in list(_subscribers.get(key, ())):
         with contextlib.suppress(asyncio.QueueFull):
-            queue.put_nowait(campaign_id)
+            queue.put_nowait(value)
+
+
+async def _publish(key: str) -> None:
+    url = get_settings().redis_url
+    if url:
+        try:
+            await _redis_client(url).publish(CHANNEL, json.dumps({"key": key}))
+            return
+        except Exception:  # live updates are best effort: never fail a pledge over them
+            log.warning("redis publish failed; delivering locally", exc_info=True)
+    _deliver_local(key)
 
 
 async def publish(campaign_id: int) -> None:
     """Tell every open page of this campaign to refresh its numbers (after the commit)."""
-    url = get_settings().redis_url
-    if url:
-        try:
-            await _redis_client(url).publish(CHANNEL, json.dumps({"campaign_id": campaign_id}))
-            return
-        except Exception:  # live updates are best effort: never fail a pledge over them
-            log.warning("redis publish failed; delivering locally", exc_info=True)
-    _deliver_local(campaign_id)
+    await _publish(f"c:{campaign_id}")
+
+
+async def publish_member(member_id: int) -> None:
+    """Tell the member's open pages that their notifications changed (after the commit)."""
+    await _publish(f"m:{member_id}")
 
 
 def _redis_client(url: str):
@@ -59,19 +70,30 @@ async def _listen_redis(url: str) -> None:
     await pubsub.subscribe(CHANNEL)
     async for message in pubsub.listen():
         if message.get("type") == "message":
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                _deliver_local(int(json.loads(message["data"])["campaign_id"]))
+            with contextlib.suppress(ValueError, KeyError, TypeError, IndexError):
+                data = json.loads(message["data"])
+                key = data["key"] if "key" in data else f"c:{int(data['campaign_id'])}"
+                if key[:2] in ("c:", "m:"):
+                    _deliver_local(key)
 
 
 @contextlib.asynccontextmanager
-async def subscribe(campaign_id: int) -> AsyncIterator[asyncio.Queue]:
+async def _subscribe(key: str) -> AsyncIterator[asyncio.Queue]:
     global _redis_listener
     url = get_settings().redis_url
     if url and (_redis_listener is None or _redis_listener.done()):
         _redis_listener = asyncio.create_task(_listen_redis(url))
     queue: asyncio.Queue = asyncio.Queue(maxsize=16)
-    _subscribers[campaign_id].add(queue)
+    _subscribers[key].add(queue)
     try:
         yield queue
     finally:
-        _subscribers[campaign_id].discard(queue)
+        _subscribers[key].discard(queue)
+
+
+def subscribe(campaign_id: int):  # noqa: ANN201 (an async context manager of a queue)
+    return _subscribe(f"c:{campaign_id}")
+
+
+def subscribe_member(member_id: int):  # noqa: ANN201
+    return _subscribe(f"m:{member_id}")

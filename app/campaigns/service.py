@@ -572,6 +572,9 @@ async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_
             return await _owned_pledge(member, pledge_id)
         await _count(campaign, pledge["quantity"], pledge["amount"], backers=1)
         await _email_pledge(pledge_id, "pledge_confirmed", "confirmed")
+    # After the campaign's row lock is released (a launch-day surge queues on it): badges are
+    # unique per member, "backed together" counts only feed recommendations.
+    async with write_transaction():
         await _pledge_badges(member.id, campaign)
         await _count_backed_together(member.id, campaign["id"])
         await experiments.record_goal("pledge", member_id=member.id)

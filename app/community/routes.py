@@ -3,9 +3,14 @@ updates, the notification bell and list, email settings, unsubscribe, the leader
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncGenerator
+
 from litestar import Request, Response, get, post
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.accounts import service as accounts
+from app.campaigns import live
 from app.community import service
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.notifications import service as notifications
@@ -161,6 +166,25 @@ async def notification_list(request: Request) -> Response:
     return render(request, "community/notifications.html", {"items": await notifications.recent(member.id)})
 
 
+@get("/notifications/live", guards=[requires_member], opt={"skip_compression": True})
+async def notification_live(request: Request) -> ServerSentEvent:
+    """Server-sent events: `bell` each time the member's notifications change (from any process
+    through the live fan-out); the bell then re-reads its count."""
+    member_id = current_member(request).id
+
+    async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
+        async with live.subscribe_member(member_id) as queue:
+            while True:
+                try:
+                    await asyncio.wait_for(queue.get(), timeout=25)
+                except TimeoutError:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                    continue
+                yield ServerSentEventMessage(event="bell", data="changed")
+
+    return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
 @get("/notifications/bell")
 async def notification_bell(request: Request) -> Response:
     member = current_member(request)
@@ -240,6 +264,6 @@ async def staff_adjust_points(request: Request, handle: str) -> Response:
 
 
 ROUTES = [comment_add, comment_edit, comment_delete, comment_report, moderation, comment_hide, comment_dismiss,
-          follow_toggle, update_post, notification_list, notification_bell, notification_read, notification_read_all,
+          follow_toggle, update_post, notification_list, notification_live, notification_bell, notification_read, notification_read_all,
           notification_settings, notification_settings_save, unsubscribe_page, unsubscribe_confirm, leaderboard_page,
           staff_adjust_points]

@@ -9,7 +9,7 @@ import hmac
 from typing import Any
 
 from app.accounts.tables import Member
-from app.db import utcnow
+from app.db import after_commit, utcnow
 from app.errors import FormError, NotFound
 from app.jobs.service import job_handler
 from app.mail.service import queue_email
@@ -52,6 +52,9 @@ async def notify(member_id: int, kind: str, *, key: str, title: str, body: str =
         target=Notification.key, action="DO NOTHING").returning(Notification.id)
     if not rows:
         return False
+    from app.campaigns import live
+
+    after_commit(lambda: live.publish_member(member_id))  # the member's open pages refresh the bell
     if email and await mode_for(member_id, kind) == "immediate":
         member = await Member.select(Member.email, Member.display_name).where(
             (Member.id == member_id) & Member.deleted_at.is_null()).first()
