@@ -3,9 +3,7 @@ fixes, staff campaign page, and the live progress stream (server-sent events).""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import AsyncGenerator
 
 from litestar import Request, Response, get, post
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -18,7 +16,7 @@ from app.payments import cards, settlement
 from app.payments.gateway import GatewayError, PaymentOutcome, gateway
 from app.settings import get_settings
 from app.web.guards import requires_member, requires_staff
-from app.web.responses import current_member, is_htmx, redirect, render
+from app.web.responses import current_member, event_stream, is_htmx, redirect, render
 from app.web.templating import render_text
 
 
@@ -99,19 +97,12 @@ async def campaign_live(campaign_id: int) -> ServerSentEvent:
     """Server-sent events: the progress fragment each time the campaign's numbers change."""
     await service.get_campaign(campaign_id)  # 404 for an unknown campaign
 
-    async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
-        async with live.subscribe(campaign_id) as queue:
-            while True:
-                try:
-                    await asyncio.wait_for(queue.get(), timeout=25)
-                except TimeoutError:
-                    yield ServerSentEventMessage(comment="keep-alive")
-                    continue
-                campaign = await service.get_campaign(campaign_id)
-                html = render_text("campaigns/_progress.html", {"campaign": campaign})
-                yield ServerSentEventMessage(event="progress", data=html.replace("\n", " "))
+    async def progress() -> ServerSentEventMessage:
+        campaign = await service.get_campaign(campaign_id)
+        html = render_text("campaigns/_progress.html", {"campaign": campaign})
+        return ServerSentEventMessage(event="progress", data=html.replace("\n", " "))
 
-    return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return event_stream(live.subscribe(campaign_id), progress)
 
 
 @post("/campaigns/{campaign_id:int}/pledge", guards=[requires_member])

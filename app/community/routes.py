@@ -3,9 +3,6 @@ updates, the notification bell and list, email settings, unsubscribe, the leader
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator
-
 from litestar import Request, Response, get, post
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -17,7 +14,7 @@ from app.notifications import service as notifications
 from app.points import badges
 from app.points import service as points
 from app.web.guards import requires_member, requires_staff
-from app.web.responses import current_member, is_htmx, redirect, render
+from app.web.responses import current_member, event_stream, is_htmx, redirect, render
 
 
 async def _form(request: Request) -> dict:
@@ -172,17 +169,10 @@ async def notification_live(request: Request) -> ServerSentEvent:
     through the live fan-out); the bell then re-reads its count."""
     member_id = current_member(request).id
 
-    async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
-        async with live.subscribe_member(member_id) as queue:
-            while True:
-                try:
-                    await asyncio.wait_for(queue.get(), timeout=25)
-                except TimeoutError:
-                    yield ServerSentEventMessage(comment="keep-alive")
-                    continue
-                yield ServerSentEventMessage(event="bell", data="changed")
+    async def bell() -> ServerSentEventMessage:
+        return ServerSentEventMessage(event="bell", data="changed")
 
-    return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return event_stream(live.subscribe_member(member_id), bell)
 
 
 @get("/notifications/bell")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from litestar import Request
 from litestar.datastructures import Cookie
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage, Template
 
 from app.accounts.service import CurrentMember
 from app.experiments.web import ExperimentTemplate
@@ -98,3 +100,21 @@ def redirect(url: str, *, flash: Flash | None = None, cookies: list[Cookie] | No
     if flash:
         all_cookies.append(flash_cookie([flash]))
     return Redirect(path=url, status_code=303, cookies=all_cookies)
+
+
+def event_stream(subscription: Any, make_event: Callable[[], Awaitable[ServerSentEventMessage]]) -> ServerSentEvent:
+    """A server-sent-events response: `make_event()` each time the live fan-out queue of
+    `subscription` (an async context manager, see app/campaigns/live.py) says something
+    changed, and a keep-alive comment every 25 s of silence."""
+
+    async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
+        async with subscription as queue:
+            while True:
+                try:
+                    await asyncio.wait_for(queue.get(), timeout=25)
+                except TimeoutError:
+                    yield ServerSentEventMessage(comment="keep-alive")
+                    continue
+                yield await make_event()
+
+    return ServerSentEvent(stream(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
