@@ -12,7 +12,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 _tmp = Path(tempfile.mkdtemp(prefix="crowdmade-test-"))
-_base_url = os.environ.get("DATABASE_URL", "")
+# The server's own URL, kept aside: xdist workers inherit the environment of the controller,
+# whose DATABASE_URL this file already pointed at a test database that only it would create.
+_base_url = os.environ.setdefault("CROWDMADE_TEST_SERVER_URL", os.environ.get("DATABASE_URL", ""))
 if _base_url.startswith(("postgresql://", "postgres://")):
     _parts = urlsplit(_base_url)
     TEST_DB_NAME = f"crowdmade_test_{uuid.uuid4().hex[:10]}"
