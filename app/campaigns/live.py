@@ -53,6 +53,15 @@ async def publish_member(member_id: int) -> None:
     await _publish(f"m:{member_id}")
 
 
+async def publish_activity() -> None:
+    """Tell open home pages the activity feed changed (after the commit)."""
+    await _publish("a:0")
+
+
+def subscribe_activity():  # noqa: ANN201
+    return _subscribe("a:0")
+
+
 def _redis_client(url: str):
     global _redis
     if _redis is None:
@@ -73,7 +82,7 @@ async def _listen_redis(url: str) -> None:
             with contextlib.suppress(ValueError, KeyError, TypeError, IndexError):
                 data = json.loads(message["data"])
                 key = data["key"] if "key" in data else f"c:{int(data['campaign_id'])}"
-                if key[:2] in ("c:", "m:"):
+                if key[:2] in ("c:", "m:", "a:"):
                     _deliver_local(key)
 
 

@@ -126,6 +126,10 @@ async def move_campaign(campaign_id: int, to: CampaignStatus, *, actor_id: int |
             raise IllegalMove("The campaign changed at the same time; reload and try again.")
         await CampaignEvent.insert(CampaignEvent(campaign=campaign_id, actor=actor_id, from_status=current.value,
                                                  to_status=to.value, message=message))
+        if to.value in ("live", "funded"):
+            from app.community import activity
+
+            activity.announce()
         return current
 
 
@@ -630,6 +634,9 @@ async def _count(campaign: dict[str, Any], units: int, amount: int, *, backers: 
     }).where(Campaign.id == campaign["id"]).returning(Campaign.pledged_units, Campaign.goal_units, Campaign.goal_reached_at)
     if rows and rows[0]["pledged_units"] >= rows[0]["goal_units"] and rows[0]["goal_reached_at"] is None:
         await Campaign.update({Campaign.goal_reached_at: utcnow()}).where(Campaign.id == campaign["id"])
+        from app.community import activity
+
+        activity.announce()
 
 
 async def change_pledge(member: CurrentMember, pledge_id: int, *, variant_id: Any = None, quantity: Any = None,

@@ -8,7 +8,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.accounts import service as accounts
 from app.campaigns import live
-from app.community import service
+from app.community import activity, service
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.notifications import service as notifications
 from app.points import badges
@@ -175,6 +175,20 @@ async def notification_live(request: Request) -> ServerSentEvent:
     return event_stream(live.subscribe_member(member_id), bell)
 
 
+@get("/activity")
+async def activity_feed(request: Request) -> Response:
+    """The home page's activity feed (a fragment the page re-reads when told to)."""
+    return render(request, "community/_activity.html", {"activity": await activity.recent_activity()})
+
+
+@get("/activity/live", opt={"skip_compression": True})
+async def activity_live() -> ServerSentEvent:
+    async def changed() -> ServerSentEventMessage:
+        return ServerSentEventMessage(event="activity", data="changed")
+
+    return event_stream(live.subscribe_activity(), changed)
+
+
 @get("/notifications/bell")
 async def notification_bell(request: Request) -> Response:
     member = current_member(request)
@@ -254,6 +268,6 @@ async def staff_adjust_points(request: Request, handle: str) -> Response:
 
 
 ROUTES = [comment_add, comment_edit, comment_delete, comment_report, moderation, comment_hide, comment_dismiss,
-          follow_toggle, update_post, notification_list, notification_live, notification_bell, notification_read, notification_read_all,
+          follow_toggle, update_post, notification_list, notification_live, notification_bell, activity_feed, activity_live, notification_read, notification_read_all,
           notification_settings, notification_settings_save, unsubscribe_page, unsubscribe_confirm, leaderboard_page,
           staff_adjust_points]

@@ -39,6 +39,7 @@ async def _idea_form(request: Request) -> tuple[IdeaInput, dict[str, str], list[
 async def home(request: Request) -> Response:
     """The front page: featured collections, new in the shop, campaigns ending soon, trending ideas."""
     from app.campaigns.service import list_campaigns
+    from app.community.activity import recent_activity
     from app.shop import collections
     from app.shop.wishlist import hearted_idea_ids, hearted_product_ids
 
@@ -55,6 +56,7 @@ async def home(request: Request) -> Response:
         "home.html",
         {
             "featured": await collections.featured_collections(limit=3, preview_items=4),
+            "activity": await recent_activity(),
             "products": products,
             "product_card": product_card,
             "hearts": await hearted_product_ids(viewer, [p["id"] for p in products]),

@@ -142,6 +142,10 @@ async def move_idea(
 
             await notify_idea_followers(idea_id, key=f"idea_event:{event[0]['id']}", exclude={idea["author"]},
                                         title=f"{idea['title']}: {status_label(to).lower()}", link=f"/ideas/{idea_id}")
+        if to.value in ("voting", "greenlit"):
+            from app.community import activity
+
+            activity.announce()
         return {**idea, "from": current, "to": to, "event_id": event[0]["id"]}
 
 
