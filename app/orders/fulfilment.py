@@ -319,7 +319,12 @@ async def _record_refund(refund_id: int, stripe_refund_id: str, *, email: bool) 
         pending = await Refund.count().where((Refund.order == order_id) & (Refund.status == "pending"))
         text = f"Refunded {money(refund['amount'], order['currency'])}" + (f": {refund['reason']}" if refund["reason"] else "")
         if order["refunded"] >= order["total"] and not pending and order["status"] != S.CANCELLED:
-            await move_order(order_id, S.REFUNDED, message=text[:500], actor_id=refund["staff"])
+            was = await move_order(order_id, S.REFUNDED, message=text[:500], actor_id=refund["staff"])
+            if was in (S.PAID, S.IN_PRODUCTION):  # refunded before it shipped: nothing leaves the shelf
+                from app.points.service import give_back_voucher
+
+                await release_stock(order_id)
+                await give_back_voucher(order_id)
         else:
             await OrderEvent.insert(OrderEvent(order=order_id, from_status=order["status"], to_status=order["status"],
                                                message=text[:500], actor=refund["staff"]))

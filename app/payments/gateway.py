@@ -59,6 +59,11 @@ class WebhookRejected(Exception):
     pass
 
 
+class ChargeRefused(GatewayError):
+    """Stripe answered a charge with an error that is not a decline: nothing was charged. A plain
+    GatewayError from `charge` means Stripe was not reached and the outcome is unknown."""
+
+
 class RefundRefused(GatewayError):
     """Stripe answered and refused the refund (e.g. more than what is left): nothing was refunded.
     A plain GatewayError means Stripe was not reached: the refund may have happened, so retry with
@@ -193,7 +198,9 @@ class Gateway:
         except stripe.CardError as error:
             return classify_payment(None, error)
         except stripe.StripeError as error:
-            raise GatewayError(str(error)) from error
+            if error.http_status is not None:  # Stripe answered: no PaymentIntent was charged
+                raise ChargeRefused(str(error)) from error
+            raise GatewayError(str(error)) from error  # not reached: the charge may have happened
         return classify_payment(_to_dict(intent))
 
     async def retrieve_payment(self, payment_intent_id: str) -> PaymentResult:

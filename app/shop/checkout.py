@@ -31,7 +31,14 @@ from app.experiments import service as experiments
 from app.jobs.service import enqueue, job_handler
 from app.orders.service import OrderStatus, move_order, new_order_number, release_stock
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment
-from app.payments.gateway import GatewayError, PaymentOutcome, PaymentResult, classify_payment, gateway
+from app.payments.gateway import (
+    ChargeRefused,
+    GatewayError,
+    PaymentOutcome,
+    PaymentResult,
+    classify_payment,
+    gateway,
+)
 from app.settings import get_settings
 from app.shop import cart as carts
 from app.shop.tables import Address, Product, ProductVariant
@@ -371,6 +378,10 @@ async def pay_order(member: CurrentMember, number: str, *, setup_intent_id: str 
         raise Conflict("We could not reach the payment provider; nothing was charged. Please try again.") from None
     if settled:
         return PayResult("paid", number)
+    try:  # before the attempt row: a failure here must not leave a "started" attempt behind
+        customer = await cards.ensure_customer(member)
+    except GatewayError:
+        raise Conflict("We could not reach the payment provider; nothing was charged. Please try again.") from None
     async with write_transaction():
         query = Order.select(Order.status, Order.total, Order.currency)
         if not is_sqlite():
@@ -390,23 +401,37 @@ async def pay_order(member: CurrentMember, number: str, *, setup_intent_id: str 
                                                amount=current["total"], status="started"))
         await Order.update({Order.payment_method_id: payment_method, Order.updated_at: now}).where(
             Order.id == order["id"])
-    customer = await cards.ensure_customer(member)
     try:
         result = await gateway().charge(
             customer=customer, payment_method=payment_method, amount=current["total"], currency=current["currency"],
             idempotency_key=key, off_session=False,
             metadata={"order_id": str(order["id"]), "order_number": number, "attempt": str(attempt)})
-    except GatewayError as error:
-        log.warning("order %s attempt %s: charge failed: %s", number, attempt, error)
+    except ChargeRefused as error:  # Stripe answered: nothing was charged
+        log.warning("order %s attempt %s: charge refused: %s", number, attempt, error)
         await OrderPayment.update({OrderPayment.status: "error", OrderPayment.message: str(error)[:500],
                                    OrderPayment.finished_at: utcnow()}).where(
             (OrderPayment.idempotency_key == key) & (OrderPayment.status == "started"))
-        raise Conflict("We could not reach the payment provider; nothing was charged. Please try again.") from None
+        raise Conflict("The payment provider refused the payment; nothing was charged. Please try again.") from None
+    except GatewayError as error:
+        # Not reached: the charge may have happened. The attempt stays "started"; the next try
+        # (or the expiry job) asks Stripe for it by its metadata before charging again.
+        log.warning("order %s attempt %s: outcome unknown: %s", number, attempt, error)
+        raise Conflict("We could not confirm your payment with the payment provider. Wait a minute and reload "
+                       "this page: you are never charged twice.") from None
     await record_payment(order["id"], attempt, result)
-    outcome = _pay_result(number, result)
+    outcome = await _answer(order["id"], _pay_result(number, result))
     if outcome.status == "declined":
         outcome = await _with_new_card_form(member, order["id"], outcome)
     return outcome
+
+
+async def _answer(order_id: int, outcome: PayResult) -> PayResult:
+    """Stripe's "paid" is the order's only if the order is paid: one cancelled meanwhile (its
+    money is being refunded) answers as cancelled."""
+    if outcome.status != "paid":
+        return outcome
+    order = await Order.select(Order.status, Order.number).where(Order.id == order_id).first()
+    return outcome if order["status"] != OrderStatus.CANCELLED else _settled(order)
 
 
 def _settled(order: dict[str, Any]) -> PayResult:
@@ -456,7 +481,7 @@ async def complete_authentication(member: CurrentMember, number: str) -> PayResu
     except Exception:
         raise Conflict("We could not reach the payment provider. Please try again.") from None
     await record_payment(order["id"], last["attempt"], result)
-    outcome = _pay_result(number, result)
+    outcome = await _answer(order["id"], _pay_result(number, result))
     if outcome.status == "declined":
         outcome = await _with_new_card_form(member, order["id"], outcome)
     return outcome

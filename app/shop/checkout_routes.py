@@ -367,10 +367,14 @@ class PayOut(msgspec.Struct):
       summary="Place an order: holds the units; returns the SetupIntent client secret for Stripe.js confirmCardSetup")
 async def api_checkout(request: Request, data: CheckoutIn) -> CheckoutOut:
     address = msgspec.structs.asdict(data.address) if data.address else {}
-    placed = await checkout.place_order(current_member(request), CheckoutInput(
-        lines=[(line.variant_id, line.quantity) for line in data.lines], address=address,
-        address_id=data.address_id, save_address=data.save_address, shipping=data.shipping, voucher=data.voucher or "",
-    ))
+    try:
+        placed = await checkout.place_order(current_member(request), CheckoutInput(
+            lines=[(line.variant_id, line.quantity) for line in data.lines], address=address,
+            address_id=data.address_id, save_address=data.save_address, shipping=data.shipping,
+            voucher=data.voucher or "",
+        ))
+    except GatewayError:  # the order was cancelled and its units released: nothing half-written
+        raise Conflict(PAYMENTS_DOWN) from None
     return CheckoutOut(
         number=placed.number, status=placed.status, currency=placed.currency, subtotal=placed.subtotal,
         shipping=placed.shipping, discount=placed.discount, total=placed.total,

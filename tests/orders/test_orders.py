@@ -449,3 +449,17 @@ async def test_backer_gives_a_delivery_address_for_a_preorder_until_it_ships(cli
     assert late.status_code == 303
     row = await Order.select(Order.ship_to).where(Order.id == mine["id"]).first()
     assert "Drottninggatan 3" in str(row["ship_to"]) and "Elsewhere" not in str(row["ship_to"])
+
+
+async def test_full_refund_before_shipping_restocks_and_returns_the_voucher(stripe):
+    buyer = await make_member("Refund Buyer")
+    staff = await make_member("Refund Staff", staff=True)
+    order = await make_shop_order(buyer, price=25_000, quantity=2, stock=5, voucher=True)
+    balance_before = (await accounts.get_member(buyer.id)).points_balance
+    await fulfilment.refund_order(staff, order["id"], order["total"], reason="Changed my mind", minor_units=True)
+    row = await Order.select().where(Order.id == order["id"]).first()
+    assert (row["status"], row["refunded"], row["stock_released"]) == ("refunded", order["total"], True)
+    variant = await ProductVariant.select().where(ProductVariant.id == order["variant_id"]).first()
+    assert (variant["stock"], variant["sold"]) == (5, 0)
+    assert (await accounts.get_member(buyer.id)).points_balance == balance_before + 1_000
+    assert [r["amount"] for r in await refunds_in_stripe(order["payment_intent"])] == [order["total"]]

@@ -417,3 +417,50 @@ async def test_api_checkout_and_pay_with_a_bearer_token(client, stripe):
     await login(client, buyer.email)
     cookie_only = await client.post(f"/api/v1/orders/{body['number']}/pay")
     assert cookie_only.status_code == 401
+
+
+async def test_a_charge_with_an_unknown_outcome_is_never_charged_twice(stripe, monkeypatch):
+    """Stripe charged the card but the answer was lost (a timeout): the member is not told
+    'nothing was charged', and the next try finds that payment instead of charging again."""
+    from app.payments.gateway import Gateway, GatewayError
+
+    buyer = await make_member("Timeout Buyer")
+    product = await make_product("Rain cape", price=39_900, variants={"One": 3})
+    order = await checkout.place_order(buyer, _input([(product["variants"]["One"], 1)]))
+    await save_card(order.setup_intent_client_secret, CARD_OK)
+    real_charge = Gateway.charge
+
+    async def charged_then_lost(self, **kwargs):
+        await real_charge(self, **kwargs)
+        raise GatewayError("read timeout")
+
+    monkeypatch.setattr(Gateway, "charge", charged_then_lost)
+    with pytest.raises(Conflict) as error:
+        await checkout.pay_order(buyer, order.number)
+    assert "never charged twice" in error.value.message and "nothing was charged" not in error.value.message
+    monkeypatch.setattr(Gateway, "charge", real_charge)
+    assert (await checkout.pay_order(buyer, order.number)).status == "paid"
+    customer = (await Order.select(Order.member.stripe_customer_id).where(Order.id == order.order_id).first())[
+        "member.stripe_customer_id"]
+    intents = await gateway().find_payments(customer=customer, metadata={"order_id": str(order.order_id)})
+    assert len(intents) == 1 and await OrderPayment.count() == 1
+    assert await _status(order.number) == "paid" and await _paid_events(order.number) == 1
+
+
+async def test_api_checkout_with_stripe_down_is_a_clear_409_and_releases_the_units(client, stripe, monkeypatch):
+    from app.payments import cards
+    from app.payments.gateway import GatewayError
+
+    buyer = await make_member("Down Buyer")
+    product = await make_product("Sun hat", price=19_900, variants={"One": 4})
+    token = (await client.post("/api/v1/auth/tokens", json={"email": buyer.email, "password": PASSWORD})).json()["token"]
+
+    async def down(*args, **kwargs):
+        raise GatewayError("connection refused")
+
+    monkeypatch.setattr(cards, "start_card_setup", down)
+    response = await client.post("/api/v1/checkout", headers={"Authorization": f"Bearer {token}"}, json={
+        "lines": [{"variant_id": product["variants"]["One"], "quantity": 2}], "shipping": "standard", "address": ADDRESS})
+    assert response.status_code == 409 and "nothing was charged" in response.json()["detail"].lower()
+    assert (await _variant(product["variants"]["One"]))["stock"] == 4
+    assert await Order.count().where(Order.status == "placed") == 0
