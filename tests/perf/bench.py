@@ -503,12 +503,9 @@ async def hot_queries(fixtures: dict[str, Any]) -> dict[str, str]:
             (PointsEntry.member == member) & PointsEntry.reason.is_in(["vote", "vote_reversed"])
             & (PointsEntry.created_at >= dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)))),
         "vote_member_count": str(Vote.count().where(Vote.member == member)),
-        "search": "SELECT id FROM idea, websearch_to_tsquery('english', 'rain jacket') AS query WHERE "
-                  "(setweight(to_tsvector('english', coalesce(title, '')), 'A') || setweight(to_tsvector('english', "
-                  "coalesce(summary, '')), 'B') || setweight(to_tsvector('english', coalesce(description, '')), 'C')) "
-                  "@@ query ORDER BY ts_rank(setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
-                  "setweight(to_tsvector('english', coalesce(summary, '')), 'B') || setweight(to_tsvector('english', "
-                  "coalesce(description, '')), 'C'), query) DESC, id DESC LIMIT 1000",
+        # the statement app/ideas/service.py search_ids sends on PostgreSQL
+        "search": "SELECT id FROM idea, websearch_to_tsquery('english', 'rain jacket') AS query "
+                  "WHERE search_vector @@ query ORDER BY ts_rank(search_vector, query) DESC, id DESC LIMIT 1000",
     })
     return queries
 
