@@ -78,3 +78,20 @@ async def test_the_page_listens_for_the_bell(client):
     assert 'sse-connect="/notifications/live"' in page and 'hx-trigger="load, sse:bell' in page
     client.cookies.clear()
     assert (await client.get("/notifications/live", follow_redirects=False)).status_code in (303, 401)
+
+
+async def test_the_bell_refreshing_does_not_use_up_a_flash_message(client):
+    """The bell re-reads itself when told; if that happens while a redirect carries a flash message,
+    the message must still reach the page it was meant for."""
+    from tests.factories import csrf_from, login
+
+    member = await make_member("Flash Keeper")
+    await login(client, member.email)
+    token = csrf_from((await client.get("/account")).text)
+    saved = await client.post("/account", data={"display_name": "Flash Keeper", "handle": member.handle,
+                                                "bio": "", "location": "", "_csrf_token": token})
+    assert saved.status_code == 303
+    bell = await client.get("/notifications/bell", headers={"HX-Request": "true"})
+    assert bell.status_code == 200 and "cm_flash" not in bell.headers.get("set-cookie", "")
+    page = await client.get(saved.headers["location"])
+    assert 'class="flash' in page.text

@@ -74,7 +74,9 @@ def render(
     ctx = {**base_context(request), **(context or {})}
     name = fragment if fragment and is_htmx(request) else template
     cookies = []
-    if ctx["flash"] and name == template:
+    # Only a whole page shows (and so uses up) the flash message: a fragment (`_name.html`), e.g.
+    # the bell refreshing itself while a redirect is in flight, must leave it for that page.
+    if ctx["flash"] and name == template and not name.rsplit("/", 1)[-1].startswith("_"):
         cookies.append(Cookie(key=FLASH_COOKIE, value="", path="/", max_age=0))
     return ExperimentTemplate(
         template_name=name,
