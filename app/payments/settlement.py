@@ -87,8 +87,9 @@ async def charge_pledge(pledge_id: int, attempt: int, *, off_session: bool = Tru
         return None
     key = attempt_key(pledge_id, attempt)
     await ChargeAttempt.insert(ChargeAttempt(pledge=pledge_id, attempt=attempt, idempotency_key=key,
-                                             amount=pledge["amount"])).on_conflict(
-        target=ChargeAttempt.idempotency_key, action="DO NOTHING")
+                                             amount=pledge["amount"])).on_conflict(action="DO NOTHING")
+    # No conflict target: the key and (pledge, attempt) are both unique, and a concurrent insert can
+    # hit either first on PostgreSQL; both mean the same row.
     now = utcnow()
     lease = now + dt.timedelta(seconds=get_settings().job_lease_seconds)
     claimed = await ChargeAttempt.update({ChargeAttempt.status: "charging", ChargeAttempt.claimed_until: lease}).where(
