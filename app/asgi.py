@@ -6,11 +6,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
+import msgspec
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.logging import LoggingConfig
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -49,6 +51,37 @@ PROMETHEUS = PrometheusConfig(app_name="crowdmade", prefix="crowdmade", group_pa
                               exclude=["^/static/", "^/media/", "^/metrics", "^/healthz", "^/readyz"])
 
 
+class ApiError(msgspec.Struct, omit_defaults=True):
+    """The JSON body of every error under /api (app/web/errors.py)."""
+
+    status_code: int
+    detail: str
+    extra: dict[str, Any] | None = None
+
+
+def _error(description: str) -> ResponseSpec:
+    return ResponseSpec(ApiError, description=description, generate_examples=False)
+
+
+def document_api_errors(handlers: list) -> list:
+    """Document the errors each API operation can answer (schemathesis checks them against the
+    answers): a guard means 401 without a token and 403 without the right (staff, a verified
+    email, not your own idea); an id in the path means 404; a write may meet a state that
+    refuses it (409), a body over the limit (413) or a rate limit (429); any operation answers
+    503 while the database is unavailable. The handler's own `responses` win."""
+    for handler in handlers:
+        codes = {503: "The database is briefly unavailable; retry after Retry-After seconds"}
+        if handler.guards:
+            codes |= {401: "No valid API token", 403: "Not allowed for this member"}
+        if any("{" in path for path in handler.paths):
+            codes[404] = "Not found, or not yours to see"
+        if handler.http_methods - {"GET", "HEAD"}:
+            codes |= {409: "Not possible in the current state", 413: "Request body too large",
+                      429: "Too many requests; retry after Retry-After seconds"}
+        handler.responses = {**{code: _error(text) for code, text in codes.items()}, **(handler.responses or {})}
+    return handlers
+
+
 def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) -> Litestar:
     settings = get_settings()
     import app.handlers  # noqa: F401  (job handlers, also needed when enqueuing in-process)
@@ -82,13 +115,13 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
 
     api = Router(
         path="/api/v1",
-        route_handlers=[*accounts_api.ROUTES, *ideas_api.ROUTES, *campaigns_api.ROUTES, *community_api.ROUTES, *points_api.ROUTES,
-                        *catalog_routes.API_ROUTES, *checkout_routes.API_ROUTES, *social_routes.API_ROUTES,
-                        *orders_api.API_ROUTES],
+        route_handlers=document_api_errors([
+            *accounts_api.ROUTES, *ideas_api.ROUTES, *campaigns_api.ROUTES, *community_api.ROUTES, *points_api.ROUTES,
+            *catalog_routes.API_ROUTES, *checkout_routes.API_ROUTES, *social_routes.API_ROUTES, *orders_api.API_ROUTES]),
         security=[{"BearerToken": []}],
         tags=["api"],
     )
-    handlers = [
+    pages = [
         *accounts_routes.ROUTES,
         *ideas_routes.ROUTES,
         *campaigns_routes.ROUTES,
@@ -103,12 +136,17 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         *accounts_privacy.ROUTES,
         *experiments_routes.ROUTES,
         *insight_routes.ROUTES,
+    ]
+    if settings.crowdmade_env != "production" and not settings.smtp_url:
+        pages.extend(mail_routes.ROUTES)
+    handlers = [
+        # The OpenAPI document describes the JSON API only: pages and forms answer HTML, redirects
+        # and CSRF refusals, which a client of the API never deals with.
+        Router(path="/", route_handlers=pages, include_in_schema=False),
         api,
         create_static_files_router(path="/static", directories=[PROJECT_ROOT / "static"], include_in_schema=False,
                                    cache_control=None),
     ]
-    if settings.crowdmade_env != "production" and not settings.smtp_url:
-        handlers.extend(mail_routes.ROUTES)
 
     return Litestar(
         route_handlers=handlers,

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from app.demo import DEMO_MEMBER, DEMO_STAFF  # noqa: E402
+from app.demo import DEMO_MEMBER, DEMO_STAFF, DEMO_SWEDISH  # noqa: E402
 from app.settings import SettingsError, get_settings, set_environment
 
 
@@ -139,6 +139,7 @@ def run(host: str, port: int | None, no_demo: bool) -> None:
     click.echo(click.style(f"  Crowdmade is running at {base}", fg="green", bold=True))
     click.echo(f"  Member login: {DEMO_MEMBER[0]} / {DEMO_MEMBER[1]}")
     click.echo(f"  Staff login:  {DEMO_STAFF[0]} / {DEMO_STAFF[1]}")
+    click.echo(f"  Svenska:      {DEMO_SWEDISH[0]} / {DEMO_SWEDISH[1]}  (pages and emails in Swedish)")
     click.echo(f"  Emails:       {base}/dev/mailbox")
     click.echo(f"  API docs:     {base}/schema")
     click.echo("")

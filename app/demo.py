@@ -20,6 +20,8 @@ from PIL import Image, ImageDraw
 
 DEMO_MEMBER = ("member@crowdmade.test", "welcome-fan-2026")
 DEMO_STAFF = ("staff@crowdmade.test", "welcome-staff-2026")
+# A member who chose Swedish (pages and emails in Swedish); every third demo member did too.
+DEMO_SWEDISH = ("svea@crowdmade.test", "welcome-fan-2026")
 
 FIRST = ["Maja", "Elias", "Alva", "Noah", "Ella", "Hugo", "Alice", "Liam", "Olivia", "William", "Saga", "Lucas",
          "Astrid", "Oscar", "Freja", "Leo", "Ebba", "Adam", "Wilma", "Nils", "Signe", "Viktor", "Ines", "Theo",
@@ -222,11 +224,13 @@ async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool)
         for n in range(count):
             first, last = FIRST[n % len(FIRST)], LAST[(n * 7 + n // len(FIRST)) % len(LAST)]
             name = f"{first} {last}"
-            email = DEMO_MEMBER[0].replace("@", f"{tag}@") if n == 0 else f"{first.lower()}.{n}{tag}@crowdmade.test"
+            email = (DEMO_MEMBER[0].replace("@", f"{tag}@") if n == 0 else DEMO_SWEDISH[0].replace("@", f"{tag}@")
+                     if n == 1 else f"{first.lower()}.{n}{tag}@crowdmade.test")
             email, handle = await _free_identity(email, f"{first.lower()}-{n}{tag}")
             verified = n == 0 or n % 11 != 5
             rows = await Member.insert(Member(
-                email=email, display_name=name if n else "Maja Member", handle=handle,
+                email=email, display_name={0: "Maja Member", 1: "Svea Medlem"}.get(n, name), handle=handle,
+                locale="sv" if n % 3 == 1 else "en",
                 password_hash=member_hash, bio=rng.choice(BIOS) if n == 0 or rng.random() < 0.6 else "",
                 location=rng.choice(TOWNS) if n == 0 or rng.random() < 0.6 else "",
                 email_verified_at=(now - dt.timedelta(days=rng.randrange(20, 60))) if verified else None,
@@ -358,6 +362,7 @@ COMMENTS = [
     "Love the idea. A version for kids would be great.", "This is exactly what I have been looking for.",
     "Could the zips be waterproof?", "Take my money!", "Would it come in XXL?", "My partner needs this.",
     "How about recycled materials?", "I had one like this years ago and it broke; make it sturdy please.",
+    "Den här skulle jag köpa direkt!", "Finns den i en mörkare färg också?", "Hur mycket skulle den väga?",
 ]
 REPLIES = ["Good point!", "Agreed, +1 to that.", "Yes, and pockets!", "I was thinking the same.",
            "The creator answered this in the updates."]

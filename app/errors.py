@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.i18n import gettext
+
 
 class ServiceError(Exception):
     status_code = 400
@@ -16,8 +18,8 @@ class FormError(ServiceError):
 
     status_code = 400
 
-    def __init__(self, errors: dict[str, str], message: str = "Please fix the highlighted fields.") -> None:
-        super().__init__(message)
+    def __init__(self, errors: dict[str, str], message: str = "") -> None:
+        super().__init__(message or gettext("Please fix the highlighted fields."))
         self.errors = errors
 
 
@@ -26,15 +28,15 @@ class NotFound(ServiceError):
 
     status_code = 404
 
-    def __init__(self, message: str = "Not found") -> None:
-        super().__init__(message)
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or gettext("Not found"))
 
 
 class Forbidden(ServiceError):
     status_code = 403
 
-    def __init__(self, message: str = "You are not allowed to do that.") -> None:
-        super().__init__(message)
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or gettext("You are not allowed to do that."))
 
 
 class Conflict(ServiceError):

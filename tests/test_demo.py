@@ -6,7 +6,7 @@ from app.accounts import service as accounts
 from app.accounts.tables import Member
 from app.audit import format_report, run_audit
 from app.campaigns.tables import Campaign, Pledge
-from app.demo import DEMO_MEMBER, DEMO_STAFF, _free_identity, _free_tag, load_demo
+from app.demo import DEMO_MEMBER, DEMO_STAFF, DEMO_SWEDISH, _free_identity, _free_tag, load_demo
 from app.ideas.service import IdeaStatus
 from app.ideas.tables import Idea, Vote
 from app.orders.tables import Order
@@ -38,6 +38,9 @@ async def test_demo_covers_every_state_and_is_consistent(stripe, client):
         assert await table.count() > 0, table
     assert (await accounts.authenticate(email=DEMO_MEMBER[0], password=DEMO_MEMBER[1])).display_name == "Maja Member"
     assert (await accounts.authenticate(email=DEMO_STAFF[0], password=DEMO_STAFF[1])).is_staff
+    svea = await accounts.authenticate(email=DEMO_SWEDISH[0], password=DEMO_SWEDISH[1])
+    assert (svea.display_name, svea.locale) == ("Svea Medlem", "sv")
+    assert await Member.count().where(Member.locale == "sv") >= 10
     demo = await accounts.authenticate(email=DEMO_MEMBER[0], password=DEMO_MEMBER[1])
     own = {r["status"]: r for r in await Idea.select(Idea.status, Idea.vote_count).where(Idea.author == demo.id)}
     assert {"draft", "submitted", "changes_requested", "voting"} <= set(own)

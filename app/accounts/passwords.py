@@ -7,6 +7,8 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from app.i18n import gettext
+
 MIN_LENGTH = 8
 MAX_LENGTH = 128
 _hasher = PasswordHasher()
@@ -25,15 +27,15 @@ def _common_passwords() -> frozenset[str]:
 def password_problem(password: str, *, email: str = "", name: str = "") -> str | None:
     """The message to show next to the password field, or None if it is acceptable."""
     if len(password) < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters."
+        return gettext("Use at least %(min)s characters.", min=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
-        return f"Use at most {MAX_LENGTH} characters."
+        return gettext("Use at most %(max)s characters.", max=MAX_LENGTH)
     lowered = password.lower()
     if lowered in _common_passwords():
-        return "This password is too common; choose one that is harder to guess."
+        return gettext("This password is too common; choose one that is harder to guess.")
     local_part = email.split("@")[0].lower()
     if local_part and lowered == local_part or (name and lowered == name.lower()):
-        return "Don't use your name or email as your password."
+        return gettext("Don't use your name or email as your password.")
     return None
 
 

@@ -16,11 +16,13 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from markupsafe import escape
 
+from app import i18n
 from app.accounts import service as accounts
 from app.accounts.service import LOGIN_WINDOW_SECONDS, CurrentMember, new_token, normalize_email, token_hash
 from app.accounts.tables import ApiToken, Consent, EmailToken, Member, Session
 from app.db import as_aware, is_sqlite, utcnow, write_transaction
 from app.errors import Conflict, FormError, NotFound, TooManyRequests
+from app.i18n import N_, gettext, ngettext
 from app.jobs.service import enqueue, job_handler
 from app.mail.service import queue_email
 from app.settings import get_settings
@@ -33,9 +35,9 @@ log = logging.getLogger("crowdmade.privacy")
 LOGIN_LINK_MINUTES = 15
 DELETE_LINK_HOURS = 2
 DELETED_NAME = "Deleted member"
-CONTENT_CHOICES = {
-    "keep": "Keep my ideas, comments and reviews, shown under \u201cDeleted member\u201d",
-    "remove": "Remove my comments, reviews, questions and unpublished ideas",
+CONTENT_CHOICES = {  # translated where shown
+    "keep": N_("Keep my ideas, comments and reviews, shown under \u201cDeleted member\u201d"),
+    "remove": N_("Remove my comments, reviews, questions and unpublished ideas"),
 }
 MARKETING_KIND = "marketing_email"
 MARKETING_TEXT_VERSION = "2026-12-v1"
@@ -43,9 +45,10 @@ EXPORT_VERSION = 1
 
 
 def marketing_text() -> str:
-    """The consent text shown next to the box; its version is stored with every answer."""
-    return (f"Send me occasional emails from {get_settings().site_name} about new campaigns, products and "
-            "offers. I can withdraw this at any time in my account settings.")
+    """The consent text shown next to the box (in the page's language, as the member read it);
+    its version is stored with every answer."""
+    return gettext("Send me occasional emails from %(site)s about new campaigns, products and "
+                   "offers. I can withdraw this at any time in my account settings.", site=get_settings().site_name)
 
 
 # ---- marketing consent ---------------------------------------------------------------------
@@ -73,7 +76,7 @@ async def set_marketing_consent(member_id: int, granted: bool) -> bool:
         row = await Member.select(Member.marketing_opt_in).where(
             (Member.id == member_id) & Member.deleted_at.is_null()).first()
         if row is None:
-            raise NotFound("Member not found")
+            raise NotFound(gettext("Member not found"))
         if bool(row["marketing_opt_in"]) == granted:
             return False
         await Consent.insert(Consent(member=member_id, kind=MARKETING_KIND, granted=granted,
@@ -109,7 +112,7 @@ async def _use_token(raw: str, purpose: str) -> dict[str, Any]:
         & EmailToken.used_at.is_null() & (EmailToken.expires_at > utcnow())
     ).returning(EmailToken.id, EmailToken.member)
     if not rows:
-        raise FormError({"token": "This link is invalid, expired or was already used."})
+        raise FormError({"token": gettext("This link is invalid, expired or was already used.")})
     return rows[0]
 
 
@@ -121,8 +124,10 @@ async def _new_email_token(member_id: int, purpose: str, lifetime: dt.timedelta)
 
 
 def _too_many(retry: int, what: str) -> TooManyRequests:
+    """`what`: an already translated sentence."""
     minutes = max(1, retry // 60)
-    return TooManyRequests(f"{what} Try again in {minutes} minute{'s' if minutes != 1 else ''}.", retry)
+    later = ngettext("Try again in %(num)s minute.", "Try again in %(num)s minutes.", minutes)
+    return TooManyRequests(f"{what} {later}", retry)
 
 
 # ---- sign-in by email link ------------------------------------------------------------------
@@ -135,13 +140,13 @@ async def request_login_link(email: str, *, ip: str = "") -> str:
     settings = get_settings()
     email = normalize_email(email)
     if not accounts.EMAIL_RE.match(email):
-        raise FormError({"link_email": "Enter a valid email address, like you@example.com."})
+        raise FormError({"link_email": gettext("Enter a valid email address, like you@example.com.")})
     for key, limit in ((f"loginlink:acct:{email}", settings.login_max_failures),
                        (f"loginlink:ip:{ip}", settings.login_max_failures * 4)):
         count, retry = await counters().hit(key, LOGIN_WINDOW_SECONDS)
         if count > limit:
             log.warning("login link throttled email=%s ip=%s", email, ip)
-            raise _too_many(retry, "Too many sign-in links were requested.")
+            raise _too_many(retry, gettext("Too many sign-in links were requested."))
     row = await Member.select(Member.id, Member.display_name).where(
         (Member.email == email) & Member.deleted_at.is_null()).first()
     if row is None:
@@ -150,7 +155,7 @@ async def request_login_link(email: str, *, ip: str = "") -> str:
         raw, token_id = await _new_email_token(row["id"], "login", dt.timedelta(minutes=LOGIN_LINK_MINUTES))
         await queue_email(
             kind="login_link", subject_ref=f"email_token:{token_id}", to=email,
-            subject=f"Your {settings.site_name} sign-in link", template="login_link",
+            subject=N_("Your %(site)s sign-in link"), subject_args={}, template="login_link",
             context={"name": row["display_name"], "link": f"{settings.base_url}/login/link?token={raw}",
                      "minutes": LOGIN_LINK_MINUTES},
         )
@@ -164,7 +169,7 @@ async def sign_in_with_link(raw: str, *, ip: str = "") -> CurrentMember:
     ip_key = f"login:ip:{ip}"
     ip_count, ip_retry = await counters().peek(ip_key)
     if ip_count + 1 > settings.login_max_failures * 4:
-        raise _too_many(ip_retry, "Too many failed attempts.")
+        raise _too_many(ip_retry, gettext("Too many failed attempts."))
     try:
         async with write_transaction():
             row = await _use_token(raw, "login")
@@ -175,7 +180,7 @@ async def sign_in_with_link(raw: str, *, ip: str = "") -> CurrentMember:
     except (FormError, NotFound):
         await counters().hit(ip_key, LOGIN_WINDOW_SECONDS)
         log.warning("login link refused ip=%s", ip)
-        raise FormError({"token": "This sign-in link is invalid, expired or was already used. Ask for a new one."}) from None
+        raise FormError({"token": gettext("This sign-in link is invalid, expired or was already used. Ask for a new one.")}) from None
     log.info("login ok by link member=%s ip=%s", member.id, ip)
     return member
 
@@ -219,7 +224,7 @@ async def export_data(member_id: int) -> dict[str, Any]:
         Member.marketing_opt_in, Member.locale, Member.is_staff, Member.created_at,
     ).where((Member.id == member_id) & Member.deleted_at.is_null()).first()
     if profile is None:
-        raise NotFound("Member not found")
+        raise NotFound(gettext("Member not found"))
     profile["level"] = points.level_for(profile["points_lifetime"]).level.name
     profile["email_verified"] = profile.pop("email_verified_at") is not None
 
@@ -394,24 +399,26 @@ async def deletion_blockers(member_id: int) -> list[str]:
     for p in pledges:
         title = p["campaign.idea.title"]
         if p["status"] == PledgeStatus.CHARGING:
-            reasons.append(f"The payment for your pledge to \u201c{title}\u201d is in progress. "
-                           "You can delete your account once it is settled.")
+            reasons.append(gettext("The payment for your pledge to \u201c%(title)s\u201d is in progress. "
+                                   "You can delete your account once it is settled.", title=title))
         elif p["status"] == PledgeStatus.PAYMENT_FAILED:
-            reasons.append(f"The payment for your pledge to \u201c{title}\u201d failed and is waiting for your "
-                           "card. Fix it or wait until the pledge is dropped, then delete your account.")
+            reasons.append(gettext("The payment for your pledge to \u201c%(title)s\u201d failed and is waiting for "
+                                   "your card. Fix it or wait until the pledge is dropped, then delete your account.",
+                                   title=title))
         elif p["campaign.status"] not in open_campaign or as_aware(p["campaign.ends_at"]) <= now:
-            reasons.append(f"\u201c{title}\u201d has ended and your pledge is about to be charged. "
-                           "You can delete your account once the payment is settled.")
+            reasons.append(gettext("\u201c%(title)s\u201d has ended and your pledge is about to be charged. "
+                                   "You can delete your account once the payment is settled.", title=title))
     orders = await Order.select(Order.number, Order.status).where(
         (Order.member == member_id) & Order.status.is_in(["placed", "paid", "in_production"])
         & (Order.paid_at.is_not_null() | (Order.status == "placed"))).order_by(Order.id)
     for o in orders:
         if o["status"] == "placed":
-            reasons.append(f"Order {o['number']} is waiting for its payment. Pay or cancel it first "
-                           "(an unpaid checkout is released automatically after a while).")
+            reasons.append(gettext("Order %(number)s is waiting for its payment. Pay or cancel it first "
+                                   "(an unpaid checkout is released automatically after a while).", number=o["number"]))
         else:
-            reasons.append(f"Order {o['number']} has not shipped yet, and we need your name and address to "
-                           "deliver it. You can delete your account once it has shipped or been cancelled.")
+            reasons.append(gettext("Order %(number)s has not shipped yet, and we need your name and address to "
+                                   "deliver it. You can delete your account once it has shipped or been cancelled.",
+                                   number=o["number"]))
     return reasons
 
 
@@ -430,13 +437,13 @@ async def request_deletion(member: CurrentMember) -> None:
     """Email the one-time link that confirms a deletion (the member must own the inbox)."""
     count, retry = await counters().hit(f"delete-link:{member.id}", 3600)
     if count > 5:
-        raise _too_many(retry, "We already sent several confirmation links.")
+        raise _too_many(retry, gettext("We already sent several confirmation links."))
     settings = get_settings()
     async with write_transaction():
         raw, token_id = await _new_email_token(member.id, "delete", dt.timedelta(hours=DELETE_LINK_HOURS))
         await queue_email(
             kind="privacy_delete", subject_ref=f"email_token:{token_id}", to=member.email,
-            subject=f"Confirm the deletion of your {settings.site_name} account", template="privacy_delete",
+            subject=N_("Confirm the deletion of your %(site)s account"), subject_args={}, template="privacy_delete",
             context={"name": member.display_name, "link": f"{settings.base_url}/account/delete/confirm?token={raw}",
                      "hours": DELETE_LINK_HOURS},
         )
@@ -471,17 +478,17 @@ async def delete_account(raw: str, *, content: str = "keep") -> DeletionResult:
     from app.campaigns.tables import Pledge
 
     if content not in CONTENT_CHOICES:
-        raise FormError({"content": "Choose what happens to your ideas and comments."})
+        raise FormError({"content": gettext("Choose what happens to your ideas and comments.")})
     row = await _valid_token(raw, "delete")
     if row is None:
-        raise FormError({"token": "This link is invalid, expired or was already used."})
+        raise FormError({"token": gettext("This link is invalid, expired or was already used.")})
     member_id = row["member"]
     if reasons := await deletion_blockers(member_id):
         raise Conflict(" ".join(reasons))
     try:
         member = await accounts.get_member(member_id)
     except NotFound:  # deleted by a concurrent confirmation of the same link
-        raise FormError({"token": "This link is invalid, expired or was already used."}) from None
+        raise FormError({"token": gettext("This link is invalid, expired or was already used.")}) from None
     result = DeletionResult(member_id)
     open_pledges = await Pledge.select(Pledge.id).where(
         (Pledge.member == member_id) & Pledge.status.is_in([PledgeStatus.PENDING.value, PledgeStatus.ACTIVE.value])
@@ -498,7 +505,7 @@ async def delete_account(raw: str, *, content: str = "keep") -> DeletionResult:
         old = await Member.select(Member.email, Member.display_name, Member.handle, Member.stripe_customer_id).where(
             (Member.id == member_id) & Member.deleted_at.is_null()).first()
         if old is None:
-            raise FormError({"token": "This account is already deleted."})
+            raise FormError({"token": gettext("This account is already deleted.")})
         customer = old["stripe_customer_id"]
         await _erase(member_id, old, content, result)
         if customer:
@@ -586,7 +593,21 @@ async def _erase(member_id: int, old: dict[str, Any], content: str, result: Dele
 
 
 # How other members' notifications name the member who acted (app/community, app/shop/catalog).
-ACTOR_PHRASES = ("replied to your comment", "mentioned you on", "commented on your idea", "asked about")
+# They are stored in each recipient's language, so the scrub knows the phrase in every language.
+ACTOR_MESSAGES = (N_("%(name)s replied to your comment on %(title)s"), N_("%(name)s mentioned you on %(title)s"),
+                  N_("%(name)s commented on your idea %(title)s"), N_("%(name)s asked about %(product)s"))
+
+
+def actor_phrases() -> tuple[str, ...]:
+    """What follows "<name> " in those titles, in every language ("replied to your comment on ", ...)."""
+    phrases = set()
+    for code in i18n.LANGUAGES:
+        with i18n.use_locale(code):
+            for message in ACTOR_MESSAGES:
+                text = gettext(message)
+                if text.startswith("%(name)s "):
+                    phrases.add(text[len("%(name)s "):].split("%(")[0])
+    return tuple(sorted(phrases))
 
 
 async def _scrub_name_elsewhere(member_id: int, name: str, remove: bool) -> None:
@@ -597,9 +618,10 @@ async def _scrub_name_elsewhere(member_id: int, name: str, remove: bool) -> None
     from app.notifications.tables import Notification
 
     prefix = f"{name} "
+    phrases = actor_phrases()
 
     def names_actor(title: str) -> bool:
-        return title.startswith(prefix) and title[len(prefix):].startswith(ACTOR_PHRASES)
+        return title.startswith(prefix) and title[len(prefix):].startswith(phrases)
 
     notes = [n for n in await raw(
         "SELECT id, title FROM notification WHERE member <> {} AND substr(title, 1, {}) = {}",
@@ -719,11 +741,11 @@ async def consents_submit(request: Request) -> Response:
     granted = data.get("marketing_email") in ("on", "yes", "1", "true")
     changed = await set_marketing_consent(current_member(request).id, granted)
     if not changed:
-        message = "Nothing changed."
+        message = gettext("Nothing changed.")
     elif granted:
-        message = "Thanks: you will get our news by email. You can stop them here any time."
+        message = gettext("Thanks: you will get our news by email. You can stop them here any time.")
     else:
-        message = "Done: we will not send you marketing emails."
+        message = gettext("Done: we will not send you marketing emails.")
     return redirect("/account/consents", flash=("success" if changed else "info", message))
 
 
@@ -758,7 +780,7 @@ async def login_link_confirm(request: Request) -> Response:
         return render(request, "accounts/privacy_login_link.html", {"token": "", "errors": errors},
                       status_code=429 if isinstance(error, TooManyRequests) else 400)
     cookie = await start_session(request, member)
-    return redirect("/", flash=("success", f"Welcome back, {member.display_name}."), cookies=[cookie])
+    return redirect("/", flash=("success", gettext("Welcome back, %(name)s.", name=member.display_name)), cookies=[cookie])
 
 
 @get("/account/delete", guards=[requires_member])
@@ -779,7 +801,8 @@ async def delete_request(request: Request) -> Response:
         return render(request, "accounts/privacy_delete.html", {**plan, "errors": {"form": error.message}},
                       status_code=429)
     return redirect("/account/delete", flash=(
-        "success", f"We sent a confirmation link to {member.email}. It works for {DELETE_LINK_HOURS} hours, once."))
+        "success", gettext("We sent a confirmation link to %(email)s. It works for %(hours)s hours, once.",
+                           email=member.email, hours=DELETE_LINK_HOURS)))
 
 
 async def _confirm_context(token: str, **extra: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 
+from app import i18n
 from app.accounts import service
 from app.accounts.service import CurrentMember
 from app.community.service import is_following
@@ -100,7 +101,7 @@ async def signup_submit(request: Request) -> Response:
     cookie = await start_session(request, member)
     return redirect(
         "/welcome",
-        flash=("success", f"Welcome, {member.display_name}! Check your inbox to confirm your email."),
+        flash=("success", i18n.gettext("Welcome, %(name)s! Check your inbox to confirm your email.", name=member.display_name)),
         cookies=[cookie],
     )
 
@@ -123,7 +124,8 @@ async def verify_submit(request: Request) -> Response:
         member = await service.verify_email(data.get("token", ""))
     except FormError as error:
         return render(request, "accounts/verify.html", {"token": "", "errors": error.errors}, status_code=400)
-    return redirect("/", flash=("success", f"Thanks, {member.display_name}: your email is confirmed and you earned 50 points."))
+    return redirect("/", flash=("success", i18n.gettext(
+        "Thanks, %(name)s: your email is confirmed and you earned 50 points.", name=member.display_name)))
 
 
 @post("/verify/resend", guards=[requires_member])
@@ -131,7 +133,7 @@ async def verify_resend(request: Request) -> Response:
     member = current_member(request)
     if not member.verified:
         await service.send_verification_email(member)
-    return redirect("/account", flash=("info", f"We sent a new confirmation link to {member.email}."))
+    return redirect("/account", flash=("info", i18n.gettext("We sent a new confirmation link to %(email)s.", email=member.email)))
 
 
 @get("/login", name="login")
@@ -155,13 +157,14 @@ async def login_submit(request: Request) -> Response:
             status_code=status,
         )
     cookie = await start_session(request, member)
-    return redirect(target, flash=("success", f"Welcome back, {member.display_name}."), cookies=[cookie])
+    return redirect(target, flash=("success", i18n.gettext("Welcome back, %(name)s.", name=member.display_name)),
+                    cookies=[cookie])
 
 
 @post("/logout")
 async def logout(request: Request) -> Response:
     await service.end_session(request.cookies.get(SESSION_COOKIE, ""))
-    return redirect("/", flash=("info", "You are logged out."), cookies=[anonymous_cookie(request)])
+    return redirect("/", flash=("info", i18n.gettext("You are logged out.")), cookies=[anonymous_cookie(request)])
 
 
 @post("/logout-all", guards=[requires_member])
@@ -169,9 +172,27 @@ async def logout_all(request: Request) -> Response:
     count = await service.end_all_sessions(current_member(request).id)
     return redirect(
         "/login",
-        flash=("info", f"Logged out of {count} device{'s' if count != 1 else ''}."),
+        flash=("info", i18n.ngettext("Logged out of %(num)s device.", "Logged out of %(num)s devices.", count)),
         cookies=[anonymous_cookie(request)],
     )
+
+
+@post("/language")
+async def choose_language(request: Request) -> Response:
+    """The footer's language picker (a plain form: works without JavaScript). Remembered in a
+    cookie, and on the member's account so their emails come in the same language."""
+    data = await _form(request)
+    code = i18n.normalize(data.get("lang"))
+    target = safe_next(data.get("next"), "/")
+    if code is None:
+        return redirect(target, flash=("error", i18n.gettext("That language is not available.")))
+    member = current_member(request)
+    if member is not None:
+        await service.set_locale(member.id, code)
+    cookie = Cookie(key=i18n.LANG_COOKIE, value=code, path="/", samesite="lax", max_age=365 * 86400)
+    with i18n.use_locale(code):
+        message = i18n.gettext("The site is now in English.")
+    return redirect(target, flash=("success", message), cookies=[cookie])
 
 
 @get("/password-reset")
@@ -201,7 +222,7 @@ async def reset_confirm(request: Request) -> Response:
             request, "accounts/reset_confirm.html", {"token": data.get("token", ""), "errors": error.errors}, status_code=400
         )
     cookie = await start_session(request, member)
-    return redirect("/", flash=("success", "Your password is changed. Other devices were logged out."), cookies=[cookie])
+    return redirect("/", flash=("success", i18n.gettext("Your password is changed. Other devices were logged out.")), cookies=[cookie])
 
 
 async def _settings_context(member: CurrentMember, **extra) -> dict:
@@ -236,7 +257,7 @@ async def account_update(request: Request) -> Response:
         ctx = await _settings_context(member)
         ctx.update(values={**ctx["values"], **data}, errors=error.errors)
         return render(request, "accounts/settings.html", ctx, status_code=400)
-    return redirect("/account", flash=("success", "Your profile is saved."))
+    return redirect("/account", flash=("success", i18n.gettext("Your profile is saved.")))
 
 
 @post("/account/password", guards=[requires_member])
@@ -249,7 +270,7 @@ async def account_password(request: Request) -> Response:
     except FormError as error:
         ctx = await _settings_context(member, errors=error.errors)
         return render(request, "accounts/settings.html", ctx, status_code=400)
-    return redirect("/account", flash=("success", "Your password is changed."))
+    return redirect("/account", flash=("success", i18n.gettext("Your password is changed.")))
 
 
 @post("/account/tokens", guards=[requires_member])
@@ -264,7 +285,7 @@ async def account_token_create(request: Request) -> Response:
 @post("/account/tokens/{token_id:int}/delete", guards=[requires_member])
 async def account_token_delete(request: Request, token_id: int) -> Response:
     await service.revoke_api_token(current_member(request).id, token_id)
-    return redirect("/account", flash=("info", "The token was revoked."))
+    return redirect("/account", flash=("info", i18n.gettext("The token was revoked.")))
 
 
 @get("/members/{handle:str}")
@@ -289,6 +310,7 @@ async def profile_page(request: Request, handle: str) -> Response:
 
 
 ROUTES = [
+    choose_language,
     signup_page,
     signup_submit,
     welcome,

@@ -17,6 +17,7 @@ from app.accounts.tables import ApiToken, EmailToken, Member, Session
 from app.db import as_aware, utcnow, write_transaction
 from app.errors import FormError, NotFound, TooManyRequests
 from app.experiments import service as experiments
+from app.i18n import N_, get_locale, gettext, ngettext
 from app.mail.service import queue_email
 from app.points import service as points
 from app.settings import get_settings
@@ -47,6 +48,7 @@ class CurrentMember:
     verified: bool
     points_balance: int
     points_lifetime: int
+    locale: str = "en"
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> CurrentMember:
@@ -60,6 +62,7 @@ class CurrentMember:
             verified=row["email_verified_at"] is not None,
             points_balance=row["points_balance"],
             points_lifetime=row["points_lifetime"],
+            locale=row.get("locale") or "en",
         )
 
     @property
@@ -77,6 +80,7 @@ MEMBER_COLUMNS = (
     Member.email_verified_at,
     Member.points_balance,
     Member.points_lifetime,
+    Member.locale,
 )
 
 
@@ -114,9 +118,9 @@ async def _free_handle(display_name: str) -> str:
 def _check_display_name(name: str) -> str | None:
     name = name.strip()
     if not name:
-        return "Tell us what to call you."
+        return gettext("Tell us what to call you.")
     if len(name) > 60:
-        return "Use at most 60 characters."
+        return gettext("Use at most %(max)s characters.", max=60)
     return None
 
 
@@ -127,24 +131,24 @@ async def signup(*, email: str, password: str, display_name: str, ip: str = "", 
     if ip:
         count, retry = await counters().hit(f"signup:ip:{ip}", 3600)
         if count > settings.signup_per_hour:
-            raise TooManyRequests("Too many sign-ups from your network. Try again later.", retry)
+            raise TooManyRequests(gettext("Too many sign-ups from your network. Try again later."), retry)
     email = normalize_email(email)
     display_name = (display_name or "").strip()
     errors: dict[str, str] = {}
     if not EMAIL_RE.match(email) or len(email) > 254:
-        errors["email"] = "Enter a valid email address, like you@example.com."
+        errors["email"] = gettext("Enter a valid email address, like you@example.com.")
     if problem := _check_display_name(display_name):
         errors["display_name"] = problem
     if problem := password_problem(password or "", email=email, name=display_name):
         errors["password"] = problem
     if not errors and await Member.exists().where(Member.email == email):
-        errors["email"] = "An account with this email already exists. Log in or reset your password."
+        errors["email"] = gettext("An account with this email already exists. Log in or reset your password.")
     if errors:
         raise FormError(errors)
     password_hash = hash_password(password)
     async with write_transaction():
         if await Member.exists().where(Member.email == email):
-            raise FormError({"email": "An account with this email already exists. Log in or reset your password."})
+            raise FormError({"email": gettext("An account with this email already exists. Log in or reset your password.")})
         handle = await _free_handle(display_name)
         referrer = None
         if referral:
@@ -155,10 +159,10 @@ async def signup(*, email: str, password: str, display_name: str, ip: str = "", 
                 referrer = found["id"]
         rows = await Member.insert(
             Member(email=email, display_name=display_name, handle=handle, password_hash=password_hash,
-                   referred_by=referrer, ab_subject=ab_subject[:40])
+                   referred_by=referrer, ab_subject=ab_subject[:40], locale=get_locale())
         ).on_conflict(action="DO NOTHING").returning(*MEMBER_COLUMNS)
         if not rows:  # a concurrent sign-up took the email (or the handle) first
-            raise FormError({"email": "An account with this email already exists. Log in or reset your password."})
+            raise FormError({"email": gettext("An account with this email already exists. Log in or reset your password.")})
         member = CurrentMember.from_row(rows[0])
         await send_verification_email(member)
         await experiments.record_goal("signup", subject=ab_subject or f"m:{member.id}")
@@ -182,7 +186,8 @@ async def send_verification_email(member: CurrentMember) -> None:
             kind="verify_email",
             subject_ref=f"email_token:{rows[0]['id']}",
             to=member.email,
-            subject=f"Welcome to {get_settings().site_name}: confirm your email",
+            subject=N_("Welcome to %(site)s: confirm your email"),
+            subject_args={},
             template="verify_email",
             context={"name": member.display_name, "link": link, "token": raw, "hours": VERIFY_HOURS},
         )
@@ -198,7 +203,7 @@ async def _use_token(raw: str, purpose: str) -> dict[str, Any]:
         & (EmailToken.expires_at > utcnow())
     ).returning(EmailToken.id, EmailToken.member)
     if not rows:
-        raise FormError({"token": "This link is invalid, expired or was already used."})
+        raise FormError({"token": gettext("This link is invalid, expired or was already used.")})
     return rows[0]
 
 
@@ -218,7 +223,7 @@ async def get_member(member_id: int) -> CurrentMember:
         (Member.id == member_id) & Member.deleted_at.is_null()
     ).first()
     if row is None:
-        raise NotFound("Member not found")
+        raise NotFound(gettext("Member not found"))
     return CurrentMember.from_row(row)
 
 
@@ -238,7 +243,8 @@ async def authenticate(*, email: str, password: str, ip: str = "") -> CurrentMem
             log.warning("login throttled email=%s ip=%s", email, ip)
             minutes = max(1, retry // 60)
             raise TooManyRequests(
-                f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+                ngettext("Too many failed attempts. Try again in %(num)s minute.",
+                         "Too many failed attempts. Try again in %(num)s minutes.", minutes),
                 retry,
             )
     row = await Member.select(*MEMBER_COLUMNS, Member.password_hash).where(
@@ -247,7 +253,7 @@ async def authenticate(*, email: str, password: str, ip: str = "") -> CurrentMem
     if not verify_password(row["password_hash"] if row else None, password or ""):
         await counters().hit(ip_key, LOGIN_WINDOW_SECONDS)
         log.warning("login failed email=%s ip=%s", email, ip)
-        raise FormError({"password": "Wrong email or password."}, "Wrong email or password.")
+        raise FormError({"password": gettext("Wrong email or password.")}, gettext("Wrong email or password."))
     await counters().reset(account_key)
     if needs_rehash(row["password_hash"]):
         await Member.update({Member.password_hash: hash_password(password)}).where(Member.id == row["id"])
@@ -299,6 +305,11 @@ async def member_for_session(raw: str) -> CurrentMember | None:
     return CurrentMember.from_row({c._meta.name: row[f"member.{c._meta.name}"] for c in MEMBER_COLUMNS})
 
 
+async def set_locale(member_id: int, locale: str) -> None:
+    """The member's language for pages and emails (the session reads it on the next request)."""
+    await Member.update({Member.locale: locale}).where(Member.id == member_id)
+
+
 async def end_session(raw: str) -> None:
     if raw:
         await Session.delete().where(Session.token_hash == token_hash(raw))
@@ -343,7 +354,8 @@ async def request_password_reset(email: str) -> None:
             kind="password_reset",
             subject_ref=f"email_token:{token_rows[0]['id']}",
             to=email,
-            subject=f"Reset your {get_settings().site_name} password",
+            subject=N_("Reset your %(site)s password"),
+            subject_args={},
             template="password_reset",
             context={
                 "name": row["display_name"],
@@ -380,7 +392,7 @@ async def reset_password(raw_token: str, new_password: str) -> CurrentMember:
 async def change_password(member: CurrentMember, *, current: str, new: str) -> None:
     row = await Member.select(Member.password_hash).where(Member.id == member.id).first()
     if not verify_password(row["password_hash"], current or ""):
-        raise FormError({"current_password": "That is not your current password."})
+        raise FormError({"current_password": gettext("That is not your current password.")})
     if problem := password_problem(new or "", email=member.email, name=member.display_name):
         raise FormError({"new_password": problem})
     await Member.update({Member.password_hash: hash_password(new)}).where(Member.id == member.id)
@@ -406,7 +418,7 @@ async def get_profile(handle: str) -> dict[str, Any]:
         Member.is_staff,
     ).where((Member.handle == (handle or "").lower()) & Member.deleted_at.is_null()).first()
     if row is None:
-        raise NotFound("No member with that handle")
+        raise NotFound(gettext("No member with that handle"))
     return row
 
 
@@ -425,13 +437,13 @@ async def update_profile(
     if problem := _check_display_name(display_name):
         errors["display_name"] = problem
     if not HANDLE_RE.match(handle) or handle in RESERVED_HANDLES:
-        errors["handle"] = "3-30 lowercase letters, digits, - or _, starting and ending with a letter or digit."
+        errors["handle"] = gettext("3-30 lowercase letters, digits, - or _, starting and ending with a letter or digit.")
     elif await Member.exists().where((Member.handle == handle) & (Member.id != member.id)):
-        errors["handle"] = "That handle is taken."
+        errors["handle"] = gettext("That handle is taken.")
     if len(bio) > 500:
-        errors["bio"] = "Use at most 500 characters."
+        errors["bio"] = gettext("Use at most %(max)s characters.", max=500)
     if len(location) > 80:
-        errors["location"] = "Use at most 80 characters."
+        errors["location"] = gettext("Use at most %(max)s characters.", max=80)
     if errors:
         raise FormError(errors)
     async with write_transaction():
@@ -480,7 +492,7 @@ async def revoke_api_token(member_id: int, token_id: int) -> None:
         ApiToken.id
     )
     if not rows:
-        raise NotFound("No such token")
+        raise NotFound(gettext("No such token"))
 
 
 # ---- staff ----------------------------------------------------------------------------------
@@ -489,7 +501,7 @@ async def revoke_api_token(member_id: int, token_id: int) -> None:
 async def create_staff(*, email: str, password: str, display_name: str = "Staff", admin: bool = False) -> int:
     email = normalize_email(email)
     if not EMAIL_RE.match(email):
-        raise FormError({"email": "Enter a valid email address."})
+        raise FormError({"email": gettext("Enter a valid email address.")})
     if problem := password_problem(password, email=email):
         raise FormError({"password": problem})
     async with write_transaction():

@@ -16,6 +16,7 @@ from app.campaigns.schemas import (
     VariantOut,
 )
 from app.campaigns.service import GreenlightTerms, VariantTerms
+from app.i18n import gettext
 from app.web.guards import requires_member, requires_staff
 from app.web.responses import current_member
 
@@ -104,7 +105,7 @@ async def api_my_pledges(request: Request) -> list[PledgeOut]:
 async def api_close(request: Request, campaign_id: int) -> CampaignOut:
     result = await service.close_campaign(campaign_id, actor_id=current_member(request).id, early=True)
     if result is None:
-        raise service.Conflict("This campaign is not open.")
+        raise service.Conflict(gettext("This campaign is not open."))
     return campaign_out(await service.get_campaign(campaign_id))
 
 

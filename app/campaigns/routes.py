@@ -11,6 +11,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from app.campaigns import live, service
 from app.campaigns.service import GreenlightTerms, VariantTerms
 from app.errors import Conflict, Forbidden, FormError
+from app.i18n import gettext
 from app.ideas import service as ideas
 from app.payments import cards, settlement
 from app.payments.gateway import GatewayError, PaymentOutcome, gateway
@@ -62,7 +63,7 @@ async def greenlight_submit(request: Request, idea_id: int) -> Response:
                       status_code=400)
     except Conflict as error:
         return redirect(f"/ideas/{idea_id}", flash=("error", error.message))
-    return redirect(f"/ideas/{idea_id}", flash=("success", "Greenlit! The pre-order campaign is set up."))
+    return redirect(f"/ideas/{idea_id}", flash=("success", gettext("Greenlit! The pre-order campaign is set up.")))
 
 
 @get("/campaigns")
@@ -119,7 +120,7 @@ async def pledge_submit(request: Request, campaign_id: int) -> Response:
         return redirect(f"/ideas/{campaign['idea']}#pledge", flash=("error", error.message))
     except GatewayError:
         return redirect(f"/ideas/{campaign['idea']}#pledge",
-                        flash=("error", "Payments are unavailable right now; nothing was reserved. Please try again."))
+                        flash=("error", gettext("Payments are unavailable right now; nothing was reserved. Please try again.")))
     return redirect(f"/pledges/{start.pledge_id}/card")
 
 
@@ -139,7 +140,7 @@ async def pledge_card_page(request: Request, pledge_id: int) -> Response:
     try:
         intent = await gateway().retrieve_setup_intent(ctx["pledge"]["setup_intent_id"])
     except GatewayError:
-        return redirect("/me/pledges", flash=("error", "Payments are unavailable right now. Please try again in a minute."))
+        return redirect("/me/pledges", flash=("error", gettext("Payments are unavailable right now. Please try again in a minute.")))
     ctx.update(client_secret=intent.client_secret, publishable_key=cards.publishable_key(), errors={})
     return render(request, "campaigns/card.html", ctx)
 
@@ -154,8 +155,9 @@ async def pledge_confirm(request: Request, pledge_id: int) -> Response:
         return redirect(f"/pledges/{pledge_id}/card", flash=("error", " ".join(error.errors.values())))
     except Conflict as error:
         return redirect("/me/pledges", flash=("error", error.message))
-    return redirect("/me/pledges", flash=("success", f"Thank you! Your pledge of {pledge['quantity']} unit(s) is active. "
-                                                       "Your card is charged only if the campaign is funded."))
+    return redirect("/me/pledges", flash=("success", gettext(
+        "Thank you! Your pledge of %(quantity)s unit(s) is active. Your card is charged only if the campaign is funded.",
+        quantity=pledge["quantity"])))
 
 
 @get("/me/pledges", guards=[requires_member])
@@ -180,8 +182,8 @@ async def pledge_change(request: Request, pledge_id: int) -> Response:
             return await _pledge_row(request, member, pledge_id, error=message)
         return redirect("/me/pledges", flash=("error", message))
     if is_htmx(request):
-        return await _pledge_row(request, member, pledge["id"], notice="Saved.")
-    return redirect("/me/pledges", flash=("success", "Your pledge is changed."))
+        return await _pledge_row(request, member, pledge["id"], notice=gettext("Saved."))
+    return redirect("/me/pledges", flash=("success", gettext("Your pledge is changed.")))
 
 
 async def _pledge_row(request: Request, member, pledge_id: int, error: str = "", notice: str = "") -> Response:  # noqa: ANN001
@@ -200,7 +202,7 @@ async def pledge_cancel(request: Request, pledge_id: int) -> Response:
         await service.cancel_pledge(current_member(request), pledge_id)
     except Conflict as error:
         return redirect("/me/pledges", flash=("error", error.message))
-    return redirect("/me/pledges", flash=("info", "Your pledge is cancelled. Nothing will be charged."))
+    return redirect("/me/pledges", flash=("info", gettext("Your pledge is cancelled. Nothing will be charged.")))
 
 
 @get("/pledges/{pledge_id:int}/fix", guards=[requires_member])
@@ -208,12 +210,14 @@ async def pledge_fix_page(request: Request, pledge_id: int) -> Response:
     member = current_member(request)
     ctx = await _pledge_page_context(member, pledge_id)
     if ctx["pledge"]["status"] != "payment_failed":
-        return redirect("/me/pledges", flash=("info", "This pledge has no payment to fix."))
+        return redirect("/me/pledges", flash=("info", gettext("This pledge has no payment to fix.")))
     attempt = await settlement.last_attempt(pledge_id)
     try:
         setup = await cards.start_card_setup(member, metadata={"pledge_id": str(pledge_id), "purpose": "fix"})
     except GatewayError:
-        return redirect("/me/pledges", flash=("error", "Payments are unavailable right now. Please try again in a minute."))
+        return redirect("/me/pledges", flash=("error", gettext("Payments are unavailable right now. Please try again in a minute.")))
+    if ctx["pledge"]["failure_message"]:  # our own texts are translated; Stripe's come as Stripe wrote them
+        ctx["pledge"]["failure_message"] = gettext(ctx["pledge"]["failure_message"])
     deadline = (ctx["pledge"]["failed_at"] or dt.datetime.now(dt.UTC))
     ctx.update(attempt=attempt, client_secret=setup.client_secret, setup_intent_id=setup.id,
                publishable_key=cards.publishable_key(),
@@ -229,8 +233,9 @@ async def pledge_fix_authenticated(request: Request, pledge_id: int) -> Response
     except Conflict as error:
         return redirect("/me/pledges", flash=("error", error.message))
     if result.outcome is PaymentOutcome.PAID:
-        return redirect("/me/pledges", flash=("success", "Thank you! Your payment went through."))
-    return redirect(f"/pledges/{pledge_id}/fix", flash=("error", "The payment was not authenticated. Try again or use another card."))
+        return redirect("/me/pledges", flash=("success", gettext("Thank you! Your payment went through.")))
+    return redirect(f"/pledges/{pledge_id}/fix",
+                    flash=("error", gettext("The payment was not authenticated. Try again or use another card.")))
 
 
 @post("/pledges/{pledge_id:int}/fix/card", guards=[requires_member])
@@ -243,8 +248,9 @@ async def pledge_fix_card(request: Request, pledge_id: int) -> Response:
     except Conflict as error:
         return redirect("/me/pledges", flash=("error", error.message))
     if result is not None and result.outcome is PaymentOutcome.PAID:
-        return redirect("/me/pledges", flash=("success", "Thank you! Your payment went through."))
-    message = (result.message if result else "") or "That card was declined too. Try another card."
+        return redirect("/me/pledges", flash=("success", gettext("Thank you! Your payment went through.")))
+    message = (gettext(result.message) if result is not None and result.message  # Stripe's own text stays as it is
+               else gettext("That card was declined too. Try another card."))
     return redirect(f"/pledges/{pledge_id}/fix", flash=("error", message))
 
 
@@ -252,16 +258,18 @@ async def pledge_fix_card(request: Request, pledge_id: int) -> Response:
 async def staff_campaign(request: Request, campaign_id: int) -> Response:
     campaign = await service.get_campaign(campaign_id)
     summary = await settlement.settlement_summary(campaign_id)
-    return render(request, "campaigns/staff.html", {"campaign": campaign, "summary": summary,
-                                                    "labels": service.PLEDGE_LABELS})
+    for row in summary["failed"]:
+        row["failure_message"] = gettext(row["failure_message"]) if row["failure_message"] else row["failure_message"]
+    labels = {status: gettext(text) for status, text in service.PLEDGE_LABELS.items()}
+    return render(request, "campaigns/staff.html", {"campaign": campaign, "summary": summary, "labels": labels})
 
 
 @post("/staff/campaigns/{campaign_id:int}/close", guards=[requires_staff])
 async def staff_close(request: Request, campaign_id: int) -> Response:
     result = await service.close_campaign(campaign_id, actor_id=current_member(request).id, early=True)
     if result is None:
-        return redirect(f"/staff/campaigns/{campaign_id}", flash=("error", "This campaign is not open."))
-    return redirect(f"/staff/campaigns/{campaign_id}", flash=("success", f"Campaign closed: {service.label(result)}."))
+        return redirect(f"/staff/campaigns/{campaign_id}", flash=("error", gettext("This campaign is not open.")))
+    return redirect(f"/staff/campaigns/{campaign_id}", flash=("success", gettext("Campaign closed: %(status)s.", status=service.label(result))))
 
 
 @post("/staff/campaigns/{campaign_id:int}/production", guards=[requires_staff])
@@ -270,10 +278,10 @@ async def staff_production(request: Request, campaign_id: int) -> Response:
     try:
         await service.mark_production(current_member(request), campaign_id, service.CampaignStatus(form.get("to", "")))
     except (ValueError, FormError):
-        return redirect(f"/staff/campaigns/{campaign_id}", flash=("error", "Choose a production step."))
+        return redirect(f"/staff/campaigns/{campaign_id}", flash=("error", gettext("Choose a production step.")))
     except Conflict as error:
         return redirect(f"/staff/campaigns/{campaign_id}", flash=("error", error.message))
-    return redirect(f"/staff/campaigns/{campaign_id}", flash=("success", "Campaign updated."))
+    return redirect(f"/staff/campaigns/{campaign_id}", flash=("success", gettext("Campaign updated.")))
 
 
 ROUTES = [staff_production, greenlight_page, greenlight_submit, campaign_list, campaign_progress, campaign_live, pledge_submit,

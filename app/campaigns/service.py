@@ -22,6 +22,7 @@ from app.campaigns.tables import Campaign, CampaignEvent, CampaignVariant, Pledg
 from app.db import as_aware, is_sqlite, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.experiments import service as experiments
+from app.i18n import N_, babel_locale, get_locale, gettext, ngettext, use_locale
 from app.ideas.service import IdeaStatus, move_idea
 from app.ideas.tables import Idea, Vote
 from app.jobs.service import enqueue
@@ -56,10 +57,10 @@ CAMPAIGN_MOVES: dict[CampaignStatus, frozenset[CampaignStatus]] = {
     C.DELIVERED: frozenset(),
 }
 OPEN_STATUSES = (C.EARLY_ACCESS, C.LIVE)
-CAMPAIGN_LABELS = {
-    C.SCHEDULED: "Coming soon", C.EARLY_ACCESS: "Early access", C.LIVE: "Live", C.FUNDED: "Funded",
-    C.FAILED: "Not funded", C.CHARGING: "Funded: charging cards", C.IN_PRODUCTION: "In production",
-    C.DELIVERED: "Delivered",
+CAMPAIGN_LABELS = {  # N_: translated where shown (gettext(label))
+    C.SCHEDULED: N_("Coming soon"), C.EARLY_ACCESS: N_("Early access"), C.LIVE: N_("Live"), C.FUNDED: N_("Funded"),
+    C.FAILED: N_("Not funded"), C.CHARGING: N_("Funded: charging cards"), C.IN_PRODUCTION: N_("In production"),
+    C.DELIVERED: N_("Delivered"),
 }
 
 
@@ -85,10 +86,10 @@ PLEDGE_MOVES: dict[PledgeStatus, frozenset[PledgeStatus]] = {
     P.PAID: frozenset(),
     P.DROPPED: frozenset(),
 }
-PLEDGE_LABELS = {
-    P.PENDING: "Waiting for your card", P.ACTIVE: "Active", P.CANCELLED: "Cancelled", P.RELEASED: "Released",
-    P.CHARGING: "Being charged", P.PAID: "Paid", P.PAYMENT_FAILED: "Payment failed: action needed",
-    P.DROPPED: "Dropped",
+PLEDGE_LABELS = {  # N_: translated where shown (gettext(label))
+    P.PENDING: N_("Waiting for your card"), P.ACTIVE: N_("Active"), P.CANCELLED: N_("Cancelled"), P.RELEASED: N_("Released"),
+    P.CHARGING: N_("Being charged"), P.PAID: N_("Paid"), P.PAYMENT_FAILED: N_("Payment failed: action needed"),
+    P.DROPPED: N_("Dropped"),
 }
 CONSENT_VERSION = "2026-11-v1"
 MAX_QUANTITY = 10
@@ -97,8 +98,17 @@ EARLY_ACCESS_LEVEL = 5_000  # Insider
 
 
 def consent_text(amount: str, deadline: str) -> str:
-    return (f"I pre-order for {amount}. My card is saved now and charged only if the campaign is funded, "
-            f"at its deadline ({deadline}), for this amount. If it is not funded, nothing is charged.")
+    """The consent the backer gives, in the language they read it in (stored with the pledge)."""
+    return gettext("I pre-order for %(amount)s. My card is saved now and charged only if the campaign is funded, "
+                   "at its deadline (%(deadline)s), for this amount. If it is not funded, nothing is charged.",
+                   amount=amount, deadline=deadline)
+
+
+def _utc_time(value: dt.datetime, pattern: str = "dd MMM yyyy HH:mm") -> str:
+    """A deadline as the backer reads it ("01 Dec 2026 18:00 UTC"), month names in their language."""
+    from babel.dates import format_datetime
+
+    return format_datetime(as_aware(value), pattern, tzinfo=dt.UTC, locale=babel_locale(get_locale())) + " UTC"
 
 
 class IllegalMove(Conflict):
@@ -114,16 +124,17 @@ async def move_campaign(campaign_id: int, to: CampaignStatus, *, actor_id: int |
     async with write_transaction():
         row = await Campaign.select(Campaign.status).where(Campaign.id == campaign_id).first()
         if row is None:
-            raise NotFound("Campaign not found")
+            raise NotFound(gettext("Campaign not found"))
         current = CampaignStatus(row["status"])
         if to not in CAMPAIGN_MOVES[current] or (expect and current not in expect):
-            raise IllegalMove(f"A campaign that is {CAMPAIGN_LABELS[current].lower()} cannot become {CAMPAIGN_LABELS[to].lower()}.")
+            raise IllegalMove(gettext("A campaign that is %(current)s cannot become %(target)s.",
+                                      current=label(current).lower(), target=label(to).lower()))
         values = {Campaign.status: to.value, **(extra or {})}
         moved = await Campaign.update(values).where(
             (Campaign.id == campaign_id) & (Campaign.status == current.value)
         ).returning(Campaign.id)
         if not moved:
-            raise IllegalMove("The campaign changed at the same time; reload and try again.")
+            raise IllegalMove(gettext("The campaign changed at the same time; reload and try again."))
         await CampaignEvent.insert(CampaignEvent(campaign=campaign_id, actor=actor_id, from_status=current.value,
                                                  to_status=to.value, message=message))
         if to.value in ("live", "funded"):
@@ -143,7 +154,7 @@ async def move_pledge(pledge_id: int, to: PledgeStatus, *, expect: tuple[PledgeS
     async with write_transaction():
         row = await Pledge.select(Pledge.status).where(Pledge.id == pledge_id).first()
         if row is None:
-            raise NotFound("Pledge not found")
+            raise NotFound(gettext("Pledge not found"))
         if row["status"] not in allowed_from:
             return None
         moved = await Pledge.update({Pledge.status: to.value, Pledge.updated_at: utcnow(), **(extra or {})}).where(
@@ -206,39 +217,39 @@ def validate_terms(terms: GreenlightTerms, now: dt.datetime) -> dict[str, Any]:
     try:
         out["price"] = parse_money(terms.price)
         if not out["price"] or out["price"] < 100:
-            errors["price"] = "Set a price of at least 1.00."
+            errors["price"] = gettext("Set a price of at least 1.00.")
     except ValueError:
-        errors["price"] = "Write the price as a number, e.g. 499 or 499.50."
+        errors["price"] = gettext("Write the price as a number, e.g. 499 or 499.50.")
     try:
         out["early_bird_price"] = parse_money(terms.early_bird_price)
     except ValueError:
-        errors["early_bird_price"] = "Write the early-bird price as a number."
+        errors["early_bird_price"] = gettext("Write the early-bird price as a number.")
     try:
         out["early_bird_units"] = _int(terms.early_bird_units, 0)
         if out["early_bird_units"] < 0:
             raise ValueError
     except ValueError:
-        errors["early_bird_units"] = "Use a whole number of units (0 for none)."
+        errors["early_bird_units"] = gettext("Use a whole number of units (0 for none).")
     if not errors.get("early_bird_price") and not errors.get("early_bird_units"):
         if out["early_bird_price"] and not out["early_bird_units"]:
-            errors["early_bird_units"] = "How many units sell at the early-bird price?"
+            errors["early_bird_units"] = gettext("How many units sell at the early-bird price?")
         if out["early_bird_units"] and not out["early_bird_price"]:
-            errors["early_bird_price"] = "Set the early-bird price for those units."
+            errors["early_bird_price"] = gettext("Set the early-bird price for those units.")
         if out["early_bird_price"] and out.get("price") and out["early_bird_price"] >= out["price"]:
-            errors["early_bird_price"] = "The early-bird price must be lower than the price."
+            errors["early_bird_price"] = gettext("The early-bird price must be lower than the price.")
     try:
         out["goal_units"] = _int(terms.goal_units)
         if not out["goal_units"] or out["goal_units"] < 1 or out["goal_units"] > 1_000_000:
             raise ValueError
     except ValueError:
-        errors["goal_units"] = "Set the goal in units (the production minimum), at least 1."
+        errors["goal_units"] = gettext("Set the goal in units (the production minimum), at least 1.")
     starts = as_aware(terms.starts_at) or now
     out["starts_at"] = starts
     if terms.ends_at is not None:
         ends = as_aware(terms.ends_at)
         days = (ends - starts).total_seconds() / 86400
         if not 1 / 24 <= days <= 60:
-            errors["ends_at"] = "The campaign must end between 1 hour and 60 days after it starts."
+            errors["ends_at"] = gettext("The campaign must end between 1 hour and 60 days after it starts.")
         out["ends_at"] = ends
     else:
         try:
@@ -247,42 +258,42 @@ def validate_terms(terms: GreenlightTerms, now: dt.datetime) -> dict[str, Any]:
                 raise ValueError
             out["ends_at"] = starts + dt.timedelta(days=days)
         except ValueError:
-            errors["duration_days"] = "Choose a duration between 1 and 60 days."
+            errors["duration_days"] = gettext("Choose a duration between 1 and 60 days.")
     delivery = terms.estimated_delivery
     if isinstance(delivery, str):
         try:
             delivery = dt.date.fromisoformat(delivery.strip()) if delivery.strip() else None
         except ValueError:
             delivery = None
-            errors["estimated_delivery"] = "Use a date like 2027-03-01."
+            errors["estimated_delivery"] = gettext("Use a date like 2027-03-01.")
     if delivery is None and "estimated_delivery" not in errors:
-        errors["estimated_delivery"] = "Set the estimated delivery date."
+        errors["estimated_delivery"] = gettext("Set the estimated delivery date.")
     elif delivery is not None and "ends_at" in out and delivery <= out["ends_at"].date():
-        errors["estimated_delivery"] = "Delivery must be after the campaign ends."
+        errors["estimated_delivery"] = gettext("Delivery must be after the campaign ends.")
     out["estimated_delivery"] = delivery
     variants = [v for v in terms.variants if v.name.strip()]
     if not variants:
         variants = [VariantTerms("One size")]
     names = [v.name.strip().lower() for v in variants]
     if len(set(names)) != len(names):
-        errors["variants"] = "Each variant needs a different name."
+        errors["variants"] = gettext("Each variant needs a different name.")
     if len(variants) > 20:
-        errors["variants"] = "Use at most 20 variants."
+        errors["variants"] = gettext("Use at most 20 variants.")
     for v in variants:
         if len(v.name.strip()) > 60:
-            errors["variants"] = "Keep variant names under 60 characters."
+            errors["variants"] = gettext("Keep variant names under 60 characters.")
         if v.limit_units is not None and not 1 <= v.limit_units <= 1_000_000:
-            errors["variants"] = "A limited variant needs at least 1 unit (leave the limit empty for unlimited)."
+            errors["variants"] = gettext("A limited variant needs at least 1 unit (leave the limit empty for unlimited).")
     out["variants"] = variants
     if errors:
-        raise FormError(errors, "Please fix the campaign terms.")
+        raise FormError(errors, gettext("Please fix the campaign terms."))
     return out
 
 
 async def greenlight(staff: CurrentMember, idea_id: int, terms: GreenlightTerms, *, now: dt.datetime | None = None,
                      early_access_hours: int | None = None) -> int:
     if not staff.is_staff:
-        raise Forbidden("Staff only.")
+        raise Forbidden(gettext("Staff only."))
     now = now or utcnow()
     values = validate_terms(terms, now)
     settings = get_settings()
@@ -293,12 +304,12 @@ async def greenlight(staff: CurrentMember, idea_id: int, terms: GreenlightTerms,
     async with write_transaction():
         idea = await Idea.select(Idea.status, Idea.author, Idea.title).where(Idea.id == idea_id).first()
         if idea is None:
-            raise NotFound("Idea not found")
+            raise NotFound(gettext("Idea not found"))
         if idea["status"] == IdeaStatus.VOTING:
-            await move_idea(idea_id, IdeaStatus.GREENLIT, actor_id=staff.id, message="Greenlit for a pre-order campaign")
+            await move_idea(idea_id, IdeaStatus.GREENLIT, actor_id=staff.id, message=N_("Greenlit for a pre-order campaign"))
         elif idea["status"] != IdeaStatus.GREENLIT:
-            raise Conflict("Only ideas in voting (or greenlit) can get a campaign.")
-        await move_idea(idea_id, IdeaStatus.CAMPAIGN, actor_id=staff.id, message="Pre-order campaign created")
+            raise Conflict(gettext("Only ideas in voting (or greenlit) can get a campaign."))
+        await move_idea(idea_id, IdeaStatus.CAMPAIGN, actor_id=staff.id, message=N_("Pre-order campaign created"))
         rows = await Campaign.insert(Campaign(
             idea=idea_id, status=C.SCHEDULED.value, currency=settings.currency, price=values["price"],
             early_bird_price=values["early_bird_price"], early_bird_units=values["early_bird_units"] or 0,
@@ -325,12 +336,13 @@ async def _email_launch(campaign_id: int, idea_id: int, title: str, author_id: i
     link = f"{get_settings().base_url}/ideas/{idea_id}"
     voters = await Vote.select(Vote.member.email, Vote.member.display_name).where(Vote.idea == idea_id)
     author = await Member.select(Member.email, Member.display_name).where(Member.id == author_id).first()
-    for person, kind in [(author, "your idea")] + [(v, "an idea you voted for") for v in voters]:
+    for person, is_author in [(author, True)] + [(v, False) for v in voters]:
         email = person.get("email") or person.get("member.email")
         name = person.get("display_name") or person.get("member.display_name")
         await queue_email(kind="campaign_launched", subject_ref=f"campaign:{campaign_id}", to=email,
-                          subject=f"Pre-orders are opening: {title}", template="campaign_launched",
-                          context={"name": name, "title": title, "link": link, "relation": kind})
+                          subject=N_("Pre-orders are opening: %(title)s"), subject_args={"title": title},
+                          template="campaign_launched",
+                          context={"name": name, "title": title, "link": link, "is_author": is_author})
 
 
 async def advance_campaign(campaign_id: int, *, now: dt.datetime | None = None) -> None:
@@ -383,7 +395,7 @@ async def get_campaign(campaign_id: int | None = None, *, idea_id: int | None = 
     query = query.where(Campaign.id == campaign_id) if campaign_id is not None else query.where(Campaign.idea == idea_id)
     row = await query.first()
     if row is None:
-        raise NotFound("Campaign not found")
+        raise NotFound(gettext("Campaign not found"))
     row["variants"] = await CampaignVariant.select().where(CampaignVariant.campaign == row["id"]).order_by(
         CampaignVariant.position)
     for variant in row["variants"]:
@@ -394,7 +406,7 @@ async def get_campaign(campaign_id: int | None = None, *, idea_id: int | None = 
 def decorate(row: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     status = CampaignStatus(row["status"])
-    row["status_label"] = CAMPAIGN_LABELS[status]
+    row["status_label"] = gettext(CAMPAIGN_LABELS[status])
     row["is_open"] = status in OPEN_STATUSES and as_aware(row["ends_at"]) > now
     row["percent"] = min(999, row["pledged_units"] * 100 // max(1, row["goal_units"]))
     row["goal_reached"] = row["pledged_units"] >= row["goal_units"]
@@ -406,7 +418,7 @@ def decorate(row: dict[str, Any], now: dt.datetime | None = None) -> dict[str, A
 
 async def list_campaigns(sort: str = "ending", limit: int = 24, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     if sort not in ("ending", "funded", "almost", "new"):
-        raise FormError({"sort": "Sort by ending, funded, almost or new."})
+        raise FormError({"sort": gettext("Sort by ending, funded, almost or new.")})
     from piccolo.query import OrderByRaw
 
     states = list(statuses or (C.EARLY_ACCESS.value, C.LIVE.value))
@@ -443,30 +455,30 @@ async def _lock_campaign(campaign_id: int) -> dict[str, Any]:
         query = query.lock_rows()
     row = await query.where(Campaign.id == campaign_id).first()
     if row is None:
-        raise NotFound("Campaign not found")
+        raise NotFound(gettext("Campaign not found"))
     return row
 
 
 def _check_can_pledge(member: CurrentMember, campaign: dict[str, Any], now: dt.datetime) -> None:
     status = CampaignStatus(campaign["status"])
     if not member.verified:
-        raise Forbidden("Verify your email address to pledge.")
+        raise Forbidden(gettext("Verify your email address to pledge."))
     if status is C.SCHEDULED:
-        raise Conflict("Pre-orders have not opened yet.")
+        raise Conflict(gettext("Pre-orders have not opened yet."))
     if status not in OPEN_STATUSES or as_aware(campaign["ends_at"]) <= now:
-        raise Conflict("This campaign has ended.")
+        raise Conflict(gettext("This campaign has ended."))
     if status is C.EARLY_ACCESS and member.points_lifetime < EARLY_ACCESS_LEVEL:
-        opens = as_aware(campaign["early_access_ends_at"]).strftime("%d %b %H:%M UTC")
-        raise Forbidden(f"Early access is for Insiders and above; everyone can pledge from {opens}.")
+        opens = _utc_time(campaign["early_access_ends_at"], "dd MMM HH:mm")
+        raise Forbidden(gettext("Early access is for Insiders and above; everyone can pledge from %(opens)s.", opens=opens))
 
 
 def _check_quantity(quantity: Any) -> int:
     try:
         quantity = int(quantity)
     except (TypeError, ValueError):
-        raise FormError({"quantity": "Choose how many units you want."}) from None
+        raise FormError({"quantity": gettext("Choose how many units you want.")}) from None
     if not 1 <= quantity <= MAX_QUANTITY:
-        raise FormError({"quantity": f"Choose between 1 and {MAX_QUANTITY} units."})
+        raise FormError({"quantity": gettext("Choose between 1 and %(max)s units.", max=MAX_QUANTITY)})
     return quantity
 
 
@@ -479,10 +491,10 @@ async def _reserve(variant_id: int, campaign_id: int, quantity: int) -> None:
         variant = await CampaignVariant.select().where(
             (CampaignVariant.id == variant_id) & (CampaignVariant.campaign == campaign_id)).first()
         if variant is None:
-            raise FormError({"variant": "Choose one of the campaign's variants."})
+            raise FormError({"variant": gettext("Choose one of the campaign's variants.")})
         left = _left(variant)
-        raise Conflict(f"Sold out: {variant['name']} has no units left." if not left else
-                       f"Only {left} of {variant['name']} left; choose fewer units.")
+        raise Conflict(gettext("Sold out: %(variant)s has no units left.", variant=variant["name"]) if not left else
+                       gettext("Only %(left)s of %(variant)s left; choose fewer units.", left=left, variant=variant["name"]))
 
 
 async def _release(variant_id: int, quantity: int) -> None:
@@ -508,9 +520,9 @@ async def start_pledge(member: CurrentMember, campaign_id: int, *, variant_id: A
     try:
         variant_id = int(variant_id)
     except (TypeError, ValueError):
-        raise FormError({"variant": "Choose a variant."}) from None
+        raise FormError({"variant": gettext("Choose a variant.")}) from None
     if not consent:
-        raise FormError({"consent": "Please confirm that you agree to be charged if the campaign is funded."})
+        raise FormError({"consent": gettext("Please confirm that you agree to be charged if the campaign is funded.")})
     async with write_transaction():
         campaign = await _lock_campaign(campaign_id)
         _check_can_pledge(member, campaign, now)
@@ -518,14 +530,14 @@ async def start_pledge(member: CurrentMember, campaign_id: int, *, variant_id: A
             (Pledge.campaign == campaign_id) & (Pledge.member == member.id)
             & Pledge.status.is_in([P.PENDING.value, P.ACTIVE.value])).first()
         if existing:
-            raise Conflict("You already back this campaign: change your pledge under My pledges.")
+            raise Conflict(gettext("You already back this campaign: change your pledge under My pledges."))
         await _reserve(variant_id, campaign_id, quantity)
         free = (campaign["early_bird_units"] or 0) - (campaign["early_bird_taken"] or 0)
         amount, early = price_for(campaign, quantity, max(0, free))
         if early:
             await Campaign.update({Campaign.early_bird_taken: Campaign.early_bird_taken + early}).where(
                 Campaign.id == campaign_id)
-        deadline = as_aware(campaign["ends_at"]).strftime("%d %b %Y %H:%M UTC")
+        deadline = _utc_time(campaign["ends_at"])
         rows = await Pledge.insert(Pledge(
             campaign=campaign_id, member=member.id, variant=variant_id, quantity=quantity, early_bird_units=early,
             amount=amount, status=P.PENDING.value, consent_version=CONSENT_VERSION,
@@ -547,7 +559,7 @@ async def start_pledge(member: CurrentMember, campaign_id: int, *, variant_id: A
 async def _owned_pledge(member: CurrentMember, pledge_id: int) -> dict[str, Any]:
     row = await Pledge.select().where(Pledge.id == pledge_id).first()
     if row is None or row["member"] != member.id:
-        raise NotFound("Pledge not found")  # never reveal another member's pledge
+        raise NotFound(gettext("Pledge not found"))  # never reveal another member's pledge
     return row
 
 
@@ -559,17 +571,17 @@ async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_
     if pledge["status"] == P.ACTIVE:
         return pledge
     if pledge["status"] != P.PENDING:
-        raise Conflict("This pledge can no longer be confirmed.")
+        raise Conflict(gettext("This pledge can no longer be confirmed."))
     intent_id = pledge["setup_intent_id"]
     if setup_intent_id and setup_intent_id != intent_id:
-        raise FormError({"setup_intent": "That card setup does not belong to this pledge."})
+        raise FormError({"setup_intent": gettext("That card setup does not belong to this pledge.")})
     payment_method = await cards.verified_payment_method(member, intent_id, expected={"pledge_id": str(pledge_id)})
     async with write_transaction():
         campaign = await _lock_campaign(pledge["campaign"])
         # Re-read under the lock: a change that committed meanwhile decides what is counted.
         pledge = await _owned_pledge(member, pledge_id)
         if CampaignStatus(campaign["status"]) not in OPEN_STATUSES or as_aware(campaign["ends_at"]) <= utcnow():
-            raise Conflict("This campaign has ended; the pledge could not be completed.")
+            raise Conflict(gettext("This campaign has ended; the pledge could not be completed."))
         moved = await move_pledge(pledge_id, P.ACTIVE, expect=(P.PENDING,), message="Card saved",
                                   extra={Pledge.payment_method_id: payment_method})
         if moved is None:
@@ -647,12 +659,12 @@ async def change_pledge(member: CurrentMember, pledge_id: int, *, variant_id: An
     try:
         new_variant = pledge["variant"] if variant_id in (None, "") else int(variant_id)
     except (TypeError, ValueError):
-        raise FormError({"variant": "Choose a variant."}) from None
+        raise FormError({"variant": gettext("Choose a variant.")}) from None
     async with write_transaction():
         campaign = await _lock_campaign(pledge["campaign"])
         pledge = await _owned_pledge(member, pledge_id)  # re-read under the lock
         if pledge["status"] not in (P.PENDING, P.ACTIVE):
-            raise Conflict("This pledge can no longer be changed.")
+            raise Conflict(gettext("This pledge can no longer be changed."))
         _check_can_pledge(member, campaign, now)
         if new_variant == pledge["variant"] and new_quantity == pledge["quantity"]:
             return pledge
@@ -662,7 +674,7 @@ async def change_pledge(member: CurrentMember, pledge_id: int, *, variant_id: An
         amount, early = price_for(campaign, new_quantity, max(0, free))
         await Campaign.update({Campaign.early_bird_taken: Campaign.early_bird_taken + early - pledge["early_bird_units"]}).where(
             Campaign.id == campaign["id"])
-        deadline = as_aware(campaign["ends_at"]).strftime("%d %b %Y %H:%M UTC")
+        deadline = _utc_time(campaign["ends_at"])
         await Pledge.update({Pledge.variant: new_variant, Pledge.quantity: new_quantity, Pledge.amount: amount,
                              Pledge.early_bird_units: early, Pledge.updated_at: utcnow(),
                              Pledge.consent_text: consent_text(f"{amount / 100:.2f} {campaign['currency']}", deadline),
@@ -681,7 +693,7 @@ async def cancel_pledge(member: CurrentMember, pledge_id: int, *, now: dt.dateti
     pledge = await _owned_pledge(member, pledge_id)
     campaign = await Campaign.select(Campaign.status, Campaign.ends_at).where(Campaign.id == pledge["campaign"]).first()
     if CampaignStatus(campaign["status"]) not in OPEN_STATUSES or as_aware(campaign["ends_at"]) <= now:
-        raise Conflict("The campaign has ended; pledges can no longer be cancelled.")
+        raise Conflict(gettext("The campaign has ended; pledges can no longer be cancelled."))
     if pledge["status"] in (P.CANCELLED,):
         return
     was_active = pledge["status"] == P.ACTIVE
@@ -703,7 +715,7 @@ async def _end_pending(pledge_id: int, to: PledgeStatus, message: str,
         pledge = await Pledge.select().where(Pledge.id == pledge_id).first()
         if require_open and (CampaignStatus(campaign["status"]) not in OPEN_STATUSES
                              or as_aware(campaign["ends_at"]) <= utcnow()):
-            raise Conflict("The campaign has ended; pledges can no longer be cancelled.")
+            raise Conflict(gettext("The campaign has ended; pledges can no longer be cancelled."))
         old = await move_pledge(pledge_id, to, expect=allowed, message=message)
         if old is None:
             return False
@@ -721,11 +733,22 @@ async def expire_pending_pledge(pledge_id: int) -> None:
 
 
 IN_SITE = {  # email kind -> (notification kind, title) for the bell; the email itself always goes
-    "campaign_funded": ("campaign", "Funded! {title} will be made"),
-    "campaign_failed": ("campaign", "{title} was not funded: nothing is charged"),
-    "pledge_paid": ("order", "Your pre-order of {title} is paid"),
-    "payment_failed": ("order", "Action needed: the payment for {title} failed"),
-    "pledge_dropped": ("order", "Your pledge for {title} was dropped"),
+    "campaign_funded": ("campaign", N_("Funded! %(title)s will be made")),
+    "campaign_failed": ("campaign", N_("%(title)s was not funded: nothing is charged")),
+    "pledge_paid": ("order", N_("Your pre-order of %(title)s is paid")),
+    "payment_failed": ("order", N_("Action needed: the payment for %(title)s failed")),
+    "pledge_dropped": ("order", N_("Your pledge for %(title)s was dropped")),
+}
+EMAIL_SUBJECTS = {  # translated into the recipient's language by queue_email
+    "pledge_confirmed": N_("You backed %(title)s"),
+    "pledge_changed": N_("Your pledge for %(title)s was changed"),
+    "pledge_cancelled": N_("Your pledge for %(title)s was cancelled"),
+    "campaign_funded": N_("Funded! %(title)s will be made"),
+    "campaign_failed": N_("%(title)s was not funded: nothing is charged"),
+    "payment_failed": N_("Action needed: your payment for %(title)s failed"),
+    "payment_reminder": N_("Reminder: fix your payment for %(title)s"),
+    "pledge_dropped": N_("Your pledge for %(title)s was dropped"),
+    "pledge_paid": N_("Payment received for %(title)s"),
 }
 
 
@@ -733,30 +756,21 @@ async def _email_pledge(pledge_id: int, kind: str, ref: str) -> None:
     row = await Pledge.select(Pledge.member,
         Pledge.id, Pledge.quantity, Pledge.amount, Pledge.status, Pledge.variant.name, Pledge.member.email,
         Pledge.member.display_name, Pledge.campaign.idea.title, Pledge.campaign.idea, Pledge.campaign.ends_at,
-        Pledge.campaign.currency,
+        Pledge.campaign.currency, Pledge.member.locale,
     ).where(Pledge.id == pledge_id).first()
-    subjects = {
-        "pledge_confirmed": "You backed {title}",
-        "pledge_changed": "Your pledge for {title} was changed",
-        "pledge_cancelled": "Your pledge for {title} was cancelled",
-        "campaign_funded": "Funded! {title} will be made",
-        "campaign_failed": "{title} was not funded: nothing is charged",
-        "payment_failed": "Action needed: your payment for {title} failed",
-        "payment_reminder": "Reminder: fix your payment for {title}",
-        "pledge_dropped": "Your pledge for {title} was dropped",
-        "pledge_paid": "Payment received for {title}",
-    }
     title = row["campaign.idea.title"]
     if kind in IN_SITE:
         from app.notifications.service import notify
 
         note_kind, note_title = IN_SITE[kind]
         link = f"/pledges/{pledge_id}/fix" if kind == "payment_failed" else "/me/pledges"
-        await notify(row["member"], note_kind, key=f"pledge:{pledge_id}:{ref}", title=note_title.format(title=title),
+        with use_locale(row["member.locale"]):  # stored as the backer reads it
+            note_title = gettext(note_title, title=title)
+        await notify(row["member"], note_kind, key=f"pledge:{pledge_id}:{ref}", title=note_title,
                      link=link, email=False)
     await queue_email(
         kind=kind, subject_ref=f"pledge:{pledge_id}:{ref}", to=row["member.email"],
-        subject=subjects[kind].format(title=title), template=f"pledges/{kind}",
+        subject=EMAIL_SUBJECTS[kind], subject_args={"title": title}, template=f"pledges/{kind}",
         context={"name": row["member.display_name"], "title": title, "quantity": row["quantity"],
                  "variant": row["variant.name"], "amount": row["amount"], "currency": row["campaign.currency"],
                  "deadline": row["campaign.ends_at"], "pledge_id": pledge_id,
@@ -774,7 +788,7 @@ async def my_pledges(member: CurrentMember) -> list[dict[str, Any]]:
     # A pledge abandoned before its card was saved is noise, not history.
     rows = [r for r in rows if not (r["status"] == P.CANCELLED and not r["payment_method_id"])]
     for row in rows:
-        row["status_label"] = PLEDGE_LABELS[PledgeStatus(row["status"])]
+        row["status_label"] = gettext(PLEDGE_LABELS[PledgeStatus(row["status"])])
         open_campaign = CampaignStatus(row["campaign.status"]) in OPEN_STATUSES and as_aware(row["campaign.ends_at"]) > utcnow()
         row["editable"] = open_campaign and row["status"] in (P.PENDING, P.ACTIVE)
     return rows
@@ -844,18 +858,20 @@ async def release_campaign(campaign_id: int) -> int:
 async def mark_production(staff: CurrentMember, campaign_id: int, to: CampaignStatus) -> None:
     """Staff: charging -> in production (once no pledge is still being charged) -> delivered."""
     if not staff.is_staff:
-        raise Forbidden("Staff only.")
+        raise Forbidden(gettext("Staff only."))
     if to is C.IN_PRODUCTION:
         still = await Pledge.count().where((Pledge.campaign == campaign_id) & (Pledge.status == P.CHARGING.value))
         if still:
-            raise Conflict(f"{still} pledge(s) are still being charged; wait for the settlement to finish.")
+            raise Conflict(ngettext("%(num)s pledge is still being charged; wait for the settlement to finish.",
+                                    "%(num)s pledges are still being charged; wait for the settlement to finish.", still))
         await move_campaign(campaign_id, to, actor_id=staff.id, expect=(C.CHARGING,), message="Production started")
     elif to is C.DELIVERED:
         await move_campaign(campaign_id, to, actor_id=staff.id, expect=(C.IN_PRODUCTION,), message="Delivered")
     else:
-        raise FormError({"status": "Choose in_production or delivered."})
+        raise FormError({"status": gettext("Choose in_production or delivered.")})
     await live.publish(campaign_id)
 
 
 def label(status: str) -> str:
-    return CAMPAIGN_LABELS.get(CampaignStatus(status), status)
+    """A campaign status as the reader says it."""
+    return gettext(CAMPAIGN_LABELS.get(CampaignStatus(status), status))

@@ -12,10 +12,13 @@ from typing import Any
 
 from app.campaigns.tables import Campaign, CampaignEvent
 from app.db import after_commit
+from app.i18n import N_
 from app.ideas.tables import IdeaEvent
 
-IDEA_MOMENTS = {"voting": "is open for votes", "greenlit": "was greenlit"}
-CAMPAIGN_MOMENTS = {"live": "is live for pre-orders", "funded": "was funded", "charging": "was funded"}
+# What happened, after the idea's title; the feed template translates it.
+IDEA_MOMENTS = {"voting": N_("is open for votes"), "greenlit": N_("was greenlit")}
+CAMPAIGN_MOMENTS = {"live": N_("is live for pre-orders"), "funded": N_("was funded"), "charging": N_("was funded")}
+GOAL_REACHED = N_("reached its goal")
 
 
 def announce() -> None:
@@ -38,7 +41,7 @@ async def recent_activity(limit: int = 8) -> list[dict[str, Any]]:
               "at": r["created_at"]} for r in ideas]
     items += [{"idea": r["campaign.idea"], "title": r["campaign.idea.title"], "what": CAMPAIGN_MOMENTS[r["to_status"]],
                "kind": r["to_status"], "at": r["created_at"]} for r in campaigns]
-    items += [{"idea": r["idea"], "title": r["idea.title"], "what": "reached its goal", "kind": "goal",
+    items += [{"idea": r["idea"], "title": r["idea.title"], "what": GOAL_REACHED, "kind": "goal",
                "at": r["goal_reached_at"]} for r in goals]
     items.sort(key=lambda item: item["at"], reverse=True)
     return items[:limit]

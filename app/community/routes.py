@@ -10,6 +10,7 @@ from app.accounts import service as accounts
 from app.campaigns import live
 from app.community import activity, service
 from app.errors import Conflict, Forbidden, FormError, NotFound
+from app.i18n import gettext
 from app.notifications import service as notifications
 from app.points import badges
 from app.points import service as points
@@ -58,7 +59,7 @@ async def _comment_idea(comment_id: int) -> int:
 
     row = await Comment.select(Comment.idea).where(Comment.id == comment_id).first()
     if row is None:
-        raise NotFound("Comment not found")
+        raise NotFound(gettext("Comment not found"))
     return row["idea"]
 
 
@@ -92,8 +93,8 @@ async def comment_report(request: Request, comment_id: int) -> Response:
     except Conflict as error:
         return await _comments_response(request, idea_id, _message(error))
     if is_htmx(request):
-        return await _comments_response(request, idea_id, "Thanks: our team will look at it.")
-    return redirect(f"/ideas/{idea_id}#comments", flash=("info", "Thanks: our team will look at this comment."))
+        return await _comments_response(request, idea_id, gettext("Thanks: our team will look at it."))
+    return redirect(f"/ideas/{idea_id}#comments", flash=("info", gettext("Thanks: our team will look at this comment.")))
 
 
 @get("/staff/moderation", guards=[requires_staff])
@@ -108,13 +109,13 @@ async def comment_hide(request: Request, comment_id: int) -> Response:
         await service.hide_comment(current_member(request), comment_id, form.get("reason", ""))
     except FormError as error:
         return redirect("/staff/moderation", flash=("error", _message(error)))
-    return redirect("/staff/moderation", flash=("success", "The comment is hidden and its points were reversed."))
+    return redirect("/staff/moderation", flash=("success", gettext("The comment is hidden and its points were reversed.")))
 
 
 @post("/staff/comments/{comment_id:int}/dismiss", guards=[requires_staff])
 async def comment_dismiss(request: Request, comment_id: int) -> Response:
     await service.dismiss_reports(current_member(request), comment_id)
-    return redirect("/staff/moderation", flash=("info", "Reports dismissed."))
+    return redirect("/staff/moderation", flash=("info", gettext("Reports dismissed.")))
 
 
 @post("/follow", guards=[requires_member])
@@ -123,7 +124,7 @@ async def follow_toggle(request: Request) -> Response:
     kind, target = form.get("kind", ""), form.get("target", "")
     back = form.get("next", "/")
     if not target.isdecimal():
-        return redirect("/", flash=("error", "Nothing to follow."))
+        return redirect("/", flash=("error", gettext("Nothing to follow.")))
     member = current_member(request)
     try:
         if form.get("action") == "unfollow":
@@ -140,7 +141,7 @@ async def follow_toggle(request: Request) -> Response:
             "following": await service.is_following(member, kind, int(target))})
     from app.web.responses import safe_next
 
-    return redirect(safe_next(back), flash=("success", "Following." if form.get("action") != "unfollow" else "Unfollowed."))
+    return redirect(safe_next(back), flash=("success", gettext("Following.") if form.get("action") != "unfollow" else gettext("Unfollowed.")))
 
 
 @post("/campaigns/{campaign_id:int}/updates", guards=[requires_member])
@@ -154,7 +155,7 @@ async def update_post(request: Request, campaign_id: int) -> Response:
                                   body=form.get("body", ""), visibility=form.get("visibility", "public"))
     except (FormError, Forbidden) as error:
         return redirect(f"/ideas/{campaign['idea']}#updates", flash=("error", _message(error)))
-    return redirect(f"/ideas/{campaign['idea']}#updates", flash=("success", "Update posted; backers and followers are notified."))
+    return redirect(f"/ideas/{campaign['idea']}#updates", flash=("success", gettext("Update posted; backers and followers are notified.")))
 
 
 @get("/notifications", guards=[requires_member])
@@ -207,7 +208,7 @@ async def notification_read(request: Request, notification_id: int) -> Response:
 @post("/notifications/read-all", guards=[requires_member])
 async def notification_read_all(request: Request) -> Response:
     await notifications.mark_all_read(current_member(request).id)
-    return redirect("/notifications", flash=("info", "All caught up."))
+    return redirect("/notifications", flash=("info", gettext("All caught up.")))
 
 
 @get("/notifications/settings", guards=[requires_member])
@@ -224,7 +225,7 @@ async def notification_settings_save(request: Request) -> Response:
     for kind in notifications.KINDS:
         if kind in form:
             await notifications.set_mode(member.id, kind, form[kind])
-    return redirect("/notifications/settings", flash=("success", "Your email settings are saved."))
+    return redirect("/notifications/settings", flash=("success", gettext("Your email settings are saved.")))
 
 
 @get("/unsubscribe")
@@ -261,10 +262,10 @@ async def staff_adjust_points(request: Request, handle: str) -> Response:
         amount = int(form.get("points", "0").strip() or 0)
         await points.adjust(current_member(request).id, profile["id"], amount, form.get("reason", ""))
     except ValueError:
-        return redirect(f"/members/{handle}", flash=("error", "Points must be a whole number."))
+        return redirect(f"/members/{handle}", flash=("error", gettext("Points must be a whole number.")))
     except FormError as error:
         return redirect(f"/members/{handle}", flash=("error", _message(error)))
-    return redirect(f"/members/{handle}", flash=("success", f"Adjusted by {amount} points."))
+    return redirect(f"/members/{handle}", flash=("success", gettext("Adjusted by %(amount)s points.", amount=amount)))
 
 
 ROUTES = [comment_add, comment_edit, comment_delete, comment_report, moderation, comment_hide, comment_dismiss,

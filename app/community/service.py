@@ -13,6 +13,7 @@ from app.campaigns.tables import Campaign, Pledge
 from app.community.tables import CampaignUpdate, Comment, CommentReport, Follow
 from app.db import as_aware, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
+from app.i18n import N_, gettext
 from app.ideas.service import PUBLIC_STATUSES
 from app.ideas.tables import Category, Idea
 from app.notifications.service import notify
@@ -28,22 +29,22 @@ FOLLOW_KINDS = {"idea", "member", "category"}
 async def _public_idea(idea_id: int) -> dict[str, Any]:
     idea = await Idea.select(Idea.id, Idea.title, Idea.author, Idea.status).where(Idea.id == idea_id).first()
     if idea is None or idea["status"] not in PUBLIC_STATUSES:
-        raise NotFound("Idea not found")
+        raise NotFound(gettext("Idea not found"))
     return idea
 
 
 def _clean_body(body: str) -> str:
     body = (body or "").strip()
     if not body:
-        raise FormError({"body": "Write something first."})
+        raise FormError({"body": gettext("Write something first.")})
     if len(body) > MAX_COMMENT:
-        raise FormError({"body": f"Keep comments under {MAX_COMMENT:,} characters."})
+        raise FormError({"body": gettext("Keep comments under 2,000 characters.")})
     return body
 
 
 async def add_comment(member: CurrentMember, idea_id: int, body: str, parent_id: int | None = None) -> int:
     if not member.verified:
-        raise Forbidden("Verify your email address to comment.")
+        raise Forbidden(gettext("Verify your email address to comment."))
     idea = await _public_idea(idea_id)
     body = _clean_body(body)
     parent = None
@@ -51,7 +52,7 @@ async def add_comment(member: CurrentMember, idea_id: int, body: str, parent_id:
         parent = await Comment.select(Comment.id, Comment.author, Comment.parent, Comment.idea).where(
             Comment.id == parent_id).first()
         if parent is None or parent["idea"] != idea_id:
-            raise FormError({"parent": "You can only reply to a comment on this idea."})
+            raise FormError({"parent": gettext("You can only reply to a comment on this idea.")})
         if parent["parent"]:
             parent_id = parent["parent"]  # one level of threading: replies to replies join the thread
     link = f"/ideas/{idea_id}#comment-"
@@ -64,7 +65,8 @@ async def add_comment(member: CurrentMember, idea_id: int, body: str, parent_id:
         notified = {member.id}
         if parent and parent["author"] not in notified:
             await notify(parent["author"], "reply", key=f"reply:{comment_id}:{parent['author']}",
-                         title=f"{member.display_name} replied to your comment on {idea['title']}",
+                         title=N_("%(name)s replied to your comment on %(title)s"),
+                         title_args={"name": member.display_name, "title": idea["title"]},
                          body=body[:280], link=f"{link}{comment_id}")
             notified.add(parent["author"])
         handles = {h.lower() for h in MENTION_RE.findall(body)}
@@ -72,12 +74,14 @@ async def add_comment(member: CurrentMember, idea_id: int, body: str, parent_id:
             for mentioned in await Member.select(Member.id).where(Member.handle.is_in(list(handles))):
                 if mentioned["id"] not in notified:
                     await notify(mentioned["id"], "mention", key=f"mention:{comment_id}:{mentioned['id']}",
-                                 title=f"{member.display_name} mentioned you on {idea['title']}",
+                                 title=N_("%(name)s mentioned you on %(title)s"),
+                                 title_args={"name": member.display_name, "title": idea["title"]},
                                  body=body[:280], link=f"{link}{comment_id}")
                     notified.add(mentioned["id"])
         if idea["author"] not in notified:
             await notify(idea["author"], "reply", key=f"comment:{comment_id}:{idea['author']}",
-                         title=f"{member.display_name} commented on your idea {idea['title']}",
+                         title=N_("%(name)s commented on your idea %(title)s"),
+                         title_args={"name": member.display_name, "title": idea["title"]},
                          body=body[:280], link=f"{link}{comment_id}")
     return comment_id
 
@@ -85,9 +89,9 @@ async def add_comment(member: CurrentMember, idea_id: int, body: str, parent_id:
 async def _own_comment(member: CurrentMember, comment_id: int) -> dict[str, Any]:
     row = await Comment.select().where(Comment.id == comment_id).first()
     if row is None or row["author"] != member.id:
-        raise NotFound("Comment not found")
+        raise NotFound(gettext("Comment not found"))
     if row["deleted_at"] or row["hidden_at"]:
-        raise Conflict("This comment can no longer be changed.")
+        raise Conflict(gettext("This comment can no longer be changed."))
     return row
 
 
@@ -95,7 +99,7 @@ async def edit_comment(member: CurrentMember, comment_id: int, body: str, *, now
     now = now or utcnow()
     row = await _own_comment(member, comment_id)
     if now - as_aware(row["created_at"]) > dt.timedelta(minutes=EDIT_MINUTES):
-        raise Conflict(f"Comments can be edited for {EDIT_MINUTES} minutes after posting.")
+        raise Conflict(gettext("Comments can be edited for %(minutes)s minutes after posting.", minutes=EDIT_MINUTES))
     await Comment.update({Comment.body: _clean_body(body), Comment.edited_at: now}).where(Comment.id == comment_id)
 
 
@@ -111,10 +115,10 @@ async def delete_comment(member: CurrentMember, comment_id: int) -> None:
 async def report_comment(member: CurrentMember, comment_id: int, reason: str = "") -> bool:
     row = await Comment.select(Comment.id, Comment.author, Comment.idea).where(Comment.id == comment_id).first()
     if row is None:
-        raise NotFound("Comment not found")
+        raise NotFound(gettext("Comment not found"))
     await _public_idea(row["idea"])
     if row["author"] == member.id:
-        raise Conflict("You can't report your own comment.")
+        raise Conflict(gettext("You can't report your own comment."))
     async with write_transaction():
         inserted = await CommentReport.insert(CommentReport(comment=comment_id, reporter=member.id,
                                                             reason=(reason or "").strip()[:200])).on_conflict(
@@ -143,10 +147,10 @@ async def moderation_queue() -> list[dict[str, Any]]:
 
 async def hide_comment(staff: CurrentMember, comment_id: int, reason: str) -> None:
     if not staff.is_staff:
-        raise Forbidden("Staff only.")
+        raise Forbidden(gettext("Staff only."))
     reason = (reason or "").strip()
     if len(reason) < 3:
-        raise FormError({"reason": "Give a reason; the author sees it."})
+        raise FormError({"reason": gettext("Give a reason; the author sees it.")})
     async with write_transaction():
         hidden = await Comment.update({Comment.hidden_at: utcnow(), Comment.hidden_reason: reason[:500],
                                        Comment.hidden_by: staff.id}).where(
@@ -160,7 +164,7 @@ async def hide_comment(staff: CurrentMember, comment_id: int, reason: str) -> No
 
 async def dismiss_reports(staff: CurrentMember, comment_id: int) -> None:
     if not staff.is_staff:
-        raise Forbidden("Staff only.")
+        raise Forbidden(gettext("Staff only."))
     await CommentReport.update({CommentReport.resolved_at: utcnow()}).where(CommentReport.comment == comment_id)
     await Comment.update({Comment.reports: 0}).where(Comment.id == comment_id)
 
@@ -194,20 +198,20 @@ async def comment_count(idea_id: int) -> int:
 
 async def _check_target(kind: str, target: int) -> None:
     if kind not in FOLLOW_KINDS:
-        raise FormError({"kind": "Follow an idea, a member or a category."})
+        raise FormError({"kind": gettext("Follow an idea, a member or a category.")})
     if kind == "idea":
         await _public_idea(target)
     elif kind == "member":
         if not await Member.exists().where((Member.id == target) & Member.deleted_at.is_null()):
-            raise NotFound("Member not found")
+            raise NotFound(gettext("Member not found"))
     elif not await Category.exists().where(Category.id == target):
-        raise NotFound("Category not found")
+        raise NotFound(gettext("Category not found"))
 
 
 async def follow(member: CurrentMember, kind: str, target: int) -> bool:
     await _check_target(kind, target)
     if kind == "member" and target == member.id:
-        raise Conflict("You can't follow yourself.")
+        raise Conflict(gettext("You can't follow yourself."))
     rows = await Follow.insert(Follow(member=member.id, kind=kind, target=target)).on_conflict(
         target=(Follow.member, Follow.kind, Follow.target), action="DO NOTHING").returning(Follow.id)
     return bool(rows)
@@ -227,8 +231,10 @@ async def followers(kind: str, target: int) -> list[int]:
     return [r["member"] for r in await Follow.select(Follow.member).where((Follow.kind == kind) & (Follow.target == target))]
 
 
-async def notify_idea_followers(idea_id: int, *, key: str, title: str, link: str, exclude: set[int] = frozenset()) -> None:
-    """Status changes and updates reach everyone following the idea, its author or its category."""
+async def notify_idea_followers(idea_id: int, *, key: str, title: str, link: str, exclude: set[int] = frozenset(),
+                                title_args: dict[str, Any] | None = None) -> None:
+    """Status changes and updates reach everyone following the idea, its author or its category
+    (`title` with `title_args`: an N_ message, written in each follower's language)."""
     idea = await Idea.select(Idea.author, Idea.category).where(Idea.id == idea_id).first()
     if idea is None:
         return
@@ -236,7 +242,7 @@ async def notify_idea_followers(idea_id: int, *, key: str, title: str, link: str
     if idea["category"]:
         audience |= set(await followers("category", idea["category"]))
     for member_id in audience - set(exclude):
-        await notify(member_id, "idea_status", key=f"{key}:{member_id}", title=title, link=link)
+        await notify(member_id, "idea_status", key=f"{key}:{member_id}", title=title, title_args=title_args, link=link)
 
 
 # ---- creator updates ---------------------------------------------------------------------------
@@ -246,17 +252,17 @@ async def post_update(member: CurrentMember, campaign_id: int, *, title: str, bo
     campaign = await Campaign.select(Campaign.id, Campaign.idea, Campaign.idea.author, Campaign.idea.title).where(
         Campaign.id == campaign_id).first()
     if campaign is None:
-        raise NotFound("Campaign not found")
+        raise NotFound(gettext("Campaign not found"))
     if not (member.is_staff or member.id == campaign["idea.author"]):
-        raise Forbidden("Only the creator and staff can post updates.")
+        raise Forbidden(gettext("Only the creator and staff can post updates."))
     title, body = (title or "").strip(), (body or "").strip()
     errors = {}
     if not 3 <= len(title) <= 160:
-        errors["title"] = "Give the update a title (3-160 characters)."
+        errors["title"] = gettext("Give the update a title (3-160 characters).")
     if not 10 <= len(body) <= 10_000:
-        errors["body"] = "Write at least 10 characters."
+        errors["body"] = gettext("Write at least 10 characters.")
     if visibility not in ("public", "backers"):
-        errors["visibility"] = "Choose public or backers only."
+        errors["visibility"] = gettext("Choose public or backers only.")
     if errors:
         raise FormError(errors)
     async with write_transaction():
@@ -271,7 +277,8 @@ async def post_update(member: CurrentMember, campaign_id: int, *, title: str, bo
         link = f"/ideas/{campaign['idea']}#update-{update_id}"
         for member_id in audience - {member.id}:
             await notify(member_id, "update", key=f"update:{update_id}:{member_id}",
-                         title=f"Update on {campaign['idea.title']}: {title}", body=body[:500], link=link)
+                         title=N_("Update on %(idea)s: %(title)s"), title_args={"idea": campaign["idea.title"], "title": title},
+                         body=body[:500], link=link)
     return update_id
 
 

@@ -7,6 +7,7 @@ from litestar import Request, Response, get, post
 from app.errors import Conflict, FormError
 from app.experiments import service
 from app.experiments.service import ExperimentInput
+from app.i18n import gettext
 from app.web.guards import requires_staff
 from app.web.responses import current_member, redirect, render
 
@@ -47,7 +48,7 @@ async def experiment_create(request: Request) -> Response:
     except FormError as error:
         return render(request, "experiments/list.html", await _list_context(form, error.errors), status_code=400)
     return redirect(f"/staff/experiments/{key}",
-                    flash=("success", "Experiment saved as a draft. Check it, then start it to show the variants."))
+                    flash=("success", gettext("Experiment saved as a draft. Check it, then start it to show the variants.")))
 
 
 @get("/staff/experiments/{key:str}", guards=[requires_staff])
@@ -61,7 +62,7 @@ async def experiment_start(request: Request, key: str) -> Response:
         await service.start_experiment(current_member(request), key)
     except Conflict as error:
         return redirect(f"/staff/experiments/{key}", flash=("error", error.message))
-    return redirect(f"/staff/experiments/{key}", flash=("success", "Experiment started: visitors now see their variants."))
+    return redirect(f"/staff/experiments/{key}", flash=("success", gettext("Experiment started: visitors now see their variants.")))
 
 
 @post("/staff/experiments/{key:str}/stop", guards=[requires_staff])
@@ -75,7 +76,7 @@ async def experiment_stop(request: Request, key: str) -> Response:
                       status_code=400)
     except Conflict as error:
         return redirect(f"/staff/experiments/{key}", flash=("error", error.message))
-    return redirect(f"/staff/experiments/{key}", flash=("success", f"Experiment stopped. Everyone now sees “{winner}”."))
+    return redirect(f"/staff/experiments/{key}", flash=("success", gettext("Experiment stopped. Everyone now sees “%(winner)s”.", winner=winner)))
 
 
 @post("/staff/experiments/{key:str}/delete", guards=[requires_staff])
@@ -84,7 +85,7 @@ async def experiment_delete(request: Request, key: str) -> Response:
         await service.delete_experiment(current_member(request), key)
     except Conflict as error:
         return redirect(f"/staff/experiments/{key}", flash=("error", error.message))
-    return redirect("/staff/experiments", flash=("info", f"Experiment {key} deleted; the site shows its default again."))
+    return redirect("/staff/experiments", flash=("info", gettext("Experiment %(key)s deleted; the site shows its default again.", key=key)))
 
 
 ROUTES: list = [experiments_page, experiment_create, experiment_page, experiment_start, experiment_stop,

@@ -36,6 +36,7 @@ from app.accounts.tables import Member
 from app.db import as_aware, raw, utcnow, write_transaction
 from app.errors import Conflict, FormError, NotFound
 from app.experiments.tables import Experiment, ExperimentExposure
+from app.i18n import N_, gettext, ngettext
 from app.settings import get_settings
 
 if TYPE_CHECKING:
@@ -44,13 +45,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("crowdmade.experiments")
 
 GOALS = {
-    "vote": "Votes for an idea",
-    "pledge": "Pledges (card saved)",
-    "add_to_cart": "Adds to cart",
-    "order_paid": "Paid shop orders",
-    "signup": "Sign-ups",
+    "vote": N_("Votes for an idea"),
+    "pledge": N_("Pledges (card saved)"),
+    "add_to_cart": N_("Adds to cart"),
+    "order_paid": N_("Paid shop orders"),
+    "signup": N_("Sign-ups"),
 }
-STATUS_LABELS = {"draft": "Draft", "running": "Running", "stopped": "Stopped"}
+STATUS_LABELS = {"draft": N_("Draft"), "running": N_("Running"), "stopped": N_("Stopped")}
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,59}$")
 MAX_VARIANTS = 4
 MAX_WEIGHT = 1000
@@ -381,15 +382,15 @@ def clean_input(data: ExperimentInput) -> tuple[dict[str, Any], list[dict[str, A
     description = (data.description or "").strip()
     goal = (data.goal or "").strip()
     if not KEY_RE.match(key):
-        errors["key"] = "Use 2-60 lowercase letters, digits, dashes or underscores, like pledge_button."
+        errors["key"] = gettext("Use 2-60 lowercase letters, digits, dashes or underscores, like pledge_button.")
     if not title:
-        errors["title"] = "Give the experiment a title."
+        errors["title"] = gettext("Give the experiment a title.")
     elif len(title) > 120:
-        errors["title"] = "Keep the title under 120 characters."
+        errors["title"] = gettext("Keep the title under 120 characters.")
     if len(description) > 2000:
-        errors["description"] = "Keep the description under 2,000 characters."
+        errors["description"] = gettext("Keep the description under 2,000 characters.")
     if goal not in GOALS:
-        errors["goal"] = "Choose the event that counts as a conversion."
+        errors["goal"] = gettext("Choose the event that counts as a conversion.")
     variants: list[dict[str, Any]] = []
     problems: list[str] = []
     seen: set[str] = set()
@@ -399,27 +400,27 @@ def clean_input(data: ExperimentInput) -> tuple[dict[str, Any], list[dict[str, A
         if not name and not weight:
             continue
         if not name:
-            problems.append(f"Variant {index} needs a name.")
+            problems.append(gettext("Variant %(n)s needs a name.", n=index))
             continue
         if len(name) > 40:
-            problems.append(f"Variant {index}: names are at most 40 characters.")
+            problems.append(gettext("Variant %(n)s: names are at most 40 characters.", n=index))
             continue
         if name.lower() in seen:
-            problems.append(f"Variant {index}: “{name}” is used twice.")
+            problems.append(gettext("Variant %(n)s: “%(name)s” is used twice.", n=index, name=name))
             continue
         try:
             number = int(weight or "50")  # the form's placeholder
         except ValueError:
             number = -1
         if not 1 <= number <= MAX_WEIGHT:
-            problems.append(f"Variant {index}: the weight is a whole number from 1 to {MAX_WEIGHT}.")
+            problems.append(gettext("Variant %(n)s: the weight is a whole number from 1 to %(max)s.", n=index, max=MAX_WEIGHT))
             continue
         seen.add(name.lower())
         variants.append({"name": name, "weight": number})
     if problems:
         errors["variants"] = " ".join(problems)
     elif len(variants) < 2:
-        errors["variants"] = "An experiment needs at least two variants: the control (first) and one to test."
+        errors["variants"] = gettext("An experiment needs at least two variants: the control (first) and one to test.")
     if errors:
         raise FormError(errors)
     return {"key": key, "title": title, "description": description, "goal": goal}, variants
@@ -430,7 +431,7 @@ async def create_experiment(staff: CurrentMember, data: ExperimentInput) -> str:
     rows = await Experiment.insert(Experiment(variants=variants, status="draft", **fields)).on_conflict(
         target=Experiment.key, action="DO NOTHING").returning(Experiment.id)
     if not rows:
-        raise FormError({"key": "An experiment with this key exists already: choose another key."})
+        raise FormError({"key": gettext("An experiment with this key exists already: choose another key.")})
     log.info("experiment created key=%s by=%s", fields["key"], staff.id)
     return fields["key"]
 
@@ -438,10 +439,10 @@ async def create_experiment(staff: CurrentMember, data: ExperimentInput) -> str:
 async def get_experiment(key: str) -> dict[str, Any]:
     row = await Experiment.select().where(Experiment.key == key).first()
     if row is None:
-        raise NotFound("No such experiment.")
+        raise NotFound(gettext("No such experiment."))
     row["variants"] = _variants(row["variants"])
-    row["status_label"] = STATUS_LABELS.get(row["status"], row["status"])
-    row["goal_label"] = GOALS.get(row["goal"], row["goal"])
+    row["status_label"] = gettext(STATUS_LABELS.get(row["status"], row["status"]))
+    row["goal_label"] = gettext(GOALS.get(row["goal"], row["goal"]))
     return row
 
 
@@ -450,7 +451,7 @@ async def start_experiment(staff: CurrentMember, key: str) -> None:
     moved = await Experiment.update({Experiment.status: "running", Experiment.started_at: utcnow()}).where(
         (Experiment.key == key) & (Experiment.status == "draft")).returning(Experiment.id)
     if not moved:
-        raise Conflict("Only a draft experiment can be started.")
+        raise Conflict(gettext("Only a draft experiment can be started."))
     invalidate()
     log.info("experiment started key=%s by=%s", key, staff.id)
 
@@ -460,12 +461,12 @@ async def stop_experiment(staff: CurrentMember, key: str, winner: str) -> None:
     experiment = await get_experiment(key)
     names = [v["name"] for v in experiment["variants"]]
     if winner not in names:
-        raise FormError({"winner": "Choose the variant everyone should see from now on."})
+        raise FormError({"winner": gettext("Choose the variant everyone should see from now on.")})
     moved = await Experiment.update(
         {Experiment.status: "stopped", Experiment.stopped_at: utcnow(), Experiment.winner: winner}
     ).where((Experiment.key == key) & (Experiment.status == "running")).returning(Experiment.id)
     if not moved:
-        raise Conflict("Only a running experiment can be stopped.")
+        raise Conflict(gettext("Only a running experiment can be stopped."))
     invalidate()
     log.info("experiment stopped key=%s winner=%s by=%s", key, winner, staff.id)
 
@@ -477,7 +478,7 @@ async def delete_experiment(staff: CurrentMember, key: str) -> None:
         deleted = await Experiment.delete().where(
             (Experiment.key == key) & Experiment.status.is_in(["draft", "stopped"])).returning(Experiment.id)
         if not deleted:
-            raise Conflict("Stop the experiment before deleting it.")
+            raise Conflict(gettext("Stop the experiment before deleting it."))
         await ExperimentExposure.delete().where(ExperimentExposure.experiment == deleted[0]["id"])
     invalidate()
     log.info("experiment deleted key=%s by=%s", key, staff.id)
@@ -494,8 +495,8 @@ async def list_experiments() -> list[dict[str, Any]]:
     order = {"running": 0, "draft": 1, "stopped": 2}
     for row in rows:
         row["variants"] = _variants(row["variants"])
-        row["status_label"] = STATUS_LABELS.get(row["status"], row["status"])
-        row["goal_label"] = GOALS.get(row["goal"], row["goal"])
+        row["status_label"] = gettext(STATUS_LABELS.get(row["status"], row["status"]))
+        row["goal_label"] = gettext(GOALS.get(row["goal"], row["goal"]))
         found = counts.get(row["id"], {})
         row["exposures"] = int(found.get("exposures") or 0)
         row["conversions"] = int(found.get("conversions") or 0)
@@ -560,12 +561,14 @@ async def results(key: str) -> Results:
         few_exposures = [v.name for v in variants if v.exposures < MIN_EXPOSURES]
         few_conversions = [v.name for v in variants if v.conversions < MIN_CONVERSIONS]
         if few_exposures:
-            warnings.append(f"Too few exposures to trust the numbers yet: {', '.join(few_exposures)} "
-                            f"{'has' if len(few_exposures) == 1 else 'have'} fewer than {MIN_EXPOSURES}.")
+            warnings.append(ngettext("Too few exposures to trust the numbers yet: %(names)s has fewer than %(min)s.",
+                                     "Too few exposures to trust the numbers yet: %(names)s have fewer than %(min)s.",
+                                     len(few_exposures), names=", ".join(few_exposures), min=MIN_EXPOSURES))
         if few_conversions:
-            warnings.append(f"Too few conversions: {', '.join(few_conversions)} "
-                            f"{'has' if len(few_conversions) == 1 else 'have'} fewer than {MIN_CONVERSIONS}. "
-                            "Wait before deciding; an early difference is often noise.")
+            warnings.append(ngettext(
+                "Too few conversions: %(names)s has fewer than %(min)s. Wait before deciding; an early difference is often noise.",
+                "Too few conversions: %(names)s have fewer than %(min)s. Wait before deciding; an early difference is often noise.",
+                len(few_conversions), names=", ".join(few_conversions), min=MIN_CONVERSIONS))
     started = as_aware(experiment["started_at"])
     ended = as_aware(experiment["stopped_at"]) or utcnow()
     days = (ended - started).total_seconds() / 86400 if started else None

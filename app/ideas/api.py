@@ -7,6 +7,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import Parameter
 
 from app.errors import FormError
+from app.i18n import gettext
 from app.ideas import service
 from app.ideas.schemas import (
     CategoryOut,
@@ -93,7 +94,7 @@ async def api_patch_idea(request: Request, idea_id: int, data: IdeaPatch) -> Ide
     member = current_member(request)
     current = await service.get_idea(idea_id, member)
     if not current["is_author"]:
-        raise service.NotFound("Idea not found")
+        raise service.NotFound(gettext("Idea not found"))
     await service.update_draft(
         member,
         idea_id,
@@ -113,12 +114,12 @@ async def api_add_images(request: Request, idea_id: int) -> IdeaOut:
     member = current_member(request)
     current = await service.get_idea(idea_id, member)
     if not current["is_author"]:
-        raise service.NotFound("Idea not found")
+        raise service.NotFound(gettext("Idea not found"))
     form = await request.form()
     uploads = [(f.filename, await f.read()) for f in (form.getall("images") if "images" in form else [])
                if isinstance(f, UploadFile)]
     if not uploads:
-        raise FormError({"images": "Attach at least one image in the multipart field `images`."})
+        raise FormError({"images": gettext("Attach at least one image in the multipart field `images`.")})
     await service.update_draft(
         member, idea_id,
         IdeaInput(title=current["title"], summary=current["summary"], description=current["description"],

@@ -7,6 +7,7 @@ from litestar.datastructures import Cookie, UploadFile
 
 from app.community import views
 from app.errors import Conflict, Forbidden, FormError
+from app.i18n import N_, gettext
 from app.ideas import service
 from app.ideas.service import IdeaInput, IdeaQuery
 from app.media.storage import storage
@@ -179,8 +180,8 @@ async def idea_create(request: Request) -> Response:
             await service.submit(member, idea_id)
         except FormError as error:
             return redirect(f"/ideas/{idea_id}/edit", flash=("error", " ".join(error.errors.values())))
-        return redirect(f"/ideas/{idea_id}", flash=("success", "Your idea is submitted. Our team reviews new ideas within a few days."))
-    return redirect(f"/ideas/{idea_id}", flash=("success", "Your draft is saved. Submit it when you're ready."))
+        return redirect(f"/ideas/{idea_id}", flash=("success", gettext("Your idea is submitted. Our team reviews new ideas within a few days.")))
+    return redirect(f"/ideas/{idea_id}", flash=("success", gettext("Your draft is saved. Submit it when you're ready.")))
 
 
 @get("/ideas/{idea_id:int}", name="idea")
@@ -235,9 +236,9 @@ async def _view_context(request: Request, viewer, idea_id: int) -> dict:  # noqa
 async def idea_edit(request: Request, idea_id: int) -> Response:
     idea = await service.get_idea(idea_id, current_member(request))
     if not idea["is_author"]:
-        return render(request, "errors/error.html", {"status": 404, "title": "Page not found", "message": "We couldn't find that page."}, status_code=404)
+        return render(request, "errors/error.html", {"status": 404, "title": gettext("Page not found"), "message": gettext("We couldn't find that page.")}, status_code=404)
     if not idea["editable"]:
-        return redirect(f"/ideas/{idea_id}", flash=("error", "This idea can't be edited any more."))
+        return redirect(f"/ideas/{idea_id}", flash=("error", gettext("This idea can't be edited any more.")))
     values = {"title": idea["title"], "summary": idea["summary"], "description": idea["description"],
               "category": idea["category.slug"] or ""}
     return render(
@@ -255,7 +256,7 @@ async def idea_update(request: Request, idea_id: int) -> Response:
         await service.update_draft(member, idea_id, data, remove_images=remove)
         if text.get("action") == "submit":
             await service.submit(member, idea_id)
-            return redirect(f"/ideas/{idea_id}", flash=("success", "Your idea is submitted for review."))
+            return redirect(f"/ideas/{idea_id}", flash=("success", gettext("Your idea is submitted for review.")))
     except FormError as error:
         idea = await service.get_idea(idea_id, member)
         return render(
@@ -264,7 +265,7 @@ async def idea_update(request: Request, idea_id: int) -> Response:
             {"idea": idea, "values": text, "errors": error.errors, "categories": await service.list_categories()},
             status_code=400,
         )
-    return redirect(f"/ideas/{idea_id}", flash=("success", "Your changes are saved."))
+    return redirect(f"/ideas/{idea_id}", flash=("success", gettext("Your changes are saved.")))
 
 
 @post("/ideas/{idea_id:int}/submit", guards=[requires_member])
@@ -273,7 +274,7 @@ async def idea_submit(request: Request, idea_id: int) -> Response:
         await service.submit(current_member(request), idea_id)
     except FormError as error:
         return redirect(f"/ideas/{idea_id}/edit", flash=("error", " ".join(error.errors.values())))
-    return redirect(f"/ideas/{idea_id}", flash=("success", "Your idea is submitted for review."))
+    return redirect(f"/ideas/{idea_id}", flash=("success", gettext("Your idea is submitted for review.")))
 
 
 async def _vote_response(request: Request, idea_id: int, action) -> Response:  # noqa: ANN001
@@ -323,6 +324,13 @@ async def staff_review_queue(request: Request) -> Response:
     return render(request, "staff/review.html", {"queue": await service.review_queue()})
 
 
+REVIEWED = {
+    "voting": N_("Idea #%(id)s was approved and open for votes. The author was emailed."),
+    "rejected": N_("Idea #%(id)s was rejected. The author was emailed."),
+    "changes_requested": N_("Idea #%(id)s was sent back for changes. The author was emailed."),
+}
+
+
 @post("/staff/ideas/{idea_id:int}/review", guards=[requires_staff])
 async def staff_review(request: Request, idea_id: int) -> Response:
     form = await request.form()
@@ -334,8 +342,7 @@ async def staff_review(request: Request, idea_id: int) -> Response:
         return redirect(f"/ideas/{idea_id}", flash=("error", " ".join(error.errors.values())))
     except Conflict as error:
         return redirect(f"/ideas/{idea_id}", flash=("error", error.message))
-    labels = {"voting": "approved and open for votes", "rejected": "rejected", "changes_requested": "sent back for changes"}
-    return redirect("/staff/review", flash=("success", f"Idea #{idea_id} was {labels.get(target.value, target.value)}. The author was emailed."))
+    return redirect("/staff/review", flash=("success", gettext(REVIEWED[target.value], id=idea_id)))
 
 
 ROUTES = [

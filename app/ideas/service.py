@@ -22,6 +22,7 @@ from app.accounts.tables import Member
 from app.db import as_aware, engine, is_sqlite, raw, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.experiments import service as experiments
+from app.i18n import N_, gettext
 from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
 from app.jobs.service import enqueue
 from app.mail.service import queue_email
@@ -56,15 +57,23 @@ MOVES: dict[IdeaStatus, frozenset[IdeaStatus]] = {
 PUBLIC_STATUSES = (S.VOTING, S.GREENLIT, S.CAMPAIGN, S.ARCHIVED)
 EDITABLE_STATUSES = (S.DRAFT, S.CHANGES_REQUESTED)
 STATUS_LABELS = {
-    S.DRAFT: "Draft",
-    S.SUBMITTED: "In review",
-    S.CHANGES_REQUESTED: "Changes requested",
-    S.REJECTED: "Not accepted",
-    S.VOTING: "Voting open",
-    S.ARCHIVED: "Voting closed",
-    S.GREENLIT: "Greenlit",
-    S.CAMPAIGN: "On pre-order",
+    S.DRAFT: N_("Draft"),
+    S.SUBMITTED: N_("In review"),
+    S.CHANGES_REQUESTED: N_("Changes requested"),
+    S.REJECTED: N_("Not accepted"),
+    S.VOTING: N_("Voting open"),
+    S.ARCHIVED: N_("Voting closed"),
+    S.GREENLIT: N_("Greenlit"),
+    S.CAMPAIGN: N_("On pre-order"),
 }
+# What followers of an idea read when it moves (rendered in each follower's language).
+FOLLOWER_TITLES = {
+    S.VOTING: N_("%(title)s: voting open"),
+    S.ARCHIVED: N_("%(title)s: voting closed"),
+    S.GREENLIT: N_("%(title)s: greenlit"),
+    S.CAMPAIGN: N_("%(title)s: on pre-order"),
+}
+VOTING_CLOSED_MESSAGE = N_("The voting window closed.")  # stored on the event; translated where shown
 SORTS = ("hot", "new", "top")
 HOT_EPOCH = 1_700_000_000  # keeps hot scores small; only differences matter
 HOT_DIVISOR = 45_000  # ~12.5 h: one order of magnitude more votes equals 12.5 h of freshness
@@ -84,7 +93,8 @@ class IllegalMove(Conflict):
 
 
 def status_label(status: str) -> str:
-    return STATUS_LABELS.get(IdeaStatus(status), status)
+    """The status as members read it, in the current language."""
+    return gettext(STATUS_LABELS.get(IdeaStatus(status), status))
 
 
 def hot_score(votes: int, started: dt.datetime | None) -> float:
@@ -126,10 +136,11 @@ async def move_idea(
             query = query.lock_rows()
         idea = await query.where(Idea.id == idea_id).first()
         if idea is None:
-            raise NotFound("Idea not found")
+            raise NotFound(gettext("Idea not found"))
         current = IdeaStatus(idea["status"])
         if to not in MOVES[current]:
-            raise IllegalMove(f"An idea that is {status_label(current).lower()} cannot move to {status_label(to).lower()}.")
+            raise IllegalMove(gettext("An idea that is %(current)s cannot move to %(target)s.",
+                                      current=status_label(current).lower(), target=status_label(to).lower()))
         values: dict[Any, Any] = {Idea.status: to.value, Idea.updated_at: utcnow()}
         for column, value in (extra or {}).items():
             values[column] = value
@@ -141,7 +152,8 @@ async def move_idea(
             from app.community.service import notify_idea_followers
 
             await notify_idea_followers(idea_id, key=f"idea_event:{event[0]['id']}", exclude={idea["author"]},
-                                        title=f"{idea['title']}: {status_label(to).lower()}", link=f"/ideas/{idea_id}")
+                                        title=FOLLOWER_TITLES[to], title_args={"title": idea["title"]},
+                                        link=f"/ideas/{idea_id}")
         if to.value in ("voting", "greenlit"):
             from app.community import activity
 
@@ -165,11 +177,11 @@ def submit_problems(summary: str, description: str, category: Any) -> dict[str, 
     """What an idea still needs before it can be submitted for review."""
     errors = {}
     if len((summary or "").strip()) < 10:
-        errors["summary"] = "Add a one-line summary (at least 10 characters) before submitting."
+        errors["summary"] = gettext("Add a one-line summary (at least 10 characters) before submitting.")
     if len((description or "").strip()) < 30:
-        errors["description"] = "Describe your idea in at least 30 characters before submitting."
+        errors["description"] = gettext("Describe your idea in at least 30 characters before submitting.")
     if not category:
-        errors["category"] = "Choose a category before submitting."
+        errors["category"] = gettext("Choose a category before submitting.")
     return errors
 
 
@@ -180,18 +192,18 @@ async def _validate(data: IdeaInput, *, existing_images: int = 0, for_submit: bo
     summary = (data.summary or "").strip()
     description = (data.description or "").strip()
     if len(title) < 3:
-        errors["title"] = "Give your idea a title of at least 3 characters."
+        errors["title"] = gettext("Give your idea a title of at least 3 characters.")
     elif len(title) > 120:
-        errors["title"] = "Keep the title under 120 characters."
+        errors["title"] = gettext("Keep the title under 120 characters.")
     if len(summary) > 280:
-        errors["summary"] = "Keep the summary under 280 characters."
+        errors["summary"] = gettext("Keep the summary under 280 characters.")
     if len(description) > 10_000:
-        errors["description"] = "Keep the description under 10,000 characters."
+        errors["description"] = gettext("Keep the description under 10,000 characters.")
     category_id = None
     if data.category:
         row = await Category.select(Category.id).where(Category.slug == data.category).first()
         if row is None:
-            errors["category"] = "Choose one of the listed categories."
+            errors["category"] = gettext("Choose one of the listed categories.")
         else:
             category_id = row["id"]
     if for_submit:
@@ -199,7 +211,7 @@ async def _validate(data: IdeaInput, *, existing_images: int = 0, for_submit: bo
             errors.setdefault(field_name, message)
     uploads = [(name, content) for name, content in data.uploads if content]
     if existing_images + len(uploads) > settings.max_images_per_idea:
-        errors["images"] = f"An idea can have at most {settings.max_images_per_idea} images."
+        errors["images"] = gettext("An idea can have at most %(count)s images.", count=settings.max_images_per_idea)
     processed = []
     if "images" not in errors:
         for name, content in uploads:
@@ -256,14 +268,14 @@ async def create_draft(member: CurrentMember, data: IdeaInput, *, for_submit: bo
 async def _own_idea(member: CurrentMember, idea_id: int) -> dict[str, Any]:
     row = await Idea.select(Idea.id, Idea.author, Idea.status).where(Idea.id == idea_id).first()
     if row is None or row["author"] != member.id:
-        raise NotFound("Idea not found")  # never reveal another member's draft
+        raise NotFound(gettext("Idea not found"))  # never reveal another member's draft
     return row
 
 
 async def update_draft(member: CurrentMember, idea_id: int, data: IdeaInput, *, remove_images: list[int] = ()) -> None:
     idea = await _own_idea(member, idea_id)
     if idea["status"] not in EDITABLE_STATUSES:
-        raise Conflict("Only drafts and ideas with requested changes can be edited.")
+        raise Conflict(gettext("Only drafts and ideas with requested changes can be edited."))
     image_rows = await IdeaImage.select(IdeaImage.id, IdeaImage.key, IdeaImage.thumb_key).where(IdeaImage.idea == idea_id)
     removing = [r for r in image_rows if r["id"] in set(remove_images)]
     values, processed = await _validate(data, existing_images=len(image_rows) - len(removing))
@@ -273,7 +285,7 @@ async def update_draft(member: CurrentMember, idea_id: int, data: IdeaInput, *, 
             (Idea.id == idea_id) & Idea.status.is_in([s.value for s in EDITABLE_STATUSES])
         ).returning(Idea.id)
         if not updated:
-            raise Conflict("Only drafts and ideas with requested changes can be edited.")
+            raise Conflict(gettext("Only drafts and ideas with requested changes can be edited."))
         if removing:
             await IdeaImage.delete().where(IdeaImage.id.is_in([r["id"] for r in removing]))
         last = await IdeaImage.select(IdeaImage.position).where(IdeaImage.idea == idea_id).order_by(
@@ -290,9 +302,9 @@ async def submit(member: CurrentMember, idea_id: int) -> None:
     full = await Idea.select(Idea.title, Idea.summary, Idea.description, Idea.category).where(Idea.id == idea_id).first()
     errors = submit_problems(full["summary"], full["description"], full["category"])
     if errors:
-        raise FormError(errors, "Your idea needs a little more before review.")
+        raise FormError(errors, gettext("Your idea needs a little more before review."))
     if IdeaStatus(idea["status"]) not in (S.DRAFT, S.CHANGES_REQUESTED):
-        raise Conflict("This idea was already submitted.")
+        raise Conflict(gettext("This idea was already submitted."))
     await move_idea(idea_id, S.SUBMITTED, actor_id=member.id, extra={Idea.submitted_at: utcnow()})
 
 
@@ -303,15 +315,15 @@ REVIEW_ACTIONS = {"approve": S.VOTING, "reject": S.REJECTED, "request_changes": 
 
 async def review(staff: CurrentMember, idea_id: int, action: str, message: str = "") -> IdeaStatus:
     if not staff.is_staff:
-        raise Forbidden("Staff only.")
+        raise Forbidden(gettext("Staff only."))
     target = REVIEW_ACTIONS.get(action)
     if target is None:
-        raise FormError({"action": "Choose approve, reject or request_changes."})
+        raise FormError({"action": gettext("Choose approve, reject or request_changes.")})
     message = (message or "").strip()
     if target in (S.REJECTED, S.CHANGES_REQUESTED) and len(message) < 5:
-        raise FormError({"message": "Tell the author why (at least 5 characters); they will see this message."})
+        raise FormError({"message": gettext("Tell the author why (at least 5 characters); they will see this message.")})
     if len(message) > 2000:
-        raise FormError({"message": "Keep the message under 2,000 characters."})
+        raise FormError({"message": gettext("Keep the message under 2,000 characters.")})
     settings = get_settings()
     now = utcnow()
     extra: dict[Any, Any] = {Idea.status_message: message}
@@ -332,10 +344,10 @@ async def review(staff: CurrentMember, idea_id: int, action: str, message: str =
 
 
 EMAIL_SUBJECTS = {
-    S.VOTING: "Your idea is open for votes: {title}",
-    S.REJECTED: "About your idea: {title}",
-    S.CHANGES_REQUESTED: "Changes requested for your idea: {title}",
-    S.ARCHIVED: "Voting has closed for your idea: {title}",
+    S.VOTING: N_("Your idea is open for votes: %(title)s"),
+    S.REJECTED: N_("About your idea: %(title)s"),
+    S.CHANGES_REQUESTED: N_("Changes requested for your idea: %(title)s"),
+    S.ARCHIVED: N_("Voting has closed for your idea: %(title)s"),
 }
 
 
@@ -346,7 +358,8 @@ async def _email_author(moved: dict, author: dict, target: IdeaStatus, message: 
         kind="idea_status",
         subject_ref=f"idea_event:{moved['event_id']}",
         to=author["email"],
-        subject=EMAIL_SUBJECTS[target].format(title=moved["title"]),
+        subject=EMAIL_SUBJECTS[target],
+        subject_args={"title": moved["title"]},
         template="idea_status",
         context={
             "name": author["display_name"],
@@ -365,7 +378,7 @@ async def close_voting(idea_id: int) -> bool:
         row = await Idea.select(Idea.status, Idea.voting_ends_at).where(Idea.id == idea_id).first()
         if row is None or row["status"] != S.VOTING or as_aware(row["voting_ends_at"]) > utcnow():
             return False
-        moved = await move_idea(idea_id, S.ARCHIVED, actor_id=None, message="The voting window closed.")
+        moved = await move_idea(idea_id, S.ARCHIVED, actor_id=None, message=VOTING_CLOSED_MESSAGE)
         author = await Member.select(Member.email, Member.display_name).where(Member.id == moved["author"]).first()
         await _email_author(moved, author, S.ARCHIVED, "")
     return True
@@ -402,7 +415,7 @@ class VoteState:
 
 def _vote_rules(member: CurrentMember) -> None:
     if not member.verified:
-        raise Forbidden("Verify your email address to vote.")
+        raise Forbidden(gettext("Verify your email address to vote."))
 
 
 async def vote(member: CurrentMember, idea_id: int) -> VoteState:
@@ -410,9 +423,9 @@ async def vote(member: CurrentMember, idea_id: int) -> VoteState:
     _vote_rules(member)
     idea = await Idea.select(Idea.author, Idea.status, Idea.voting_ends_at).where(Idea.id == idea_id).first()
     if idea is None or idea["status"] not in PUBLIC_STATUSES:
-        raise NotFound("Idea not found")
+        raise NotFound(gettext("Idea not found"))
     if idea["author"] == member.id:
-        raise Forbidden("You can't vote for your own idea.")
+        raise Forbidden(gettext("You can't vote for your own idea."))
     threshold = get_settings().support_threshold
     now = utcnow()
     async with write_transaction():
@@ -426,7 +439,7 @@ async def vote(member: CurrentMember, idea_id: int) -> VoteState:
             (Idea.id == idea_id) & (Idea.status == S.VOTING) & (Idea.voting_ends_at > now)
         ).returning(Idea.vote_count, Idea.voting_starts_at)
         if not counted:
-            raise Conflict("Voting is closed for this idea.")  # rolls back the vote row
+            raise Conflict(gettext("Voting is closed for this idea."))  # rolls back the vote row
         votes = counted[0]["vote_count"]
         await Idea.update(
             {Idea.hot_score: hot_score(votes, counted[0]["voting_starts_at"]), Idea.ready_for_review: votes >= threshold}
@@ -447,7 +460,7 @@ async def withdraw_vote(member: CurrentMember, idea_id: int) -> VoteState:
     """Withdraw while voting is open. Idempotent: withdrawing twice is a no-op."""
     idea = await Idea.select(Idea.status, Idea.voting_ends_at, Idea.vote_count).where(Idea.id == idea_id).first()
     if idea is None or idea["status"] not in PUBLIC_STATUSES:
-        raise NotFound("Idea not found")
+        raise NotFound(gettext("Idea not found"))
     now = utcnow()
     threshold = get_settings().support_threshold
     async with write_transaction():
@@ -461,7 +474,7 @@ async def withdraw_vote(member: CurrentMember, idea_id: int) -> VoteState:
             (Idea.id == idea_id) & (Idea.status == S.VOTING) & (Idea.voting_ends_at > now)
         ).returning(Idea.vote_count, Idea.voting_starts_at)
         if not counted:
-            raise Conflict("Voting has closed; votes can no longer be withdrawn.")  # rolls back the delete
+            raise Conflict(gettext("Voting has closed; votes can no longer be withdrawn."))  # rolls back the delete
         votes = counted[0]["vote_count"]
         await Idea.update(
             {Idea.hot_score: hot_score(votes, counted[0]["voting_starts_at"]), Idea.ready_for_review: votes >= threshold}
@@ -548,7 +561,7 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError
         return int(value)
     except (ValueError, UnicodeDecodeError):
-        raise FormError({"cursor": "Invalid cursor; use the next_cursor from the previous page."}) from None
+        raise FormError({"cursor": gettext("Invalid cursor; use the next_cursor from the previous page.")}) from None
 
 
 def fts5_query(text: str) -> str:
@@ -642,13 +655,13 @@ async def list_ideas(viewer: CurrentMember | None, query: IdeaQuery) -> IdeaPage
     errors = {}
     sort = query.sort or ("relevance" if query.q.strip() else "hot")
     if sort not in (*SORTS, "relevance"):
-        errors["sort"] = f"Sort by one of: {', '.join(SORTS)}."
+        errors["sort"] = gettext("Sort by one of: %(sorts)s.", sorts=", ".join(SORTS))
     if query.status and query.status not in {s.value for s in IdeaStatus}:
-        errors["status"] = "Unknown status."
+        errors["status"] = gettext("Unknown status.")
     if not 1 <= query.limit <= 100:
-        errors["limit"] = "limit must be between 1 and 100."
+        errors["limit"] = gettext("limit must be between 1 and 100.")
     if (query.mine or query.my_votes) and viewer is None:
-        errors["mine"] = "Log in to see your ideas and votes."
+        errors["mine"] = gettext("Log in to see your ideas and votes.")
     if errors:
         raise FormError(errors)
     where = []
@@ -725,7 +738,7 @@ async def get_idea(idea_id: int, viewer: CurrentMember | None) -> dict[str, Any]
     rows = await _rows(f'{head} WHERE "idea"."id" = {{}} LIMIT 1', idea_id)
     row = rows[0] if rows else None
     if row is None or not can_view(row, viewer):
-        raise NotFound("Idea not found")
+        raise NotFound(gettext("Idea not found"))
     row["images"] = await IdeaImage.select().where(IdeaImage.idea == idea_id).order_by(IdeaImage.position)
     row["voted"] = bool(await voted_ids(viewer, [idea_id]))
     row["is_author"] = viewer is not None and viewer.id == row["author"]
@@ -735,6 +748,9 @@ async def get_idea(idea_id: int, viewer: CurrentMember | None) -> dict[str, Any]
         row["events"] = await IdeaEvent.select(
             IdeaEvent.from_status, IdeaEvent.to_status, IdeaEvent.message, IdeaEvent.created_at, IdeaEvent.actor.display_name
         ).where(IdeaEvent.idea == idea_id).order_by(IdeaEvent.id)
+        for event in row["events"]:
+            if event["message"] == VOTING_CLOSED_MESSAGE:
+                event["message"] = gettext(VOTING_CLOSED_MESSAGE)
     row["threshold"] = get_settings().support_threshold
     row["voting_open"] = row["status"] == S.VOTING and (as_aware(row["voting_ends_at"]) or utcnow()) > utcnow()
     return row

@@ -18,6 +18,7 @@ from babel.dates import format_date
 from babel.numbers import format_compact_decimal
 from markupsafe import Markup, escape
 
+from app import i18n
 from app.web.templating import money, number
 
 LEFT, RIGHT, TOP, BOTTOM = 52, 14, 14, 30
@@ -63,13 +64,13 @@ def _axis_fmt(value: float, currency: str | None) -> str:
     shown = value / 100 if currency else value
     if abs(shown) < 1000:
         return number(int(shown)) if float(shown).is_integer() else number(round(shown, 1))
-    return format_compact_decimal(shown, locale="en", fraction_digits=1)
+    return format_compact_decimal(shown, locale=i18n.babel_locale(i18n.get_locale()), fraction_digits=1)
 
 
 def day_label(day: str, style: str = "d MMM") -> str:
     """'2026-11-03' -> '3 Nov'; any other label is returned unchanged."""
     try:
-        return format_date(dt.date.fromisoformat(day), format=style, locale="en")
+        return format_date(dt.date.fromisoformat(day), format=style, locale=i18n.babel_locale(i18n.get_locale()))
     except ValueError:
         return day
 
@@ -81,14 +82,16 @@ def _slug(text: str) -> str:
 def describe(labels: Sequence[str], values: Sequence[float], *, what: str, currency: str | None = None) -> str:
     """A one-sentence summary: the period, the total and the busiest day."""
     if not labels:
-        return f"No {what} to show."
-    period = f"{day_label(labels[0], 'd MMM yyyy')} to {day_label(labels[-1], 'd MMM yyyy')}"
+        return i18n.gettext("No %(what)s to show.", what=what)
+    first, last = day_label(labels[0], "d MMM yyyy"), day_label(labels[-1], "d MMM yyyy")
     total = sum(values)
     if not any(values):
-        return f"{what.capitalize()} per day from {period}: none."
+        return i18n.gettext("%(what)s per day from %(first)s to %(last)s: none.", what=what.capitalize(),
+                            first=first, last=last)
     best = max(range(len(values)), key=lambda i: values[i])
-    return (f"{what.capitalize()} per day from {period}: {_fmt(total, currency)} in total, "
-            f"highest on {day_label(labels[best], 'd MMM')} with {_fmt(values[best], currency)}.")
+    return i18n.gettext("%(what)s per day from %(first)s to %(last)s: %(total)s in total, highest on %(day)s with "
+                        "%(best)s.", what=what.capitalize(), first=first, last=last, total=_fmt(total, currency),
+                        day=day_label(labels[best], "d MMM"), best=_fmt(values[best], currency))
 
 
 def _x_ticks(n: int) -> list[int]:
@@ -130,10 +133,11 @@ def _table(title: str, labels: Sequence[str], columns: list[tuple[str, Sequence[
         cells = "".join(f'<td class="num">{escape(_fmt(values[i], currency))}</td>' for _, values in columns)
         rows.append(f'<tr><th scope="row">{escape(day_label(label, "EEE d MMM"))}</th>{cells}</tr>')
     totals = "".join(f'<td class="num">{escape(_fmt(sum(values), currency))}</td>' for _, values in columns)
-    return (f'<details class="chart-data"><summary>Show the numbers</summary><div class="table-wrap">'
+    show, day, total = i18n.gettext("Show the numbers"), i18n.gettext("Day"), i18n.gettext("Total")
+    return (f'<details class="chart-data"><summary>{escape(show)}</summary><div class="table-wrap">'
             f'<table class="table chart-table"><caption class="visually-hidden">{escape(title)}</caption>'
-            f'<thead><tr><th scope="col">Day</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
-            f'<tfoot><tr><th scope="row">Total</th>{totals}</tr></tfoot></table></div></details>')
+            f'<thead><tr><th scope="col">{escape(day)}</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+            f'<tfoot><tr><th scope="row">{escape(total)}</th>{totals}</tr></tfoot></table></div></details>')
 
 
 def _figure(chart_id: str, title: str, headline: str, svg: str, table: str, legend: str = "") -> Markup:

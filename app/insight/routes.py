@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Request, Response, get
 
+from app.i18n import gettext
 from app.insight import charts, service
 from app.insight.service import Series
 from app.web.guards import requires_member, requires_staff
@@ -37,7 +38,7 @@ async def campaign_funnel(request: Request, campaign_id: int) -> Response:
     funnel = await service.campaign_funnel(campaign_id)
     series = await service.idea_series(funnel["campaign"]["idea"], days)
     chart = charts.line_chart(series[0].labels, [(s.title, s.values) for s in series],
-                              title="Views, votes and pledges per day", chart_id="chart-campaign", wide=True)
+                              title=gettext("Views, votes and pledges per day"), chart_id="chart-campaign", wide=True)
     return render(request, "insight/funnel.html", {"funnel": funnel, "chart": chart, "days": days,
                                                    "periods": service.PERIODS})
 
@@ -48,7 +49,7 @@ async def idea_analytics(request: Request, idea_id: int) -> Response:
     data = await service.idea_analytics(current_member(request), idea_id, days)
     series = data["series"]
     data["chart"] = charts.line_chart(series["views"].labels, [(s.title, s.values) for s in series.values()],
-                                      title="Views, votes and pledges per day", chart_id="chart-idea", wide=True)
+                                      title=gettext("Views, votes and pledges per day"), chart_id="chart-idea", wide=True)
     return render(request, "insight/idea.html", {**data, "periods": service.PERIODS})
 
 

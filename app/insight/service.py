@@ -24,6 +24,7 @@ from typing import Any
 from app.accounts.service import CurrentMember
 from app.db import is_sqlite, raw, utcnow
 from app.errors import NotFound
+from app.i18n import N_, gettext
 from app.settings import get_settings
 
 PERIODS = (30, 90)
@@ -123,19 +124,19 @@ async def daily_series(days: int, now: dt.datetime | None = None) -> list[Series
     win = window(days, now)
     currency = get_settings().currency
     return [
-        Series("members", "New members", win.labels, await _per_day(win, "member", "created_at"),
-               note="Sign-ups per day."),
-        Series("verified", "Verified members", win.labels, await _per_day(win, "member", "email_verified_at"),
-               note="Email addresses verified per day."),
-        Series("votes", "Votes", win.labels, await _per_day(win, "vote", "created_at"),
-               note="Votes cast per day that still stand (withdrawn votes are gone)."),
-        Series("pledges", "Pledges", win.labels,
+        Series("members", gettext("New members"), win.labels, await _per_day(win, "member", "created_at"),
+               note=gettext("Sign-ups per day.")),
+        Series("verified", gettext("Verified members"), win.labels,
+               await _per_day(win, "member", "email_verified_at"), note=gettext("Email addresses verified per day.")),
+        Series("votes", gettext("Votes"), win.labels, await _per_day(win, "vote", "created_at"),
+               note=gettext("Votes cast per day that still stand (withdrawn votes are gone).")),
+        Series("pledges", gettext("Pledges"), win.labels,
                await _per_day(win, "pledge", "created_at", where="AND payment_method_id <> ''"),
-               note="Pledges with a saved card, by the day they were made."),
-        Series("revenue", "Revenue", win.labels, await _revenue_per_day(win), currency=currency,
-               note="Paid pledge charges and paid shop orders, minus refunds."),
-        Series("orders", "Paid orders", win.labels, await _per_day(win, "shop_order", "paid_at"),
-               note="Shop orders and pre-orders paid per day."),
+               note=gettext("Pledges with a saved card, by the day they were made.")),
+        Series("revenue", gettext("Revenue"), win.labels, await _revenue_per_day(win), currency=currency,
+               note=gettext("Paid pledge charges and paid shop orders, minus refunds.")),
+        Series("orders", gettext("Paid orders"), win.labels, await _per_day(win, "shop_order", "paid_at"),
+               note=gettext("Shop orders and pre-orders paid per day.")),
     ]
 
 
@@ -266,13 +267,13 @@ async def campaign_funnel(campaign_id: int) -> dict[str, Any]:
         " AND pledge.status = 'paid') AS paid_amount "
         "FROM campaign JOIN idea ON idea.id = campaign.idea WHERE campaign.id = {}", campaign_id)
     if not rows:
-        raise NotFound("Campaign not found")
+        raise NotFound(gettext("Campaign not found"))
     row = dict(rows[0])
     steps = funnel_steps([
-        ("Viewed the idea", "viewers", int(row["views"])),
-        ("Voted", "voters", int(row["vote_count"])),
-        ("Pledged", "backers", int(row["pledgers"])),
-        ("Paid", "payers", int(row["payers"])),
+        (N_("Viewed the idea"), N_("viewers"), int(row["views"])),
+        (N_("Voted"), N_("voters"), int(row["vote_count"])),
+        (N_("Pledged"), N_("backers"), int(row["pledgers"])),
+        (N_("Paid"), N_("payers"), int(row["payers"])),
     ])
     return {"campaign": row, "steps": steps}
 
@@ -290,10 +291,10 @@ async def idea_series(idea_id: int, days: int, now: dt.datetime | None = None) -
     views = await raw("SELECT day, SUM(views) AS n FROM view_count WHERE kind = 'idea' AND subject = {} "
                       "AND day >= {} GROUP BY day", idea_id, win.first_day)
     return [
-        Series("views", "Views", win.labels, win.fill(views), note="Each viewer counts once a day."),
-        Series("votes", "Votes", win.labels,
+        Series("views", gettext("Views"), win.labels, win.fill(views), note=gettext("Each viewer counts once a day.")),
+        Series("votes", gettext("Votes"), win.labels,
                await _per_day(win, "vote", "created_at", where="AND idea = {}", args=(idea_id,))),
-        Series("pledges", "Pledges", win.labels, await _per_day(
+        Series("pledges", gettext("Pledges"), win.labels, await _per_day(
             win, "pledge", "created_at",
             where="AND payment_method_id <> '' AND campaign IN (SELECT id FROM campaign WHERE idea = {})",
             args=(idea_id,))),
@@ -320,7 +321,7 @@ async def idea_analytics(viewer: CurrentMember, idea_id: int, days: int,
         "(SELECT id FROM campaign WHERE campaign.idea = idea.id) AS campaign_id "
         "FROM idea WHERE idea.id = {}", idea_id)
     if not rows or not (viewer.is_staff or rows[0]["author"] == viewer.id):
-        raise NotFound("Idea not found")
+        raise NotFound(gettext("Idea not found"))
     idea = dict(rows[0])
     win = window(days, now)
     series = await idea_series(idea_id, days, now)
@@ -333,3 +334,11 @@ async def idea_analytics(viewer: CurrentMember, idea_id: int, days: int,
         "sources": await visit_sources("idea", idea_id, win.first_day),
         "funnel": funnel,
     }
+
+
+# Shown on the creator's page (insight/idea.html translates them): the sources that are not a tag.
+SOURCE_NAMES = (N_("direct"), N_("internal"), N_("share"))
+# Status and kind words the staff pages show as they are stored (staff/products.html and
+# staff/_collections_items.html translate them).
+STAFF_WORDS = (N_("funded"), N_("charging"), N_("in production"), N_("delivered"), N_("live"), N_("draft"),
+               N_("hidden"), N_("archived"), N_("product"), N_("idea"))

@@ -7,6 +7,8 @@ from email.message import EmailMessage as MimeMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from app import i18n
+from app.accounts.tables import Member
 from app.db import utcnow
 from app.jobs.service import enqueue, job_handler
 from app.mail.tables import EmailMessage
@@ -16,19 +18,32 @@ from app.web.templating import render_text
 log = logging.getLogger("crowdmade.mail")
 
 
+async def recipient_locale(address: str) -> str | None:
+    row = await Member.select(Member.locale).where(Member.email == address.lower()).first()
+    return row["locale"] if row else None
+
+
 async def queue_email(
-    *, kind: str, subject_ref: str, to: str, subject: str, template: str, context: dict[str, Any]
+    *, kind: str, subject_ref: str, to: str, subject: str, template: str, context: dict[str, Any],
+    subject_args: dict[str, Any] | None = None, locale: str | None = None,
 ) -> bool:
     """Store one email and schedule its delivery. At most once per (kind, subject_ref, recipient).
 
+    The email is written in the recipient's language (`locale`, else the member with that address,
+    else the current request's): pass `subject` as an `N_`-marked message with `subject_args` for
+    its %(name)s placeholders, and it is translated with the body.
     Call it inside the transaction of the change that causes the email.
     """
     if to.lower().endswith(".invalid") or to.lower().endswith("@invalid"):
         return False  # a deleted member's pseudonymised address (RFC 2606 reserves .invalid): never sent
     settings = get_settings()
-    ctx = {"site_name": settings.site_name, "base_url": settings.base_url, "subject": subject, **context}
-    text_body = render_text(f"emails/{template}.txt", ctx)
-    html_body = render_text(f"emails/{template}.html", ctx)
+    locale = locale or await recipient_locale(to) or i18n.get_locale()
+    with i18n.use_locale(locale):
+        if subject_args is not None:
+            subject = i18n.gettext(subject, **{"site": settings.site_name, **subject_args})
+        ctx = {"site_name": settings.site_name, "base_url": settings.base_url, "subject": subject, **context}
+        text_body = render_text(f"emails/{template}.txt", ctx)
+        html_body = render_text(f"emails/{template}.html", ctx)
     rows = await EmailMessage.insert(
         EmailMessage(
             kind=kind,

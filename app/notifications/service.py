@@ -8,24 +8,28 @@ import hashlib
 import hmac
 from typing import Any
 
+from app import i18n
 from app.accounts.tables import Member
 from app.db import after_commit, utcnow
 from app.errors import FormError, NotFound
+from app.i18n import N_, gettext
 from app.jobs.service import job_handler
 from app.mail.service import queue_email
 from app.notifications.tables import Notification, NotificationSetting
 from app.settings import get_settings
 
 KINDS: dict[str, str] = {
-    "idea_status": "Status changes of ideas you wrote or follow",
-    "reply": "Replies and comments on your ideas",
-    "mention": "When someone mentions you",
-    "update": "Creator updates on campaigns you back or follow",
-    "campaign": "Campaigns you back: funded or not funded",
-    "level": "Level-ups and badges",
-    "order": "Order events",
-}
+    "idea_status": N_("Status changes of ideas you wrote or follow"),
+    "reply": N_("Replies and comments on your ideas"),
+    "mention": N_("When someone mentions you"),
+    "update": N_("Creator updates on campaigns you back or follow"),
+    "campaign": N_("Campaigns you back: funded or not funded"),
+    "level": N_("Level-ups and badges"),
+    "order": N_("Order events"),
+}  # labels: translate where shown
 MODES = ("immediate", "digest", "off")
+DIGEST_SUBJECT_ONE = N_("Your %(site)s day: 1 update")
+DIGEST_SUBJECT_MANY = N_("Your %(site)s day: %(count)s updates")
 
 
 def unsubscribe_token(member_id: int, kind: str) -> str:
@@ -45,8 +49,14 @@ async def mode_for(member_id: int, kind: str) -> str:
 
 
 async def notify(member_id: int, kind: str, *, key: str, title: str, body: str = "", link: str = "",
-                 email: bool = True) -> bool:
-    """One notification per `key` (never twice), plus an email unless the member chose otherwise."""
+                 email: bool = True, title_args: dict[str, Any] | None = None) -> bool:
+    """One notification per `key` (never twice), plus an email unless the member chose otherwise.
+
+    With `title_args`, `title` is an `N_`-marked message with %(name)s placeholders, stored (and
+    emailed) in the recipient's language; without, `title` is stored as given.
+    """
+    if title_args is not None:
+        title = await in_language_of(member_id, title, title_args)
     rows = await Notification.insert(Notification(member=member_id, kind=kind, key=key[:160], title=title[:200],
                                                   body=body, link=link[:300])).on_conflict(
         target=Notification.key, action="DO NOTHING").returning(Notification.id)
@@ -69,6 +79,13 @@ async def notify(member_id: int, kind: str, *, key: str, title: str, body: str =
     return True
 
 
+async def in_language_of(member_id: int, message: str, args: dict[str, Any]) -> str:
+    """`message` translated into the member's stored language, its placeholders filled from `args`."""
+    row = await Member.select(Member.locale).where(Member.id == member_id).first()
+    with i18n.use_locale(row["locale"] if row else None):
+        return gettext(message, **args)
+
+
 async def unread_count(member_id: int) -> int:
     return await Notification.count().where((Notification.member == member_id) & Notification.read_at.is_null())
 
@@ -82,7 +99,7 @@ async def mark_read(member_id: int, notification_id: int) -> dict[str, Any]:
     rows = await Notification.update({Notification.read_at: utcnow()}).where(
         (Notification.id == notification_id) & (Notification.member == member_id)).returning(Notification.link)
     if not rows:
-        raise NotFound("Notification not found")
+        raise NotFound(gettext("Notification not found"))
     return rows[0]
 
 
@@ -99,7 +116,7 @@ async def settings_for(member_id: int) -> dict[str, str]:
 
 async def set_mode(member_id: int, kind: str, mode: str) -> None:
     if kind not in KINDS or mode not in MODES:
-        raise FormError({kind: "Choose immediate, digest or off."})
+        raise FormError({kind: gettext("Choose immediate, digest or off.")})
     updated = await NotificationSetting.update({NotificationSetting.mode: mode}).where(
         (NotificationSetting.member == member_id) & (NotificationSetting.kind == kind)).returning(NotificationSetting.id)
     if not updated:
@@ -109,7 +126,7 @@ async def set_mode(member_id: int, kind: str, mode: str) -> None:
 
 async def unsubscribe(member_id: int, kind: str, token: str) -> None:
     if kind not in KINDS or not hmac.compare_digest(token or "", unsubscribe_token(member_id, kind)):
-        raise FormError({"token": "This unsubscribe link is not valid."})
+        raise FormError({"token": gettext("This unsubscribe link is not valid.")})
     await set_mode(member_id, kind, "off")
 
 
@@ -135,7 +152,7 @@ async def send_digests(day: dt.date | None = None) -> int:
             continue
         sent += await queue_email(
             kind="digest", subject_ref=f"digest:{day.isoformat()}", to=member["email"],
-            subject=f"Your {get_settings().site_name} day: {len(items)} update{'s' if len(items) != 1 else ''}",
+            subject=DIGEST_SUBJECT_ONE if len(items) == 1 else DIGEST_SUBJECT_MANY, subject_args={"count": len(items)},
             template="digest",
             context={"name": member["display_name"], "items": items, "base": get_settings().base_url,
                      "settings_link": f"{get_settings().base_url}/notifications/settings", "day": day},

@@ -6,6 +6,7 @@ from litestar import Request, get, patch, post
 from litestar.params import Parameter
 
 from app.errors import FormError, NotFound
+from app.i18n import gettext
 from app.orders import fulfilment, lookup
 from app.orders.schemas import (
     OrderEventOut,
@@ -69,7 +70,7 @@ async def api_my_orders(request: Request, cursor: str | None = None,
     before = None
     if cursor:
         if not cursor.isdecimal() or len(cursor) > 12:
-            raise FormError({"cursor": "Invalid cursor; use next_cursor from the previous page."})
+            raise FormError({"cursor": gettext("Invalid cursor; use next_cursor from the previous page.")})
         before = int(cursor)
     items, next_id = await lookup.member_orders_before(current_member(request).id, before, limit)
     return OrdersPage(items=[summary_out(o) for o in items], next_cursor=str(next_id) if next_id else None)
@@ -79,7 +80,7 @@ async def _staff_order(request: Request, number: str) -> int:
     try:
         return await fulfilment.order_id_for(number)
     except NotFound:
-        raise NotFound("No order with that number.") from None
+        raise NotFound(gettext("No order with that number.")) from None
 
 
 @patch("/staff/orders/{number:str}", guards=[requires_staff],
@@ -96,7 +97,7 @@ async def api_patch_order(request: Request, number: str, data: OrderPatch) -> Or
             staff, order_id, carrier=data.carrier if data.carrier is not None else current["carrier"],
             tracking_number=data.tracking_number if data.tracking_number is not None else current["tracking_number"])
     else:
-        raise FormError({"status": "Send a status, a carrier or a tracking number."})
+        raise FormError({"status": gettext("Send a status, a carrier or a tracking number.")})
     return order_out(await lookup.order_detail(staff, number, staff_view=True))
 
 

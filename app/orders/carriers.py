@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from app.i18n import N_, gettext
+
 
 @dataclass(frozen=True)
 class Carrier:
@@ -22,7 +24,7 @@ CARRIERS: dict[str, Carrier] = {c.code: c for c in (
     Carrier("dbschenker", "DB Schenker", "https://www.dbschenker.com/app/tracking-public/?refNumber={}"),
     Carrier("budbee", "Budbee", "https://tracking.budbee.com/{}"),
     Carrier("instabox", "Instabox", "https://track.instabox.io/{}"),
-    Carrier("other", "Other", None),
+    Carrier("other", N_("Other"), None),  # the one name that is translated where shown
 )}
 TRACKING_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,79}$")
 
@@ -40,6 +42,12 @@ def find_carrier(value: str | None) -> Carrier | None:
 def carrier_name(value: str | None) -> str:
     carrier = find_carrier(value)
     return carrier.name if carrier else (value or "")
+
+
+def display_name(value: str | None) -> str:
+    """The carrier's name for a page or an email, in the current language ("Other" / "Annan")."""
+    carrier = find_carrier(value)
+    return gettext(carrier.name) if carrier else (value or "")
 
 
 def tracking_url(carrier: str | None, tracking_number: str | None) -> str | None:

@@ -23,14 +23,16 @@ from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
+from app import i18n
 from app.accounts.service import CurrentMember
 from app.campaigns.service import parse_money
 from app.db import is_sqlite, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
+from app.i18n import N_, gettext
 from app.jobs.service import enqueue, job_handler
 from app.mail.service import queue_email
 from app.notifications.service import notify
-from app.orders import carriers
+from app.orders import carriers, lookup
 from app.orders.service import IllegalOrderMove, OrderStatus, label, move_order, release_stock
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund
 from app.settings import get_settings
@@ -48,37 +50,37 @@ REFUNDABLE = (S.PAID, S.IN_PRODUCTION, S.SHIPPED, S.DELIVERED, S.CANCELLED)
 
 def _require_staff(actor: CurrentMember | None) -> CurrentMember:
     if actor is None or not actor.is_staff:
-        raise Forbidden("Staff only.")
+        raise Forbidden(gettext("Staff only."))
     return actor
 
 
 async def order_id_for(number: str) -> int:
     row = await Order.select(Order.id).where(Order.number == (number or "").strip().upper()[:20]).first()
     if row is None:
-        raise NotFound("Order not found")
+        raise NotFound(gettext("Order not found"))
     return row["id"]
 
 
 # ---- telling the member ---------------------------------------------------------------------
 
-EMAILS = {  # kind -> subject
-    "shipped": "Your order {number} is on its way",
-    "delivered": "Your order {number} was delivered",
-    "refunded": "Refund for your order {number}",
-    "cancelled": "Your order {number} is cancelled",
+EMAILS = {  # kind -> subject (translated into the member's language when the email is written)
+    "shipped": N_("Your order %(number)s is on its way"),
+    "delivered": N_("Your order %(number)s was delivered"),
+    "refunded": N_("Refund for your order %(number)s"),
+    "cancelled": N_("Your order %(number)s is cancelled"),
 }
-IN_SITE = {
-    "shipped": "Your order {number} has shipped",
-    "delivered": "Your order {number} was delivered",
-    "refunded": "{amount} refunded for order {number}",
-    "cancelled": "Your order {number} is cancelled",
-    "in_production": "Your pre-order {number} is in production",
+IN_SITE = {  # kind -> notification title, stored in the member's language
+    "shipped": N_("Your order %(number)s has shipped"),
+    "delivered": N_("Your order %(number)s was delivered"),
+    "refunded": N_("%(amount)s refunded for order %(number)s"),
+    "cancelled": N_("Your order %(number)s is cancelled"),
+    "in_production": N_("Your pre-order %(number)s is in production"),
 }
 
 
 async def _order_context(order_id: int) -> dict[str, Any]:
     order = await Order.select(*Order.all_columns(), Order.member.email, Order.member.display_name,
-                               Order.member.deleted_at).where(Order.id == order_id).first()
+                               Order.member.deleted_at, Order.member.locale).where(Order.id == order_id).first()
     lines = await OrderLine.select().where(OrderLine.order == order_id).order_by(OrderLine.id)
     base = get_settings().base_url
     return {
@@ -92,17 +94,21 @@ async def _order_context(order_id: int) -> dict[str, Any]:
 async def tell_member(order_id: int, kind: str, *, ref: str, extra: dict[str, Any] | None = None,
                       email: bool = True) -> None:
     """An in-site notification (kind "order") and, for the kinds in EMAILS, one email; each at
-    most once per `ref`. Call it inside the transaction of the change."""
+    most once per `ref`, both in the member's language. Call it inside the transaction of the change."""
     ctx = await _order_context(order_id)
     ctx.update(extra or {})
     order = ctx["order"]
-    title = IN_SITE[kind].format(number=order["number"], amount=money(ctx.get("amount"), order["currency"]))
+    locale = order["member.locale"] or i18n.get_locale()
+    with i18n.use_locale(locale):
+        ctx["carrier"] = carriers.display_name(order["carrier"])
+        ctx["refund_reason"] = lookup.known_text(ctx["refund"]["reason"]) if ctx.get("refund") else ""
+        title = gettext(IN_SITE[kind], number=order["number"], amount=money(ctx.get("amount"), order["currency"]))
     await notify(order["member"], "order", key=f"order:{ref}", title=title, link=f"/orders/{order['number']}",
                  email=False)
     if email and kind in EMAILS and order["member.deleted_at"] is None:
         await queue_email(kind=f"order_{kind}", subject_ref=f"order:{ref}", to=order["member.email"],
-                          subject=EMAILS[kind].format(number=order["number"]), template=f"orders/{kind}",
-                          context=ctx)
+                          subject=EMAILS[kind], subject_args={"number": order["number"]}, locale=locale,
+                          template=f"orders/{kind}", context=ctx)
 
 
 # ---- status moves ---------------------------------------------------------------------------
@@ -114,7 +120,7 @@ def _parse_target(value: Any) -> OrderStatus:
     except ValueError:
         target = None
     if target not in STAFF_TARGETS:
-        raise FormError({"status": "Choose in production, shipped, delivered or cancelled."})
+        raise FormError({"status": gettext("Choose in production, shipped, delivered or cancelled.")})
     return target
 
 
@@ -123,10 +129,10 @@ def _check_shipping(carrier: Any, tracking_number: Any, *, required: bool = True
     found = carriers.find_carrier(carrier)
     number = carriers.clean_tracking_number(tracking_number)
     if found is None and (required or (carrier or "").strip()):
-        errors["carrier"] = "Choose the carrier."
+        errors["carrier"] = gettext("Choose the carrier.")
     if number is None and (required or (tracking_number or "").strip()):
-        errors["tracking_number"] = ("Enter the tracking number (letters, digits, spaces, dashes; up to 80)."
-                                     if (tracking_number or "").strip() else "Enter the tracking number.")
+        errors["tracking_number"] = (gettext("Enter the tracking number (letters, digits, spaces, dashes; up to 80).")
+                                     if (tracking_number or "").strip() else gettext("Enter the tracking number."))
     if errors:
         raise FormError(errors)
     return (found.code if found else ""), (number or "")
@@ -156,10 +162,10 @@ async def set_status(staff: CurrentMember, order_id: int, to: Any, *, carrier: A
     order = await Order.select(Order.kind, Order.status, Order.carrier, Order.tracking_number).where(
         Order.id == order_id).first()
     if order is None:
-        raise NotFound("Order not found")
+        raise NotFound(gettext("Order not found"))
     extra: dict[Any, Any] = {}
     if target is S.IN_PRODUCTION and order["kind"] != "preorder":
-        raise IllegalOrderMove("Shop orders go straight from paid to shipped; only pre-orders are made to order.")
+        raise IllegalOrderMove(gettext("Shop orders go straight from paid to shipped; only pre-orders are made to order."))
     if target is S.SHIPPED:
         code, number = _check_shipping(carrier if carrier is not None else order["carrier"],
                                        tracking_number if tracking_number is not None else order["tracking_number"])
@@ -180,11 +186,12 @@ async def update_tracking(staff: CurrentMember, order_id: int, *, carrier: Any, 
         order = await Order.select(Order.status, Order.carrier, Order.tracking_number).where(
             Order.id == order_id).first()
         if order is None:
-            raise NotFound("Order not found")
+            raise NotFound(gettext("Order not found"))
         if order["status"] in (S.CANCELLED, S.REFUNDED):
-            raise Conflict(f"This order is {label(order['status']).lower()}; its tracking can no longer change.")
+            raise Conflict(gettext("This order is %(status)s; its tracking can no longer change.",
+                                   status=label(order["status"]).lower()))
         if order["status"] in (S.SHIPPED, S.DELIVERED) and not (code and number):
-            raise FormError({"tracking_number": "A shipped order keeps a carrier and a tracking number."})
+            raise FormError({"tracking_number": gettext("A shipped order keeps a carrier and a tracking number.")})
         if (order["carrier"], order["tracking_number"]) == (code, number):
             return
         await Order.update({Order.carrier: code, Order.tracking_number: number, Order.updated_at: utcnow()}).where(
@@ -203,14 +210,14 @@ def parse_refund_amount(value: Any, *, minor_units: bool = False) -> int:
     """Major units as typed in the staff form ("120" or "120,50"), or minor units from the API."""
     if minor_units:
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise FormError({"amount": "The amount must be a positive whole number of minor units (öre, cents)."})
+            raise FormError({"amount": gettext("The amount must be a positive whole number of minor units (öre, cents).")})
         return value
     try:
         cents = parse_money(value)
     except ValueError:
-        raise FormError({"amount": "Enter an amount like 120 or 120.50."}) from None
+        raise FormError({"amount": gettext("Enter an amount like 120 or 120.50.")}) from None
     if not cents:
-        raise FormError({"amount": "Enter the amount to refund."})
+        raise FormError({"amount": gettext("Enter the amount to refund.")})
     return cents
 
 
@@ -220,7 +227,7 @@ async def _lock_order(order_id: int) -> dict[str, Any]:
         query = query.lock_rows()  # SELECT ... FOR UPDATE; SQLite's IMMEDIATE transaction is the lock there
     row = await query.where(Order.id == order_id).first()
     if row is None:
-        raise NotFound("Order not found")
+        raise NotFound(gettext("Order not found"))
     return row
 
 
@@ -242,18 +249,18 @@ async def _reserve_refund(order_id: int, amount: int, *, reason: str, staff_id: 
         return existing, False
     currency = order["currency"]
     if order["paid_at"] is None or order["status"] not in REFUNDABLE or not await _payment_intent_of(order):
-        raise Conflict("This order has no payment to refund.")
+        raise Conflict(gettext("This order has no payment to refund."))
     left = order["total"] - order["refunded"]
     if left <= 0:
-        raise Conflict("This order is already refunded in full.")
+        raise Conflict(gettext("This order is already refunded in full."))
     if amount > left:
-        raise FormError({"amount": f"At most {money(left, currency)} can still be refunded "
-                                   f"(charged {money(order['total'], currency)}, "
-                                   f"refunded {money(order['refunded'], currency)})."})
+        raise FormError({"amount": gettext("At most %(left)s can still be refunded (charged %(charged)s, refunded %(refunded)s).",
+                                           left=money(left, currency), charged=money(order["total"], currency),
+                                           refunded=money(order["refunded"], currency))})
     raised = await Order.update({Order.refunded: Order.refunded + amount, Order.updated_at: utcnow()}).where(
         (Order.id == order_id) & WhereRaw('"refunded" + {} <= "total"', amount)).returning(Order.refunded)
     if not raised:  # cannot happen under the lock; kept so a refund can never exceed the charge
-        raise FormError({"amount": "That is more than what is left to refund."})
+        raise FormError({"amount": gettext("That is more than what is left to refund.")})
     rows = await Refund.insert(Refund(order=order_id, amount=amount, reason=reason, staff=staff_id,
                                       idempotency_key=idempotency_key, status="pending")).returning(*Refund.all_columns())
     refund = rows[0]
@@ -284,7 +291,7 @@ async def _execute_refund(refund_id: int, *, email: bool = True) -> dict[str, An
     except RefundRefused as error:
         log.warning("refund %s refused by Stripe: %s", refund_id, error)
         await _fail_refund(refund_id, str(error))
-        raise RefundFailed(f"Stripe refused the refund: {error}. Nothing was refunded.") from error
+        raise RefundFailed(gettext("Stripe refused the refund: %(error)s. Nothing was refunded.", error=error)) from error
     except GatewayError as error:  # not reached: the refund may have happened; retry with the same key
         log.warning("refund %s: Stripe not reachable (%s); the finish_refund job retries it", refund_id, error)
         raise RefundDelayed(str(error)) from error
@@ -382,12 +389,12 @@ async def cancel_order(actor: CurrentMember, order_id: int, *, reason: str = "",
 
     order = await Order.select(Order.member, Order.kind, Order.status).where(Order.id == order_id).first()
     if order is None:
-        raise NotFound("Order not found")
+        raise NotFound(gettext("Order not found"))
     if as_owner:
         if order["member"] != actor.id:
-            raise NotFound("Order not found")
+            raise NotFound(gettext("Order not found"))
         if order["kind"] != "shop" or order["status"] != S.PAID:
-            raise Conflict("This order can no longer be cancelled here. Contact us and we'll sort it out.")
+            raise Conflict(gettext("This order can no longer be cancelled here. Contact us and we'll sort it out."))
         expect: tuple[OrderStatus, ...] = (S.PAID,)
         message = "Cancelled by the customer"
     else:
@@ -415,8 +422,8 @@ async def cancel_order(actor: CurrentMember, order_id: int, *, reason: str = "",
         except RefundFailed as error:
             result.refund_error = error.message
         except RefundDelayed:
-            result.refund_error = ("Stripe could not be reached; the refund is pending and will be retried "
-                                   "automatically in a few minutes.")
+            result.refund_error = gettext("Stripe could not be reached; the refund is pending and will be retried "
+                                          "automatically in a few minutes.")
     elif not paid:
         await _cancel_open_payments(order_id)
     return result
@@ -458,11 +465,12 @@ def parse_tracking_lines(text: str) -> dict[str, str]:
         number = parts[0].upper()
         tracking = carriers.clean_tracking_number(parts[1]) if len(parts) == 2 else None
         if tracking is None or number in found:
-            bad.append(f"line {index}")
+            bad.append(gettext("line %(num)s", num=index))
             continue
         found[number] = tracking
     if bad:
-        raise FormError({"tracking_lines": f"Write one \"ORDER-NUMBER TRACKING-NUMBER\" per line; check {', '.join(bad[:5])}."})
+        raise FormError({"tracking_lines": gettext('Write one "ORDER-NUMBER TRACKING-NUMBER" per line; check %(lines)s.',
+                                                   lines=", ".join(bad[:5]))})
     return found
 
 
@@ -487,7 +495,7 @@ async def bulk_ship(staff: CurrentMember, campaign_id: int, *, carrier: Any, tra
     numbers per order from "ORDER-NUMBER TRACKING" lines (optional; checked before anything moves)."""
     _require_staff(staff)
     found = carriers.find_carrier(carrier)
-    errors = {} if found else {"carrier": "Choose the carrier."}
+    errors = {} if found else {"carrier": gettext("Choose the carrier.")}
     try:
         tracking = parse_tracking_lines(tracking_lines)
     except FormError as error:
@@ -497,8 +505,11 @@ async def bulk_ship(staff: CurrentMember, campaign_id: int, *, carrier: Any, tra
     if not errors:
         unknown = sorted(set(tracking) - {o["number"] for o in orders})
         if unknown:
-            errors["tracking_lines"] = (f"Not in production in this campaign: {', '.join(unknown[:5])}"
-                                        f"{' and more' if len(unknown) > 5 else ''}. Nothing was shipped.")
+            errors["tracking_lines"] = (
+                gettext("Not in production in this campaign: %(numbers)s and more. Nothing was shipped.",
+                        numbers=", ".join(unknown[:5])) if len(unknown) > 5 else
+                gettext("Not in production in this campaign: %(numbers)s. Nothing was shipped.",
+                        numbers=", ".join(unknown)))
     if errors:
         raise FormError(errors)
 
@@ -567,15 +578,15 @@ async def set_delivery_address(member: CurrentMember, order_id: int, data: dict[
 
     order = await Order.select(Order.member, Order.kind, Order.status, Order.ship_to).where(Order.id == order_id).first()
     if order is None or order["member"] != member.id:
-        raise NotFound("Order not found")
+        raise NotFound(gettext("Order not found"))
     if order["kind"] != "preorder" or order["status"] not in ADDRESS_EDITABLE:
-        raise Conflict("The delivery address can no longer change: the order is on its way or closed.")
+        raise Conflict(gettext("The delivery address can no longer change: the order is on its way or closed."))
     address = clean_address(data)
     async with write_transaction():
         moved = await Order.update({Order.ship_to: json.dumps(address), Order.updated_at: utcnow()}).where(
             (Order.id == order_id) & Order.status.is_in([s.value for s in ADDRESS_EDITABLE])).returning(Order.status)
         if not moved:
-            raise Conflict("The delivery address can no longer change: the order has just shipped.")
+            raise Conflict(gettext("The delivery address can no longer change: the order has just shipped."))
         await OrderEvent.insert(OrderEvent(order=order_id, from_status=moved[0]["status"], to_status=moved[0]["status"],
                                            message="Delivery address saved", actor=member.id))
     return address

@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import json
 import math
+import re
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,9 +19,11 @@ from app.accounts.tables import Member
 from app.campaigns.tables import Campaign
 from app.db import as_aware, is_sqlite
 from app.errors import NotFound
+from app.i18n import N_, gettext
 from app.orders import carriers
 from app.orders.service import TIMELINE, OrderStatus, label
 from app.orders.tables import Order, OrderEvent, OrderLine, Refund
+from app.web.templating import date as format_date
 
 S = OrderStatus
 MEMBER_PAGE_SIZE = 20
@@ -60,15 +63,47 @@ async def _campaign_titles(campaign_ids: set[int]) -> dict[int, dict[str, Any]]:
 
 # ---- one order ------------------------------------------------------------------------------
 
-HEADLINES = {
-    S.PLACED: "Waiting for your payment",
-    S.PAID: "Paid: we're getting it ready",
-    S.IN_PRODUCTION: "In production",
-    S.SHIPPED: "On its way",
-    S.DELIVERED: "Delivered",
-    S.CANCELLED: "Cancelled",
-    S.REFUNDED: "Refunded",
+HEADLINES = {  # the other statuses' headline is their label
+    S.PLACED: N_("Waiting for your payment"),
+    S.PAID: N_("Paid: we're getting it ready"),
+    S.SHIPPED: N_("On its way"),
 }
+# An order's events are stored in English (the audit trail, written by orders, checkout and
+# settlement); the ones the code writes are translated where they are shown.
+EVENT_TEXTS = frozenset((
+    N_("Checkout"), N_("Payment received"), N_("Paid with a voucher"), N_("Pledge charged"),
+    N_("Replaced by a newer checkout"), N_("Not paid in time; the items were released"),
+    N_("The card form could not be prepared."), N_("Cancelled by the customer"), N_("Cancelled by staff"),
+    N_("Production started"), N_("Delivery address saved"), N_("Tracking removed"), N_("Order cancelled"),
+))
+EVENT_PATTERNS = (
+    (re.compile(r"Tracking: (?P<details>.+)", re.S), N_("Tracking: %(details)s")),
+    (re.compile(r"Refund of (?P<amount>.+?) refused by Stripe: (?P<error>.*)", re.S),
+     N_("Refund of %(amount)s refused by Stripe: %(error)s")),
+    (re.compile(r"Refunded (?P<amount>[^:]+): (?P<reason>.*)", re.S), N_("Refunded %(amount)s: %(reason)s")),
+    (re.compile(r"Refunded (?P<amount>[^:]+)", re.S), N_("Refunded %(amount)s")),
+    (re.compile(r"Cancelled by the customer: (?P<reason>.*)", re.S), N_("Cancelled by the customer: %(reason)s")),
+    (re.compile(r"Cancelled by staff: (?P<reason>.*)", re.S), N_("Cancelled by staff: %(reason)s")),
+)
+
+
+def known_text(text: str) -> str:
+    """A stored text the code wrote (e.g. the refund reason "Order cancelled"), translated; any
+    other text (a reason staff typed) as it is."""
+    if text == "Pre-order":  # the noun; "Pre-order" alone is the campaign page's button elsewhere
+        return gettext("pre-order").capitalize()
+    return gettext(text) if text in EVENT_TEXTS else text
+
+
+def event_text(message: str) -> str:
+    """An order event's message in the current language, where the code wrote it."""
+    if not message or message in EVENT_TEXTS or message == "Pre-order":
+        return known_text(message or "")
+    for pattern, template in EVENT_PATTERNS:
+        match = pattern.fullmatch(message)
+        if match:
+            return gettext(template, **{k: known_text(v) for k, v in match.groupdict().items()})
+    return message
 
 
 def _timeline(order: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -107,9 +142,15 @@ async def _attach_links(lines: list[dict[str, Any]], campaign: dict[str, Any] | 
     # Only products still in the shop get a link: a hidden or archived one would answer 404.
     slugs = {r["id"]: r["slug"] for r in await Product.select(Product.id, Product.slug).where(
         Product.id.is_in(ids) & (Product.status == "active"))} if ids else {}
+    # A pre-order's line leads to the product once its campaign is published to the shop (where the
+    # backer can review it), else to the campaign's idea page.
+    published = await Product.select(Product.slug).where(
+        (Product.campaign == campaign["id"]) & (Product.status == "active")).first() if campaign else None
     for line in lines:
         if line["product_id"] in slugs:
             line["url"] = f"/shop/{slugs[line['product_id']]}"
+        elif published:
+            line["url"] = f"/shop/{published['slug']}"
         elif campaign:
             line["url"] = f"/ideas/{campaign['idea']}"
         else:
@@ -121,7 +162,7 @@ def _country_name(code: str) -> str:
         from app.shop.checkout import COUNTRIES
     except ImportError:  # pragma: no cover
         return code
-    return str(COUNTRIES.get(code, code))
+    return gettext(COUNTRIES[code]) if code in COUNTRIES else code
 
 
 async def order_detail(viewer: CurrentMember | None, number: str, *, staff_view: bool = False) -> dict[str, Any]:
@@ -129,7 +170,7 @@ async def order_detail(viewer: CurrentMember | None, number: str, *, staff_view:
     row = await Order.select(*Order.all_columns(), Order.member.display_name, Order.member.email).where(
         Order.number == (number or "").strip().upper()[:20]).first()
     if row is None or viewer is None or (row["member"] != viewer.id and not viewer.is_staff):
-        raise NotFound("Order not found")
+        raise NotFound(gettext("Order not found"))
     order_id = row["id"]
     events = await OrderEvent.select().where(OrderEvent.order == order_id).order_by(OrderEvent.id)
     lines = (await _lines_by_order([order_id]))[order_id]
@@ -147,33 +188,41 @@ async def order_detail(viewer: CurrentMember | None, number: str, *, staff_view:
     tracking = carriers.tracking_url(row["carrier"], row["tracking_number"])
     estimated = campaign["estimated_delivery"] if campaign else None
     subline = ""
+    month = format_date(estimated, "MMMM y") if estimated else ""
     if status is S.PAID and row["kind"] == "preorder":
-        subline = "Production starts soon." + (f" Estimated delivery: {estimated:%B %Y}." if estimated else "")
+        subline = (gettext("Production starts soon. Estimated delivery: %(month)s.", month=month) if estimated
+                   else gettext("Production starts soon."))
     elif status is S.PAID:
-        subline = "We're packing your order and will email you the tracking number when it ships."
+        subline = gettext("We're packing your order and will email you the tracking number when it ships.")
     elif status is S.IN_PRODUCTION:
-        subline = f"Estimated delivery: {estimated:%B %Y}." if estimated else "We'll email you when it ships."
+        subline = (gettext("Estimated delivery: %(month)s.", month=month) if estimated
+                   else gettext("We'll email you when it ships."))
     elif status is S.SHIPPED:
-        subline = f"Shipped with {carriers.carrier_name(row['carrier'])}." if row["carrier"] else "Shipped."
+        subline = (gettext("Shipped with %(carrier)s.", carrier=carriers.display_name(row["carrier"])) if row["carrier"]
+                   else gettext("Shipped."))
     elif status is S.PLACED:
-        subline = "We haven't received the payment yet."
+        subline = gettext("We haven't received the payment yet.")
     succeeded = [r for r in refunds if r["status"] == "succeeded"]
     return {
         **row,
         "status_label": label(row["status"]),
-        "headline": HEADLINES[status],
+        "headline": gettext(HEADLINES[status]) if status in HEADLINES else label(status),
         "subline": subline,
         "lines": lines,
         "events": [{**e, "from_label": label(e["from_status"]) if e["from_status"] else "",
-                    "to_label": label(e["to_status"]), "actor_name": actors.get(e["actor"], "")} for e in events],
-        "refunds": refunds if staff_view else [r for r in refunds if r["status"] != "failed"],
+                    "to_label": label(e["to_status"]), "actor_name": actors.get(e["actor"], ""),
+                    "text": event_text(e["message"])} for e in events],
+        "refunds": [{**r, "reason_text": known_text(r["reason"])}
+                    for r in refunds if staff_view or r["status"] != "failed"],
         "refunded_succeeded": sum(r["amount"] for r in succeeded),
         "refundable": max(0, row["total"] - row["refunded"]) if row["paid_at"] else 0,
         "timeline": _timeline(row, events),
-        "carrier_name": carriers.carrier_name(row["carrier"]),
+        "carrier_name": carriers.display_name(row["carrier"]),
         "tracking_url": tracking,
         "campaign": campaign,
         "estimated_delivery": estimated,
+        "estimated_month": month,  # "November 2026" / "november 2026"
+        "estimated_month_short": format_date(estimated, "MMM y") if estimated else "",
         "ship_to": ship_to_of(row),
         "country_name": _country_name(ship_to_of(row).get("country", "")),
         "can_cancel": row["member"] == viewer.id and row["kind"] == "shop" and status is S.PAID,
@@ -192,10 +241,15 @@ def _summaries(rows: list[dict[str, Any]], lines: dict[int, list[dict[str, Any]]
         mine = lines.get(row["id"], [])
         out.append({**row, "status_label": label(row["status"]), "lines": mine,
                     "item_count": sum(line["quantity"] for line in mine),
-                    "summary": "; ".join(line_text(line) for line in mine[:2]) + (
-                        f" and {len(mine) - 2} more" if len(mine) > 2 else ""),
+                    "summary": summary_text(mine),
                     "tracking_url": carriers.tracking_url(row["carrier"], row["tracking_number"])})
     return out
+
+
+def summary_text(lines: list[dict[str, Any]]) -> str:
+    """'2 x Mug; 1 x Poster', and how many more lines there are."""
+    text = "; ".join(line_text(line) for line in lines[:2])
+    return gettext("%(items)s and %(count)s more", items=text, count=len(lines) - 2) if len(lines) > 2 else text
 
 
 def _visible_to_member():
@@ -253,27 +307,27 @@ def parse_filters(params: dict[str, str]) -> tuple[OrderFilters, dict[str, str]]
         if status in {s.value for s in OrderStatus}:
             filters.status = status
         else:
-            errors["status"] = "Unknown status."
+            errors["status"] = gettext("Unknown status.")
     kind = (params.get("kind") or "").strip()
     if kind in ("shop", "preorder"):
         filters.kind = kind
     elif kind:
-        errors["kind"] = "Choose shop or pre-order."
+        errors["kind"] = gettext("Choose shop or pre-order.")
     campaign = (params.get("campaign") or "").strip()
     if campaign:
         if campaign.isdecimal() and len(campaign) < 10:
             filters.campaign = int(campaign)
         else:
-            errors["campaign"] = "Unknown campaign."
+            errors["campaign"] = gettext("Unknown campaign.")
     for name in ("date_from", "date_to"):
         value = (params.get(name) or "").strip()
         if value:
             try:
                 setattr(filters, name, dt.date.fromisoformat(value))
             except ValueError:
-                errors[name] = "Use a date like 2026-11-30."
+                errors[name] = gettext("Use a date like 2026-11-30.")
     if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-        errors["date_to"] = "The end date is before the start date."
+        errors["date_to"] = gettext("The end date is before the start date.")
         filters.date_to = None
     filters.q = " ".join((params.get("q") or "").split())[:100]
     return filters, errors
@@ -326,7 +380,7 @@ async def campaigns_with_orders() -> list[dict[str, Any]]:
         bucket = counts.setdefault(row["campaign_id"], {})
         bucket[row["status"]] = bucket.get(row["status"], 0) + 1
     titles = await _campaign_titles(set(counts))
-    out = [{"id": cid, "title": titles[cid]["idea.title"] if cid in titles else f"Campaign {cid}",
+    out = [{"id": cid, "title": titles[cid]["idea.title"] if cid in titles else gettext("Campaign %(id)s", id=cid),
             "estimated_delivery": titles[cid]["estimated_delivery"] if cid in titles else None, "counts": c}
            for cid, c in counts.items()]
     return sorted(out, key=lambda c: c["title"].lower())

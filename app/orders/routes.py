@@ -10,6 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.response import Stream
 
 from app.errors import Conflict, FormError
+from app.i18n import N_, gettext
 from app.orders import carriers, fulfilment, lookup
 from app.orders.service import OrderStatus, label
 from app.web.guards import requires_member, requires_staff
@@ -25,7 +26,11 @@ def _page_number(value: str | None) -> int:
     return int(value) if value and value.isdecimal() and len(value) < 6 else 1
 
 
-STATUS_CHOICES = [(s.value, label(s)) for s in OrderStatus]
+REFUND_STATES = {"pending": N_("pending"), "succeeded": N_("succeeded"), "failed": N_("failed")}
+
+
+def status_choices() -> list[tuple[str, str]]:
+    return [(s.value, label(s)) for s in OrderStatus]
 
 
 # ---- member ---------------------------------------------------------------------------------
@@ -67,15 +72,15 @@ async def order_address(request: Request, number: str) -> Response:
         return await _order_page(request, number, address_values=form, address_errors=error.errors, status_code=400)
     except Conflict as error:
         return redirect(f"/orders/{order['number']}", flash=("error", error.message))
-    return redirect(f"/orders/{order['number']}", flash=("success", "Thanks! We'll ship your pre-order to this address."))
+    return redirect(f"/orders/{order['number']}", flash=("success", gettext("Thanks! We'll ship your pre-order to this address.")))
 
 
 @get("/orders/{number:str}/cancel", guards=[requires_member])
 async def cancel_confirm(request: Request, number: str) -> Response:
     order = await lookup.order_detail(current_member(request), number)
     if not order["can_cancel"]:
-        return redirect(f"/orders/{order['number']}", flash=("error", "This order can no longer be cancelled here. "
-                                                                      "Contact us and we'll sort it out."))
+        return redirect(f"/orders/{order['number']}", flash=("error", gettext(
+            "This order can no longer be cancelled here. Contact us and we'll sort it out.")))
     return render(request, "orders/cancel.html", {"order": order})
 
 
@@ -84,16 +89,16 @@ async def cancel_submit(request: Request, number: str) -> Response:
     member = current_member(request)
     order = await lookup.order_detail(member, number)  # 404 for anyone else's order
     if not order["is_owner"]:
-        return redirect(f"/orders/{order['number']}", flash=("error", "Staff cancel orders from the fulfilment page."))
+        return redirect(f"/orders/{order['number']}", flash=("error", gettext("Staff cancel orders from the fulfilment page.")))
     try:
         result = await fulfilment.cancel_order(member, order["id"], as_owner=True)
     except Conflict as error:
         return redirect(f"/orders/{order['number']}", flash=("error", error.message))
-    text = "Your order is cancelled."
+    text = gettext("Your order is cancelled.")
     if result.refund and result.refund["status"] == "succeeded":
-        text += " The money is on its way back to your card (it can take a few days to show)."
+        text += " " + gettext("The money is on its way back to your card (it can take a few days to show).")
     elif result.refund_error:
-        text += " We'll refund your payment shortly."
+        text += " " + gettext("We'll refund your payment shortly.")
     return redirect(f"/orders/{order['number']}", flash=("success", text))
 
 
@@ -105,7 +110,7 @@ async def _staff_list_context(request: Request) -> dict:
     filters, errors = lookup.parse_filters(params)
     result = await lookup.staff_orders(filters, _page_number(params.get("page")))
     return {"page": result, "filters": filters, "params": filters.params(), "errors": errors,
-            "statuses": STATUS_CHOICES, "campaigns": await lookup.campaigns_with_orders(),
+            "statuses": status_choices(), "campaigns": await lookup.campaigns_with_orders(),
             "carriers": list(carriers.CARRIERS.values())}
 
 
@@ -133,27 +138,27 @@ async def staff_bulk(request: Request) -> Response:
     action = form.get("action", "")
     errors: dict[str, str] = {}
     if not campaign.isdecimal() or len(campaign) > 9:
-        errors["campaign"] = "Choose the campaign."
+        errors["campaign"] = gettext("Choose the campaign.")
     if action not in ("in_production", "shipped"):
-        errors["action"] = "Choose what to do with the campaign's orders."
+        errors["action"] = gettext("Choose what to do with the campaign's orders.")
     try:
         if errors:
             raise FormError(errors)
         if action == "in_production":
             result = await fulfilment.bulk_in_production(staff, int(campaign))
-            done = f"{len(result.moved)} pre-order(s) moved to in production."
+            done = gettext("%(num)s pre-order(s) moved to in production.", num=len(result.moved))
         else:
             result = await fulfilment.bulk_ship(staff, int(campaign), carrier=form.get("carrier"),
                                                 tracking_lines=form.get("tracking_lines", ""))
-            done = f"{len(result.moved)} pre-order(s) marked shipped; the backers are emailed."
+            done = gettext("%(num)s pre-order(s) marked shipped; the backers are emailed.", num=len(result.moved))
     except FormError as error:
         ctx = await _staff_list_context(request)
         ctx.update(bulk_values=form, bulk_errors=error.errors)
         return render(request, "orders/staff_list.html", ctx, status_code=400)
     if result.skipped:
-        done += f" {len(result.skipped)} had already been moved by someone else."
+        done += " " + gettext("%(num)s had already been moved by someone else.", num=len(result.skipped))
     if not result.moved and not result.skipped:
-        done = "No orders of that campaign were waiting for this step."
+        done = gettext("No orders of that campaign were waiting for this step.")
     return redirect(f"/staff/orders?campaign={campaign}", flash=("success" if result.moved else "info", done))
 
 
@@ -193,17 +198,20 @@ async def staff_status(request: Request, number: str) -> Response:
         target = form.get("status", "")
         if target == OrderStatus.CANCELLED:
             if form.get("confirm") != "yes":
-                raise FormError({"confirm": "Tick the box to confirm the cancellation."})
+                raise FormError({"confirm": gettext("Tick the box to confirm the cancellation.")})
             result = await fulfilment.cancel_order(staff, order_id, reason=form.get("message", ""))
-            text = "Order cancelled" + (", stock returned" if result.restocked else "")
+            text = gettext("Order cancelled") + (gettext(", stock returned") if result.restocked else "")
             if result.refund:
-                text += f", refund {result.refund['status']}"
+                state = result.refund["status"]
+                text += gettext(", refund %(status)s", status=gettext(REFUND_STATES[state]) if state in REFUND_STATES
+                                else state)
             if result.refund_error:
-                return ("error", f"{text}. But the refund did not go through: {result.refund_error}")
-            return ("success", text + ". The customer is emailed.")
+                return ("error", gettext("%(done)s. But the refund did not go through: %(error)s",
+                                         done=text, error=result.refund_error))
+            return ("success", gettext("%(done)s. The customer is emailed.", done=text))
         await fulfilment.set_status(staff, order_id, target, carrier=form.get("carrier"),
                                     tracking_number=form.get("tracking_number"), message=form.get("message", ""))
-        return ("success", f"Order marked {label(target).lower()}.")
+        return ("success", gettext("Order marked %(status)s.", status=label(target).lower()))
 
     return await _staff_action(request, number, move)
 
@@ -213,7 +221,7 @@ async def staff_tracking(request: Request, number: str) -> Response:
     async def save(staff, order_id: int, form: dict):  # noqa: ANN001
         await fulfilment.update_tracking(staff, order_id, carrier=form.get("carrier"),
                                          tracking_number=form.get("tracking_number"))
-        return ("success", "Tracking saved.")
+        return ("success", gettext("Tracking saved."))
 
     return await _staff_action(request, number, save)
 
@@ -224,10 +232,10 @@ async def staff_refund(request: Request, number: str) -> Response:
         row = await fulfilment.refund_order(staff, order_id, form.get("amount", ""), reason=form.get("reason", ""),
                                             key=form.get("refund_key"))
         if row["status"] == "pending":
-            return ("info", "Stripe could not be reached; the refund is pending and will be retried automatically.")
+            return ("info", gettext("Stripe could not be reached; the refund is pending and will be retried automatically."))
         from app.web.templating import money
 
-        return ("success", f"Refunded {money(row['amount'])}. The customer is emailed.")
+        return ("success", gettext("Refunded %(amount)s. The customer is emailed.", amount=money(row["amount"])))
 
     return await _staff_action(request, number, refund)
 

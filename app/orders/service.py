@@ -14,6 +14,7 @@ from typing import Any
 
 from app.db import utcnow, write_transaction
 from app.errors import Conflict, NotFound
+from app.i18n import N_, gettext
 from app.orders.tables import Order, OrderEvent
 
 
@@ -37,9 +38,11 @@ ORDER_MOVES: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.CANCELLED: frozenset(),
     S.REFUNDED: frozenset(),
 }
+# Shown to members and staff, translated and capitalised by label(). Lower case: the capitalised
+# words ("Paid", "Shipped") mean other things elsewhere on the site (and translate differently).
 ORDER_LABELS = {
-    S.PLACED: "Placed", S.PAID: "Paid", S.IN_PRODUCTION: "In production", S.SHIPPED: "Shipped",
-    S.DELIVERED: "Delivered", S.CANCELLED: "Cancelled", S.REFUNDED: "Refunded",
+    S.PLACED: N_("placed"), S.PAID: N_("paid"), S.IN_PRODUCTION: N_("in production"), S.SHIPPED: N_("shipped"),
+    S.DELIVERED: N_("delivered"), S.CANCELLED: N_("cancelled"), S.REFUNDED: N_("refunded"),
 }
 # The timeline a member sees on the order page, in order (pre-orders add in_production).
 TIMELINE = (S.PLACED, S.PAID, S.IN_PRODUCTION, S.SHIPPED, S.DELIVERED)
@@ -53,8 +56,9 @@ class IllegalOrderMove(Conflict):
 
 
 def label(status: str) -> str:
+    """The status in the current language ("Shipped" / "Skickad")."""
     try:
-        return ORDER_LABELS[OrderStatus(status)]
+        return gettext(ORDER_LABELS[OrderStatus(status)]).capitalize()
     except ValueError:
         return status
 
@@ -74,10 +78,11 @@ async def move_order(order_id: int, to: OrderStatus, *, expect: tuple[OrderStatu
     async with write_transaction():
         row = await Order.select(Order.status).where(Order.id == order_id).first()
         if row is None:
-            raise NotFound("Order not found")
+            raise NotFound(gettext("Order not found"))
         if row["status"] not in allowed_from:
             if strict:
-                raise IllegalOrderMove(f"An order that is {label(row['status']).lower()} cannot become {label(to).lower()}.")
+                raise IllegalOrderMove(gettext("An order that is %(current)s cannot become %(target)s.",
+                                               current=label(row["status"]).lower(), target=label(to).lower()))
             return None
         now = utcnow()
         values: dict[Any, Any] = {Order.status: to.value, Order.updated_at: now, **(extra or {})}
@@ -87,7 +92,7 @@ async def move_order(order_id: int, to: OrderStatus, *, expect: tuple[OrderStatu
             (Order.id == order_id) & (Order.status == row["status"])).returning(Order.id)
         if not moved:
             if strict:
-                raise IllegalOrderMove("The order changed at the same time; reload and try again.")
+                raise IllegalOrderMove(gettext("The order changed at the same time; reload and try again."))
             return None
         await OrderEvent.insert(OrderEvent(order=order_id, from_status=row["status"], to_status=to.value,
                                            message=message, actor=actor_id))

@@ -7,6 +7,7 @@ from typing import Any
 from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.errors import FormError
+from app.i18n import gettext
 from app.payments.gateway import GatewayError, SetupIntentInfo, gateway
 from app.settings import get_settings
 
@@ -38,16 +39,16 @@ async def start_card_setup(member: CurrentMember, *, metadata: dict[str, str]) -
 async def verified_payment_method(member: CurrentMember, setup_intent_id: str, *, expected: dict[str, Any]) -> str:
     """Ask Stripe whether the card was really saved for this member and purpose."""
     if not setup_intent_id:
-        raise FormError({"card": "Enter your card details first."})
+        raise FormError({"card": gettext("Enter your card details first.")})
     try:
         intent = await gateway().retrieve_setup_intent(setup_intent_id)
     except GatewayError:
-        raise FormError({"card": "We could not find that card setup; please enter your card again."}) from None
+        raise FormError({"card": gettext("We could not find that card setup; please enter your card again.")}) from None
     customer = await ensure_customer(member)
     if intent.customer != customer or any(intent.metadata.get(k) != v for k, v in expected.items()):
-        raise FormError({"card": "That card setup does not belong to this pledge."})
+        raise FormError({"card": gettext("That card setup does not belong to this pledge.")})
     if intent.status != "succeeded" or not intent.payment_method:
-        message = intent.error or "Your card was not saved yet. Please complete the card form."
+        message = intent.error or gettext("Your card was not saved yet. Please complete the card form.")  # Stripe's text as it is
         raise FormError({"card": message})
     await gateway().attach_payment_method(intent.payment_method, customer)
     return intent.payment_method

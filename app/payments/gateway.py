@@ -16,6 +16,7 @@ from typing import Any
 
 import stripe
 
+from app.i18n import N_
 from app.settings import get_settings
 
 WEBHOOK_TOLERANCE_SECONDS = 300
@@ -111,12 +112,12 @@ def classify_payment(payment_intent: dict[str, Any] | None, error: stripe.Stripe
     if status == "succeeded":
         return PaymentResult(PaymentOutcome.PAID, **base)
     if status in ("requires_action", "requires_confirmation"):
-        return PaymentResult(PaymentOutcome.NEEDS_AUTHENTICATION, **base, message="The bank asks the cardholder to authenticate.")
+        return PaymentResult(PaymentOutcome.NEEDS_AUTHENTICATION, **base, message=N_("The bank asks the cardholder to authenticate."))  # translated where shown
     if status == "processing":
         return PaymentResult(PaymentOutcome.PROCESSING, **base)
     last_error = pi.get("last_payment_error") or {}
     return PaymentResult(PaymentOutcome.DECLINED, **base, decline_code=last_error.get("decline_code") or last_error.get("code"),
-                         message=last_error.get("message") or "The card was declined.")
+                         message=last_error.get("message") or N_("The card was declined."))  # translated where shown
 
 
 class Gateway:

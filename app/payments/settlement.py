@@ -30,6 +30,7 @@ from app.campaigns.service import (
 from app.campaigns.tables import Campaign, Pledge
 from app.db import as_aware, utcnow, write_transaction
 from app.errors import Conflict, NotFound
+from app.i18n import gettext
 from app.jobs.service import enqueue
 from app.orders.service import new_order_number
 from app.orders.tables import Order, OrderEvent, OrderLine
@@ -240,7 +241,7 @@ async def complete_authentication(member, pledge_id: int) -> PaymentResult:  # n
     pledge = await _owned_failed(member, pledge_id)
     attempt = await last_attempt(pledge["id"])
     if attempt is None or not attempt["payment_intent_id"]:
-        raise Conflict("There is no payment waiting for authentication.")
+        raise Conflict(gettext("There is no payment waiting for authentication."))
     result = await gateway().retrieve_payment(attempt["payment_intent_id"])
     await record_charge(pledge_id, attempt["attempt"], result)
     return result
@@ -259,9 +260,9 @@ async def pay_with_new_card(member, pledge_id: int, setup_intent_id: str) -> Pay
 async def _owned_failed(member, pledge_id: int) -> dict[str, Any]:  # noqa: ANN001
     pledge = await Pledge.select().where(Pledge.id == pledge_id).first()
     if pledge is None or pledge["member"] != member.id:
-        raise NotFound("Pledge not found")
+        raise NotFound(gettext("Pledge not found"))
     if pledge["status"] != P.PAYMENT_FAILED:
-        raise Conflict("This pledge has no failed payment to fix.")
+        raise Conflict(gettext("This pledge has no failed payment to fix."))
     return pledge
 
 

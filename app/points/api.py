@@ -5,6 +5,7 @@ from litestar.params import Parameter
 
 from app.accounts import service as accounts
 from app.errors import FormError
+from app.i18n import gettext
 from app.points import service
 from app.points.schemas import PointsEntryOut, PointsPage
 from app.web.guards import requires_member
@@ -19,7 +20,7 @@ async def api_my_points(
     before = None
     if cursor:
         if not cursor.isdecimal():
-            raise FormError({"cursor": "Invalid cursor; use next_cursor from the previous page."})
+            raise FormError({"cursor": gettext("Invalid cursor; use next_cursor from the previous page.")})
         before = int(cursor)
     rows = await service.history(member.id, limit=limit + 1, before_id=before)
     more = len(rows) > limit

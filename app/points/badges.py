@@ -5,22 +5,25 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from app import i18n
 from app.db import utcnow
+from app.i18n import N_, gettext
 from app.points.tables import MemberBadge, PointsEntry
 
+# (name, description) in English, N_-marked: translated where shown.
 BADGES: dict[str, tuple[str, str]] = {
-    "first_vote": ("First vote", "Said \"I want this\" for the first time"),
-    "hundred_votes": ("Tastemaker's eye", "Voted for 100 ideas"),
-    "first_idea": ("Idea maker", "Had a first idea accepted for voting"),
-    "idea_greenlit": ("Greenlit", "An idea of yours was greenlit for a campaign"),
-    "funded_creator": ("Funded creator", "An idea of yours was funded"),
-    "first_backer": ("First backer", "The very first backer of a campaign"),
-    "ten_campaigns": ("Super backer", "Backed 10 campaigns"),
-    "early_insider": ("Early-access insider", "Pledged during early access"),
-    "first_comment": ("Conversation starter", "Wrote a first comment"),
-    "profile_complete": ("All about me", "Completed your profile"),
-    "top10_week": ("Top 10 of the week", "Finished a week in the top 10 of the leaderboard"),
-    "reviewer": ("Reviewer", "Reviewed a product you bought"),
+    "first_vote": (N_("First vote"), N_("Said \"I want this\" for the first time")),
+    "hundred_votes": (N_("Tastemaker's eye"), N_("Voted for 100 ideas")),
+    "first_idea": (N_("Idea maker"), N_("Had a first idea accepted for voting")),
+    "idea_greenlit": (N_("Greenlit"), N_("An idea of yours was greenlit for a campaign")),
+    "funded_creator": (N_("Funded creator"), N_("An idea of yours was funded")),
+    "first_backer": (N_("First backer"), N_("The very first backer of a campaign")),
+    "ten_campaigns": (N_("Super backer"), N_("Backed 10 campaigns")),
+    "early_insider": (N_("Early-access insider"), N_("Pledged during early access")),
+    "first_comment": (N_("Conversation starter"), N_("Wrote a first comment")),
+    "profile_complete": (N_("All about me"), N_("Completed your profile")),
+    "top10_week": (N_("Top 10 of the week"), N_("Finished a week in the top 10 of the leaderboard")),
+    "reviewer": (N_("Reviewer"), N_("Reviewed a product you bought")),
 }
 
 
@@ -33,16 +36,18 @@ async def award_badge(member_id: int, code: str) -> bool:
     if not rows:
         return False
     from app.notifications.service import notify
+    from app.points.service import member_locale
 
     name, description = BADGES[code]
-    await notify(member_id, "level", key=f"badge:{member_id}:{code}", title=f"New badge: {name}", body=description,
-                 link="/points")
+    with i18n.use_locale(await member_locale(member_id)):  # written in the member's language
+        title, body = gettext("New badge: %(name)s", name=gettext(name)), gettext(description)
+    await notify(member_id, "level", key=f"badge:{member_id}:{code}", title=title, body=body, link="/points")
     return True
 
 
 async def badges_of(member_id: int) -> list[dict[str, Any]]:
     rows = await MemberBadge.select().where(MemberBadge.member == member_id).order_by(MemberBadge.awarded_at)
-    return [{"code": r["badge"], "name": BADGES[r["badge"]][0], "description": BADGES[r["badge"]][1],
+    return [{"code": r["badge"], "name": gettext(BADGES[r["badge"]][0]), "description": gettext(BADGES[r["badge"]][1]),
              "awarded_at": r["awarded_at"]} for r in rows if r["badge"] in BADGES]
 
 
@@ -68,7 +73,7 @@ async def leaderboard(period: str = "week", limit: int = 20, now: dt.datetime | 
     if period != "week":
         from app.errors import FormError
 
-        raise FormError({"period": "Use period=week or period=all."})
+        raise FormError({"period": gettext("Use period=week or period=all.")})
     spending = ", ".join(f"'{r}'" for r in SPENDING_REASONS)
     rows = await raw(
         "SELECT m.id AS member, m.display_name AS name, m.handle AS handle, SUM(p.points) AS points "

@@ -4,6 +4,7 @@ from litestar import Request, Response, get, post
 
 from app.accounts import service as accounts
 from app.errors import FormError
+from app.i18n import gettext
 from app.points import service
 from app.settings import get_settings
 from app.web.guards import requires_member
@@ -30,7 +31,7 @@ async def points_redeem(request: Request) -> Response:
         voucher = await service.redeem_voucher(current_member(request).id)
     except FormError as error:
         return redirect("/points", flash=("error", " ".join(error.errors.values())))
-    return redirect("/points", flash=("success", f"Your voucher {voucher['code']} is ready to use at checkout."))
+    return redirect("/points", flash=("success", gettext("Your voucher %(code)s is ready to use at checkout.", code=voucher["code"])))
 
 
 ROUTES = [points_page, points_redeem]

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from app import i18n
 from app.accounts.tables import Member
 from app.db import is_sqlite, utcnow, write_transaction
+from app.i18n import N_, gettext
 from app.points.tables import PointsEntry
 
 
@@ -18,27 +20,27 @@ from app.points.tables import PointsEntry
 class Rule:
     points: int
     daily_cap: int | None = None
-    label: str = ""
+    label: str = ""  # English, N_-marked: translate where shown (rule_label, or _() in templates)
 
 
 # DESIGN section 5: one table of rules; change points here.
 RULES: dict[str, Rule] = {
-    "signup_verified": Rule(50, label="Signed up and verified your email"),
-    "profile_complete": Rule(25, label="Completed your profile"),
-    "idea_accepted": Rule(100, label="Your idea was accepted for voting"),
-    "vote": Rule(2, daily_cap=50, label="Voted for an idea"),
-    "vote_reversed": Rule(-2, label="Withdrew a vote"),
-    "comment": Rule(5, daily_cap=50, label="Commented"),
-    "comment_removed": Rule(-5, label="A comment was removed"),
-    "pledge_paid": Rule(10, label="Pledge paid (per unit)"),
-    "idea_greenlit": Rule(500, label="Your idea was greenlit"),
-    "idea_funded": Rule(1000, label="Your idea was funded"),
-    "review": Rule(20, label="Verified-buyer review"),
-    "review_removed": Rule(-20, label="A review was hidden by staff"),
-    "referral": Rule(200, label="A friend you invited placed their first order"),
-    "adjustment": Rule(0, label="Adjustment by staff"),
-    "redeem": Rule(0, label="Redeemed for a voucher"),
-    "redeem_refund": Rule(0, label="Voucher returned"),
+    "signup_verified": Rule(50, label=N_("Signed up and verified your email")),
+    "profile_complete": Rule(25, label=N_("Completed your profile")),
+    "idea_accepted": Rule(100, label=N_("Your idea was accepted for voting")),
+    "vote": Rule(2, daily_cap=50, label=N_("Voted for an idea")),
+    "vote_reversed": Rule(-2, label=N_("Withdrew a vote")),
+    "comment": Rule(5, daily_cap=50, label=N_("Commented")),
+    "comment_removed": Rule(-5, label=N_("A comment was removed")),
+    "pledge_paid": Rule(10, label=N_("Pledge paid (per unit)")),
+    "idea_greenlit": Rule(500, label=N_("Your idea was greenlit")),
+    "idea_funded": Rule(1000, label=N_("Your idea was funded")),
+    "review": Rule(20, label=N_("Verified-buyer review")),
+    "review_removed": Rule(-20, label=N_("A review was hidden by staff")),
+    "referral": Rule(200, label=N_("A friend you invited placed their first order")),
+    "adjustment": Rule(0, label=N_("Adjustment by staff")),
+    "redeem": Rule(0, label=N_("Redeemed for a voucher")),
+    "redeem_refund": Rule(0, label=N_("Voucher returned")),
 }
 
 # Spending is not "earning": it lowers the balance, never the lifetime total (and level).
@@ -52,11 +54,11 @@ class Level:
 
 
 LEVELS: tuple[Level, ...] = (
-    Level("Newcomer", 0),
-    Level("Supporter", 250),
-    Level("Contributor", 1_000),
-    Level("Insider", 5_000),
-    Level("Tastemaker", 20_000),
+    Level(N_("Newcomer"), 0),
+    Level(N_("Supporter"), 250),
+    Level(N_("Contributor"), 1_000),
+    Level(N_("Insider"), 5_000),
+    Level(N_("Tastemaker"), 20_000),
 )
 
 
@@ -90,7 +92,13 @@ def level_for(lifetime: int) -> LevelProgress:
 
 def rule_label(reason: str) -> str:
     rule = RULES.get(reason)
-    return rule.label if rule else reason.replace("_", " ").capitalize()
+    return gettext(rule.label) if rule else reason.replace("_", " ").capitalize()
+
+
+async def member_locale(member_id: int) -> str | None:
+    """The member's stored language: what is written for them (notifications, ledger notes) uses it."""
+    row = await Member.select(Member.locale).where(Member.id == member_id).first()
+    return row["locale"] if row else None
 
 
 async def _lock_member(member_id: int) -> None:
@@ -160,9 +168,11 @@ async def award(
         if after_level.threshold > before_level.threshold:
             from app.notifications.service import notify
 
+            with i18n.use_locale(await member_locale(member_id)):
+                title = gettext("You reached %(level)s!", level=gettext(after_level.name))
+                body = gettext("%(points)s lifetime points. Thank you for making things with us.", points=after)
             await notify(member_id, "level", key=f"level:{member_id}:{after_level.name}",
-                         title=f"You reached {after_level.name}!",
-                         body=f"{after} lifetime points. Thank you for making things with us.", link="/points")
+                         title=title, body=body, link="/points")
         return amount
 
 
@@ -200,9 +210,9 @@ async def adjust(staff_id: int, member_id: int, points: int, reason: str) -> int
     reason = (reason or "").strip()
     errors = {}
     if not reason or len(reason) > 200:
-        errors["reason"] = "Say why (up to 200 characters); the member sees it."
+        errors["reason"] = gettext("Say why (up to 200 characters); the member sees it.")
     if points == 0 or abs(points) > 100_000:
-        errors["points"] = "Use a non-zero number of points (at most 100,000)."
+        errors["points"] = gettext("Use a non-zero number of points (at most 100,000).")
     if errors:
         raise FormError(errors)
     return await award(member_id, "adjustment", key=f"adjustment:{uuid.uuid4().hex}", points=points,
@@ -229,10 +239,14 @@ async def redeem_voucher(member_id: int) -> dict:
         await _lock_member(member_id)
         row = await Member.select(Member.points_balance).where(Member.id == member_id).first()
         if row is None or row["points_balance"] < VOUCHER_POINTS:
-            raise FormError({"points": f"You need {VOUCHER_POINTS:,} points for a voucher."})
+            from app.web.templating import number
+
+            raise FormError({"points": gettext("You need %(points)s points for a voucher.", points=number(VOUCHER_POINTS))})
         code = f"CM{secrets.token_hex(4).upper()}"
+        with i18n.use_locale(await member_locale(member_id)):
+            note = gettext("Voucher %(code)s", code=code)
         await award(member_id, "redeem", key=f"redeem:{uuid.uuid4().hex}", points=-VOUCHER_POINTS, reference=f"voucher:{code}",
-                    note=f"Voucher {code}")
+                    note=note)
         rows = await Voucher.insert(Voucher(code=code, member=member_id, points=VOUCHER_POINTS, amount=VOUCHER_AMOUNT,
                                             currency=get_settings().currency)).returning(*Voucher.all_columns())
         return rows[0]
@@ -262,5 +276,7 @@ async def give_back_voucher(order_id: int) -> None:
         rows = await Voucher.update({Voucher.status: "cancelled"}).where(
             (Voucher.order_id == order_id) & (Voucher.status == "spent")).returning(Voucher.member, Voucher.points, Voucher.code)
         for row in rows:
+            with i18n.use_locale(await member_locale(row["member"])):
+                note = gettext("Voucher %(code)s returned", code=row["code"])
             await award(row["member"], "redeem_refund", key=f"redeem_refund:{row['code']}", points=row["points"],
-                        reference=f"voucher:{row['code']}", note=f"Voucher {row['code']} returned")
+                        reference=f"voucher:{row['code']}", note=note)

@@ -13,6 +13,7 @@ from typing import Any
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.errors import FormError, NotFound
 from app.experiments import service as experiments
+from app.i18n import gettext
 from app.shop.tables import Cart, CartLine, ProductImage, ProductVariant
 
 MAX_LINE_QUANTITY = 99
@@ -36,10 +37,11 @@ def parse_quantity(value: Any, *, allow_zero: bool = False) -> int:
     try:
         quantity = int(str(value).strip())
     except (TypeError, ValueError):
-        raise FormError({"quantity": "Enter a number of units."}) from None
+        raise FormError({"quantity": gettext("Enter a number of units.")}) from None
     low = 0 if allow_zero else 1
     if not low <= quantity <= MAX_LINE_QUANTITY:
-        raise FormError({"quantity": f"Choose between {max(low, 1)} and {MAX_LINE_QUANTITY} units."})
+        raise FormError({"quantity": gettext("Choose between %(low)s and %(high)s units.",
+                                             low=max(low, 1), high=MAX_LINE_QUANTITY)})
     return quantity
 
 
@@ -47,17 +49,18 @@ def parse_id(value: Any, field: str = "variant_id") -> int:
     try:
         number = int(str(value).strip())
     except (TypeError, ValueError):
-        raise FormError({field: "Choose a size or variant."}) from None
+        raise FormError({field: gettext("Choose a size or variant.")}) from None
     if not 0 < number < 2**31:
-        raise FormError({field: "Choose a size or variant."})
+        raise FormError({field: gettext("Choose a size or variant.")})
     return number
 
 
 def only_left_message(stock: int, name: str | None = None) -> str:
-    of = f" of {name}" if name else ""
     if stock <= 0:
-        return f"Sold out{': ' + name if name else ''}."
-    return f"Only {stock} left{of}."
+        return gettext("Sold out: %(name)s.", name=name) if name else gettext("Sold out.")
+    if name:
+        return gettext("Only %(stock)s left of %(name)s.", stock=stock, name=name)
+    return gettext("Only %(stock)s left.", stock=stock)
 
 
 async def sellable_variant(variant_id: int) -> dict[str, Any]:
@@ -68,7 +71,7 @@ async def sellable_variant(variant_id: int) -> dict[str, Any]:
         ProductVariant.product.price,
     ).where(ProductVariant.id == variant_id).first()
     if row is None or not row["active"] or row["product.status"] != "active":
-        raise FormError({"variant_id": "This product is not available."})
+        raise FormError({"variant_id": gettext("This product is not available.")})
     return row
 
 
@@ -95,10 +98,12 @@ async def add_to_cart(owner: str, variant_id: Any, quantity: Any = 1, *, member_
             (CartLine.cart == cart_id) & (CartLine.variant == variant_id)).first()
         wanted = quantity + (line["quantity"] if line else 0)
         if wanted > variant["stock"]:
-            in_cart = f" (you have {line['quantity']} in your cart)" if line else ""
-            raise FormError({"quantity": only_left_message(variant["stock"]) + in_cart})
+            message = only_left_message(variant["stock"])
+            if line:
+                message = gettext("%(message)s (you have %(num)s in your cart)", message=message, num=line["quantity"])
+            raise FormError({"quantity": message})
         if wanted > MAX_LINE_QUANTITY:
-            raise FormError({"quantity": f"At most {MAX_LINE_QUANTITY} units of one item per order."})
+            raise FormError({"quantity": gettext("At most %(max)s units of one item per order.", max=MAX_LINE_QUANTITY)})
         if line:
             await CartLine.update({CartLine.quantity: wanted}).where(CartLine.id == line["id"])
         else:
@@ -112,7 +117,7 @@ async def _owned_line(owner: str, line_id: int) -> dict[str, Any]:
     row = await CartLine.select(CartLine.id, CartLine.variant, CartLine.quantity, CartLine.cart).where(
         (CartLine.id == line_id) & (CartLine.cart.owner == owner)).first()
     if row is None:
-        raise NotFound("That item is not in your cart.")
+        raise NotFound(gettext("That item is not in your cart."))
     return row
 
 
@@ -175,7 +180,7 @@ async def cart_lines(owner: str | None) -> list[dict[str, Any]]:
         problem = ""
         available = row["variant.active"] and row["variant.product.status"] == "active"
         if not available:
-            problem = "No longer available: remove it to check out."
+            problem = gettext("No longer available: remove it to check out.")
         elif row["quantity"] > row["variant.stock"]:
             problem = only_left_message(row["variant.stock"])
         lines.append({

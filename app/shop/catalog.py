@@ -29,6 +29,7 @@ from app.campaigns.service import parse_money
 from app.campaigns.tables import Campaign
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound, TooManyRequests
+from app.i18n import N_, gettext, use_locale
 from app.ideas.service import decode_cursor, encode_cursor, fts5_query  # noqa: F401  (re-exported for the API)
 from app.ideas.tables import Category, Idea, IdeaImage
 from app.media.images import StoredImage, check_and_reencode
@@ -45,17 +46,17 @@ class ProductStatus(StrEnum):
 
 
 STATUS_LABELS = {
-    ProductStatus.DRAFT: "Draft",
-    ProductStatus.ACTIVE: "In the shop",
-    ProductStatus.HIDDEN: "Hidden",
-    ProductStatus.ARCHIVED: "Archived",
+    ProductStatus.DRAFT: N_("Draft"),
+    ProductStatus.ACTIVE: N_("In the shop"),
+    ProductStatus.HIDDEN: N_("Hidden"),
+    ProductStatus.ARCHIVED: N_("Archived"),
 }
-SORTS = {
-    "popular": "Most popular",
-    "newest": "Newest",
-    "price_asc": "Price: low to high",
-    "price_desc": "Price: high to low",
-    "rating": "Top rated",
+SORTS = {  # labels translated where shown
+    "popular": N_("Most popular"),
+    "newest": N_("Newest"),
+    "price_asc": N_("Price: low to high"),
+    "price_desc": N_("Price: high to low"),
+    "rating": N_("Top rated"),
 }
 RATING_FILTERS = (4, 3)
 PAGE_SIZE = 24
@@ -72,15 +73,23 @@ RECENT_MAX = 8
 
 
 def status_label(status: str) -> str:
+    """The status in the page's language."""
     try:
-        return STATUS_LABELS[ProductStatus(status)]
+        return gettext(STATUS_LABELS[ProductStatus(status)])
     except ValueError:
         return status
 
 
 def _require_staff(member: CurrentMember | None) -> None:
     if member is None or not member.is_staff:
-        raise Forbidden("Staff only.")
+        raise Forbidden(gettext("Staff only."))
+
+
+async def _member_locale(member_id: int) -> str | None:
+    from app.accounts.tables import Member
+
+    row = await Member.select(Member.locale).where(Member.id == member_id).first()
+    return row["locale"] if row else None
 
 
 def slugify(text: str) -> str:
@@ -158,37 +167,38 @@ async def _validate(data: ProductInput, *, existing_images: int = 0,
     values: dict[str, Any] = {}
     name = (data.name or "").strip()
     if len(name) < 2:
-        errors["name"] = "Give the product a name of at least 2 characters."
+        errors["name"] = gettext("Give the product a name of at least 2 characters.")
     elif len(name) > 120:
-        errors["name"] = "Keep the name under 120 characters."
+        errors["name"] = gettext("Keep the name under 120 characters.")
     values["name"] = name
-    for key, limit, label in (("summary", 280, "summary"), ("description", 10_000, "description"),
-                              ("details", 5_000, "details")):
+    for key, limit, message in (("summary", 280, N_("Keep the summary under %(num)s characters.")),
+                                ("description", 10_000, N_("Keep the description under %(num)s characters.")),
+                                ("details", 5_000, N_("Keep the details under %(num)s characters."))):
         text = (getattr(data, key) or "").strip()
         if len(text) > limit:
-            errors[key] = f"Keep the {label} under {limit:,} characters."
+            errors[key] = gettext(message, num=format(limit, ","))
         values[key] = text
     values["category"] = None
     if data.category:
         row = await Category.select(Category.id).where(Category.slug == str(data.category)).first()
         if row is None:
-            errors["category"] = "Choose one of the listed categories."
+            errors["category"] = gettext("Choose one of the listed categories.")
         else:
             values["category"] = row["id"]
     try:
         values["price"] = _price(data.price)
         if values["price"] is None:
-            errors["price"] = "Set a price, e.g. 299 or 299.50."
+            errors["price"] = gettext("Set a price, e.g. 299 or 299.50.")
     except ValueError:
-        errors["price"] = "Write the price as a number of at least 1.00, e.g. 299 or 299.50."
+        errors["price"] = gettext("Write the price as a number of at least 1.00, e.g. 299 or 299.50.")
     try:
         values["ships_in_days"] = _whole(data.ships_in_days, 3)
         if not 0 <= values["ships_in_days"] <= 90:
             raise ValueError
     except ValueError:
-        errors["ships_in_days"] = "Ships within how many days? Use a whole number from 0 to 90."
+        errors["ships_in_days"] = gettext("Ships within how many days? Use a whole number from 0 to 90.")
     if data.status not in {s.value for s in ProductStatus}:
-        errors["status"] = "Choose draft, active, hidden or archived."
+        errors["status"] = gettext("Choose draft, active, hidden or archived.")
     values["status"] = data.status
 
     existing_variants = existing_variants or {}
@@ -197,7 +207,7 @@ async def _validate(data: ProductInput, *, existing_images: int = 0,
     for index, variant in enumerate(data.variants, start=1):
         variant_name = (variant.name or "").strip()
         if variant.id is not None and variant.id not in existing_variants:
-            problems.append(f"Variant {index} is not part of this product.")
+            problems.append(gettext("Variant %(num)s is not part of this product.", num=index))
             continue
         typed = any(str(value or "").strip() not in ("", "0") for value in (variant.sku, variant.price, variant.stock))
         if variant.remove or (not variant_name and variant.id is None and not typed):
@@ -206,37 +216,38 @@ async def _validate(data: ProductInput, *, existing_images: int = 0,
             continue
         clean = VariantInput(name=variant_name, sku=str(variant.sku or "").strip(), id=variant.id)
         if not variant_name:
-            problems.append(f"Variant {index}: give it a name (e.g. M, Blue or One size).")
+            problems.append(gettext("Variant %(num)s: give it a name (e.g. M, Blue or One size).", num=index))
         elif len(variant_name) > 60:
-            problems.append(f"Variant {index}: keep the name under 60 characters.")
+            problems.append(gettext("Variant %(num)s: keep the name under 60 characters.", num=index))
         if len(clean.sku) > 40:
-            problems.append(f"Variant {index}: keep the SKU under 40 characters.")
+            problems.append(gettext("Variant %(num)s: keep the SKU under 40 characters.", num=index))
         try:
             clean.price = _price(variant.price)
         except ValueError:
-            problems.append(f"Variant {index}: write its price as a number of at least 1.00, or leave it empty.")
+            problems.append(gettext("Variant %(num)s: write its price as a number of at least 1.00, or leave it empty.",
+                                    num=index))
         if variant.id is None:
             try:
                 clean.stock = _whole(variant.stock, 0)
                 if not 0 <= clean.stock <= MAX_STOCK:
                     raise ValueError
             except ValueError:
-                problems.append(f"Variant {index}: stock must be a whole number, 0 or more.")
+                problems.append(gettext("Variant %(num)s: stock must be a whole number, 0 or more.", num=index))
         variants.append(clean)
     kept = [v for v in variants if not v.remove]
     names = [v.name.lower() for v in kept if v.name]
     if len(set(names)) != len(names):
-        problems.append("Each variant needs a different name.")
+        problems.append(gettext("Each variant needs a different name."))
     if not kept:
-        problems.append("Add at least one variant (e.g. “One size”) with its stock.")
+        problems.append(gettext("Add at least one variant (e.g. “One size”) with its stock."))
     if len(kept) > MAX_VARIANTS:
-        problems.append(f"Use at most {MAX_VARIANTS} variants.")
+        problems.append(gettext("Use at most %(num)s variants.", num=MAX_VARIANTS))
     if problems:
         errors["variants"] = " ".join(problems)
 
     uploads = [(filename, content) for filename, content in data.uploads if content]
     if existing_images + len(uploads) > MAX_IMAGES:
-        errors["images"] = f"A product can have at most {MAX_IMAGES} images."
+        errors["images"] = gettext("A product can have at most %(num)s images.", num=MAX_IMAGES)
     processed = []
     if "images" not in errors:
         max_bytes = get_settings().upload_max_bytes
@@ -348,7 +359,8 @@ async def publish_from_campaign(staff: CurrentMember, campaign_id: int, *, stock
     _require_staff(staff)
     defaults, campaign = await campaign_defaults(campaign_id, stock=stock, price=price)
     if campaign["status"] not in PUBLISHABLE_CAMPAIGNS:
-        raise Conflict(f"Only funded campaigns can be published to the shop; this one is {campaign['status_label'].lower()}.")
+        raise Conflict(gettext("Only funded campaigns can be published to the shop; this one is %(status)s.",
+                               status=campaign["status_label"].lower()))
     data = defaults if data is None else _coerce(data)
     values, variants, processed = await _validate(data)
     stored = _save_images(processed)
@@ -358,7 +370,8 @@ async def publish_from_campaign(staff: CurrentMember, campaign_id: int, *, stock
             await Campaign.select(Campaign.id).where(Campaign.id == campaign_id).lock_rows()
         existing = await Product.select(Product.name).where(Product.campaign == campaign_id).first()
         if existing is not None:
-            raise Conflict(f"This campaign is already in the shop as “{existing['name']}”. Edit that product instead.")
+            raise Conflict(gettext("This campaign is already in the shop as “%(name)s”. Edit that product instead.",
+                                   name=existing["name"]))
         product_id, _ = await _insert_product({**_product_values(values), "campaign": campaign_id, "idea": campaign["idea"]})
         await _insert_variants(product_id, variants)
         for position, image in enumerate(idea_images):
@@ -376,7 +389,7 @@ async def update_product(staff: CurrentMember, product_id: int, data: ProductInp
     data = _coerce(data)
     current = await Product.select(Product.id, Product.status).where(Product.id == product_id).first()
     if current is None:
-        raise NotFound("Product not found")
+        raise NotFound(gettext("Product not found"))
     data.status = current["status"]
     existing = {v["id"]: v for v in await ProductVariant.select().where(
         (ProductVariant.product == product_id) & (ProductVariant.active == True))}  # noqa: E712
@@ -421,17 +434,17 @@ async def set_status(staff: CurrentMember, product_id: int, status: str) -> dict
     try:
         target = ProductStatus(status)
     except ValueError:
-        raise FormError({"status": "Choose draft, active, hidden or archived."}) from None
+        raise FormError({"status": gettext("Choose draft, active, hidden or archived.")}) from None
     async with write_transaction():
         row = await Product.select(Product.status, Product.published_at).where(Product.id == product_id).first()
         if row is None:
-            raise NotFound("Product not found")
+            raise NotFound(gettext("Product not found"))
         values: dict[Any, Any] = {Product.status: target.value, Product.updated_at: utcnow()}
         if target is ProductStatus.ACTIVE:
             offered = await ProductVariant.count().where(
                 (ProductVariant.product == product_id) & (ProductVariant.active == True))  # noqa: E712
             if not offered:
-                raise Conflict("Add a variant before putting the product in the shop.")
+                raise Conflict(gettext("Add a variant before putting the product in the shop."))
             if row["published_at"] is None:
                 values[Product.published_at] = utcnow()
         await Product.update(values).where(Product.id == product_id)
@@ -454,7 +467,8 @@ async def set_stock(staff: CurrentMember, variant_id: int, stock: int | str, *, 
             raise ValueError
         was = _whole(expected) if expected not in (None, "") else None
     except ValueError:
-        raise FormError({"stock": "Write the stock as a whole number (e.g. 15), or +20 / -3 to adjust it."}) from None
+        raise FormError({"stock": gettext("Write the stock as a whole number (e.g. 15), or +20 / -3 to adjust it.")}) \
+            from None
     mine = ProductVariant.id == variant_id
     if product_id is not None:
         mine = mine & (ProductVariant.product == product_id)
@@ -471,11 +485,11 @@ async def set_stock(staff: CurrentMember, variant_id: int, stock: int | str, *, 
         if not rows:
             now = await ProductVariant.select(ProductVariant.stock).where(mine).first()
             if now is None:
-                raise NotFound("Variant not found")
+                raise NotFound(gettext("Variant not found"))
             if adjust:
-                raise FormError({"stock": f"Only {now['stock']} in stock: it can't go below zero."})
-            raise Conflict(f"The stock changed to {now['stock']} while you were editing (a sale or another edit). "
-                           "Check it and save again.")
+                raise FormError({"stock": gettext("Only %(num)s in stock: it can't go below zero.", num=now["stock"])})
+            raise Conflict(gettext("The stock changed to %(num)s while you were editing (a sale or another edit). "
+                                   "Check it and save again.", num=now["stock"]))
     return await ProductVariant.select().where(ProductVariant.id == variant_id).first()
 
 
@@ -611,7 +625,7 @@ def clean_query(query: ProductQuery) -> dict[str, str]:
     errors: dict[str, str] = {}
     query.q = (query.q or "").strip()[:200]
     if query.sort and query.sort not in SORTS and not (query.sort == "relevance" and query.q):
-        errors["sort"] = f"Sort by one of: {', '.join(SORTS)}."
+        errors["sort"] = gettext("Sort by one of: %(sorts)s.", sorts=", ".join(SORTS))
         query.sort = ""
     for key in ("min_price", "max_price"):
         text = (getattr(query, key) or "").strip()
@@ -619,21 +633,21 @@ def clean_query(query: ProductQuery) -> dict[str, str]:
             parse_money(text)
             setattr(query, key, text)
         except ValueError:
-            errors[key] = "Write a price as a number, e.g. 200."
+            errors[key] = gettext("Write a price as a number, e.g. 200.")
             setattr(query, key, "")
     low, high = parse_money(query.min_price), parse_money(query.max_price)
     if low is not None and high is not None and low > high:
-        errors["max_price"] = "The highest price must be at least the lowest."
+        errors["max_price"] = gettext("The highest price must be at least the lowest.")
         query.max_price = ""
     try:
         query.rating = int(query.rating or 0)
         if query.rating not in (0, *RATING_FILTERS):
             raise ValueError
     except (TypeError, ValueError):
-        errors["rating"] = "Choose 4 stars & up or 3 stars & up."
+        errors["rating"] = gettext("Choose 4 stars & up or 3 stars & up.")
         query.rating = 0
     if not 1 <= query.limit <= 100:
-        errors["limit"] = "limit must be between 1 and 100."
+        errors["limit"] = gettext("limit must be between 1 and 100.")
         query.limit = PAGE_SIZE
     query.offset = max(0, query.offset)
     return errors
@@ -697,7 +711,7 @@ def can_view(product: dict[str, Any], viewer: CurrentMember | None) -> bool:
 async def _load(condition, viewer: CurrentMember | None, *, staff_view: bool = False) -> dict[str, Any]:  # noqa: ANN001
     row = await Product.select(*Product.all_columns(), Product.category.name, Product.category.slug).where(condition).first()
     if row is None or not (staff_view or can_view(row, viewer)):
-        raise NotFound("Product not found")
+        raise NotFound(gettext("Product not found"))
     row["variants"] = await ProductVariant.select().where(
         (ProductVariant.product == row["id"]) & (ProductVariant.active == True)  # noqa: E712
     ).order_by(ProductVariant.position).order_by(ProductVariant.id)
@@ -733,20 +747,20 @@ async def _load(condition, viewer: CurrentMember | None, *, staff_view: bool = F
 async def get_product(slug: str, viewer: CurrentMember | None) -> dict[str, Any]:
     """A product page's data. Hidden, archived and draft products are 404 except to staff."""
     if not slug or len(slug) > 80:
-        raise NotFound("Product not found")
+        raise NotFound(gettext("Product not found"))
     return await _load(Product.slug == slug, viewer)
 
 
 async def get_product_by_id(product_id: int, viewer: CurrentMember | None) -> dict[str, Any]:
     if not 0 < product_id < 2**31:
-        raise NotFound("Product not found")
+        raise NotFound(gettext("Product not found"))
     return await _load(Product.id == product_id, viewer)
 
 
 async def get_product_for_staff(staff: CurrentMember, product_id: int) -> dict[str, Any]:
     _require_staff(staff)
     if not 0 < product_id < 2**31:
-        raise NotFound("Product not found")
+        raise NotFound(gettext("Product not found"))
     return await _load(Product.id == product_id, staff, staff_view=True)
 
 
@@ -798,20 +812,20 @@ async def questions_for(product_id: int, limit: int = 50) -> list[dict[str, Any]
 
 async def ask_question(member: CurrentMember, slug: str, body: str) -> int:
     if not member.verified:
-        raise Forbidden("Verify your email address to ask a question.")
+        raise Forbidden(gettext("Verify your email address to ask a question."))
     product = await get_product(slug, member)
     if product["status"] != ProductStatus.ACTIVE:
-        raise NotFound("Product not found")
+        raise NotFound(gettext("Product not found"))
     text = (body or "").strip()
     if len(text) < 5:
-        raise FormError({"question": "Write your question (at least 5 characters)."})
+        raise FormError({"question": gettext("Write your question (at least 5 characters).")})
     if len(text) > MAX_QUESTION:
-        raise FormError({"question": f"Keep your question under {MAX_QUESTION:,} characters."})
+        raise FormError({"question": gettext("Keep your question under %(num)s characters.", num=format(MAX_QUESTION, ","))})
     from app.throttle import counters
 
     count, retry = await counters().hit(f"question:{member.id}", 3600)
     if count > QUESTIONS_PER_HOUR:
-        raise TooManyRequests("You have asked a lot of questions in the last hour; please wait a little.", retry)
+        raise TooManyRequests(gettext("You have asked a lot of questions in the last hour; please wait a little."), retry)
     async with write_transaction():
         rows = await ProductQuestion.insert(ProductQuestion(product=product["id"], member=member.id, body=text)).returning(
             ProductQuestion.id)
@@ -819,34 +833,36 @@ async def ask_question(member: CurrentMember, slug: str, body: str) -> int:
         if product["idea_author"] and product["idea_author"] != member.id:
             from app.notifications.service import notify
 
+            with use_locale(await _member_locale(product["idea_author"])):
+                title = gettext("%(name)s asked about %(product)s", name=member.display_name, product=product["name"])
             await notify(product["idea_author"], "reply", key=f"product_question:{question_id}",
-                         title=f"{member.display_name} asked about {product['name']}", body=text[:280],
-                         link=f"{product['url']}#question-{question_id}")
+                         title=title, body=text[:280], link=f"{product['url']}#question-{question_id}")
     return question_id
 
 
 async def answer_question(member: CurrentMember, slug: str, question_id: int, answer: str) -> None:
     product = await get_product(slug, member)
     if not can_answer(product, member):
-        raise Forbidden("Only our team and the product's creator can answer questions.")
+        raise Forbidden(gettext("Only our team and the product's creator can answer questions."))
     question = await ProductQuestion.select(ProductQuestion.member, ProductQuestion.product).where(
         ProductQuestion.id == question_id).first()
     if question is None or question["product"] != product["id"]:
-        raise NotFound("Question not found")
+        raise NotFound(gettext("Question not found"))
     text = (answer or "").strip()
     if not text:
-        raise FormError({"answer": "Write the answer first."})
+        raise FormError({"answer": gettext("Write the answer first.")})
     if len(text) > MAX_ANSWER:
-        raise FormError({"answer": f"Keep the answer under {MAX_ANSWER:,} characters."})
+        raise FormError({"answer": gettext("Keep the answer under %(num)s characters.", num=format(MAX_ANSWER, ","))})
     async with write_transaction():
         await ProductQuestion.update({ProductQuestion.answer: text, ProductQuestion.answered_by: member.id,
                                       ProductQuestion.answered_at: utcnow()}).where(ProductQuestion.id == question_id)
         if question["member"] != member.id:
             from app.notifications.service import notify
 
+            with use_locale(await _member_locale(question["member"])):
+                title = gettext("Your question about %(product)s was answered", product=product["name"])
             await notify(question["member"], "reply", key=f"product_answer:{question_id}",
-                         title=f"Your question about {product['name']} was answered", body=text[:280],
-                         link=f"{product['url']}#question-{question_id}")
+                         title=title, body=text[:280], link=f"{product['url']}#question-{question_id}")
 
 
 async def hide_question(staff: CurrentMember, slug: str, question_id: int) -> None:
@@ -855,7 +871,7 @@ async def hide_question(staff: CurrentMember, slug: str, question_id: int) -> No
     rows = await ProductQuestion.update({ProductQuestion.hidden: True}).where(
         (ProductQuestion.id == question_id) & (ProductQuestion.product == product["id"])).returning(ProductQuestion.id)
     if not rows:
-        raise NotFound("Question not found")
+        raise NotFound(gettext("Question not found"))
 
 
 # ---- alternatives: bought together, also liked, recently viewed --------------------------------

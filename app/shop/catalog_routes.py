@@ -12,6 +12,7 @@ from litestar.params import Parameter
 from app.accounts.service import CurrentMember
 from app.community import views
 from app.errors import Conflict, Forbidden, FormError, NotFound
+from app.i18n import gettext
 from app.settings import get_settings
 from app.shop import catalog
 from app.shop.catalog import PAGE_SIZE, ProductInput, ProductQuery, VariantInput
@@ -89,7 +90,8 @@ async def shop_list(request: Request) -> Response:
     }.items() if v}
     return render(request, "shop/list.html", {
         "page": page, "errors": errors, "params": params, "categories": await catalog.categories_in_shop(),
-        "sorts": catalog.SORTS, "ratings": catalog.RATING_FILTERS,
+        "sorts": catalog.SORTS, "sort_labels": {key: gettext(label) for key, label in catalog.SORTS.items()},
+        "ratings": catalog.RATING_FILTERS,
         "hearts": await _hearted(viewer, [p["id"] for p in page.items]),
     }, fragment="shop/_catalog_results.html")
 
@@ -176,7 +178,7 @@ async def ask_question(request: Request, slug: str) -> Response:
         if is_htmx(request):
             return await _questions_fragment(request, slug, errors={"question": error.message}, values=form)
         return redirect(f"/shop/{slug}#questions", flash=("error", error.message))
-    notice = "Thanks! Your question is posted; we'll let you know when it's answered."
+    notice = gettext("Thanks! Your question is posted; we'll let you know when it's answered.")
     if is_htmx(request):
         return await _questions_fragment(request, slug, notice=notice)
     return redirect(f"/shop/{slug}#question-{question_id}", flash=("success", notice))
@@ -192,14 +194,14 @@ async def answer_question(request: Request, slug: str, question_id: int) -> Resp
             return await _questions_fragment(request, slug, errors={f"answer_{question_id}": error.errors["answer"]})
         return redirect(f"/shop/{slug}#question-{question_id}", flash=("error", error.errors["answer"]))
     if is_htmx(request):
-        return await _questions_fragment(request, slug, notice="Answer posted.")
-    return redirect(f"/shop/{slug}#question-{question_id}", flash=("success", "Answer posted."))
+        return await _questions_fragment(request, slug, notice=gettext("Answer posted."))
+    return redirect(f"/shop/{slug}#question-{question_id}", flash=("success", gettext("Answer posted.")))
 
 
 @post("/shop/{slug:str}/questions/{question_id:int}/hide", guards=[requires_staff])
 async def hide_question(request: Request, slug: str, question_id: int) -> Response:
     await catalog.hide_question(current_member(request), slug, question_id)
-    return redirect(f"/shop/{slug}#questions", flash=("info", "The question is hidden."))
+    return redirect(f"/shop/{slug}#questions", flash=("info", gettext("The question is hidden.")))
 
 
 # ---- staff: the catalog editor ----------------------------------------------------------------
@@ -284,14 +286,15 @@ async def staff_product_new(request: Request, campaign: int | None = None) -> Re
     try:
         data, campaign_row = await catalog.campaign_defaults(campaign)
     except NotFound:
-        return redirect("/staff/products", flash=("error", "That campaign doesn't exist."))
+        return redirect("/staff/products", flash=("error", gettext("That campaign doesn't exist.")))
     if await catalog.Product.exists().where(catalog.Product.campaign == campaign):
-        return redirect("/staff/products", flash=("error", "This campaign is already in the shop."))
+        return redirect("/staff/products", flash=("error", gettext("This campaign is already in the shop.")))
     values, rows = _values_from(data)
     _, images = await _campaign_form_extras(campaign)
     errors = {}
     if campaign_row["status"] not in catalog.PUBLISHABLE_CAMPAIGNS:
-        errors["form"] = f"Only funded campaigns can be published; this one is {campaign_row['status_label'].lower()}."
+        errors["form"] = gettext("Only funded campaigns can be published; this one is %(status)s.",
+                                 status=campaign_row["status_label"].lower())
     return await _form_page(request, values=values, rows=rows, errors=errors, campaign=campaign_row, idea_images=images)
 
 
@@ -311,8 +314,12 @@ async def staff_product_create(request: Request) -> Response:
                                 idea_images=images, status_code=400)
     except Conflict as error:
         return redirect("/staff/products", flash=("error", error.message))
-    shown = "is in the shop" if product["status"] == catalog.ProductStatus.ACTIVE else f"is saved as {product['status_label'].lower()}"
-    return redirect(f"/staff/products/{product['id']}/edit", flash=("success", f"“{product['name']}” {shown}."))
+    if product["status"] == catalog.ProductStatus.ACTIVE:
+        message = gettext("“%(name)s” is in the shop.", name=product["name"])
+    else:
+        message = gettext("“%(name)s” is saved as %(status)s.", name=product["name"],
+                          status=product["status_label"].lower())
+    return redirect(f"/staff/products/{product['id']}/edit", flash=("success", message))
 
 
 def _edit_values(product: dict) -> tuple[dict[str, str], list[dict[str, str]]]:
@@ -344,7 +351,8 @@ async def staff_product_update(request: Request, product_id: int) -> Response:
             if row["id"] in stock:
                 row["stock"] = stock[row["id"]]
         return await _form_page(request, values=text, rows=rows, errors=error.errors, product=product, status_code=400)
-    return redirect(f"/staff/products/{product_id}/edit", flash=("success", f"“{product['name']}” is saved."))
+    return redirect(f"/staff/products/{product_id}/edit",
+                    flash=("success", gettext("“%(name)s” is saved.", name=product["name"])))
 
 
 @post("/staff/products/{product_id:int}/status", guards=[requires_staff])
@@ -356,7 +364,8 @@ async def staff_product_status(request: Request, product_id: int) -> Response:
         message = " ".join(error.errors.values()) if isinstance(error, FormError) else error.message
         return redirect(f"/staff/products/{product_id}/edit", flash=("error", message))
     back = form.get("next") if form.get("next", "").startswith("/staff/products") else f"/staff/products/{product_id}/edit"
-    return redirect(back, flash=("success", f"“{product['name']}” is now {product['status_label'].lower()}."))
+    return redirect(back, flash=("success", gettext("“%(name)s” is now %(status)s.", name=product["name"],
+                                                    status=product["status_label"].lower())))
 
 
 @post("/staff/products/{product_id:int}/variants/{variant_id:int}/stock", guards=[requires_staff])
@@ -367,7 +376,7 @@ async def staff_variant_stock(request: Request, product_id: int, variant_id: int
     try:
         variant = await catalog.set_stock(staff, variant_id, form.get("stock", ""), expected=form.get("expected"),
                                           product_id=product_id)
-        notice = f"{variant['name']}: {variant['stock']} in stock."
+        notice = gettext("%(name)s: %(num)s in stock.", name=variant["name"], num=variant["stock"])
     except FormError as error:
         error_message = error.errors.get("stock", "")
     except Conflict as error:

@@ -28,6 +28,7 @@ from app.accounts.service import CurrentMember
 from app.db import as_aware, is_sqlite, raw, utcnow, write_transaction
 from app.errors import Conflict, FormError, NotFound
 from app.experiments import service as experiments
+from app.i18n import N_, gettext, ngettext, use_locale
 from app.jobs.service import enqueue, job_handler
 from app.orders.service import OrderStatus, move_order, new_order_number, release_stock
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment
@@ -46,19 +47,30 @@ from app.shop.tables import Address, Product, ProductVariant
 log = logging.getLogger("crowdmade.checkout")
 
 ADDRESS_FIELDS: dict[str, tuple[str, int, bool]] = {  # field -> (label, max length, required)
-    "name": ("Full name", 100, True),
-    "line1": ("Street address", 120, True),
-    "line2": ("Apartment, suite, c/o", 120, False),
-    "postal_code": ("Postal code", 20, True),
-    "city": ("City", 80, True),
-    "country": ("Country", 2, True),
-    "phone": ("Phone", 30, False),
+    "name": (N_("Full name"), 100, True),
+    "line1": (N_("Street address"), 120, True),
+    "line2": (N_("Apartment, suite, c/o"), 120, False),
+    "postal_code": (N_("Postal code"), 20, True),
+    "city": (N_("City"), 80, True),
+    "country": (N_("Country"), 2, True),
+    "phone": (N_("Phone"), 30, False),
 }
-COUNTRIES = {
-    "SE": "Sweden", "NO": "Norway", "DK": "Denmark", "FI": "Finland", "IS": "Iceland", "DE": "Germany",
-    "NL": "Netherlands", "BE": "Belgium", "FR": "France", "ES": "Spain", "IT": "Italy", "AT": "Austria",
-    "PL": "Poland", "IE": "Ireland", "GB": "United Kingdom", "EE": "Estonia", "LV": "Latvia", "LT": "Lithuania",
+ADDRESS_REQUIRED = {  # the message for a required field left empty
+    "name": N_("Enter your full name."),
+    "line1": N_("Enter your street address."),
+    "postal_code": N_("Enter your postal code."),
+    "city": N_("Enter your city."),
+    "country": N_("Enter your country."),
 }
+COUNTRIES = {  # English names (stored data and emails translate them where shown: country_names())
+    "SE": N_("Sweden"), "NO": N_("Norway"), "DK": N_("Denmark"), "FI": N_("Finland"), "IS": N_("Iceland"),
+    "DE": N_("Germany"), "NL": N_("Netherlands"), "BE": N_("Belgium"), "FR": N_("France"), "ES": N_("Spain"),
+    "IT": N_("Italy"), "AT": N_("Austria"), "PL": N_("Poland"), "IE": N_("Ireland"), "GB": N_("United Kingdom"),
+    "EE": N_("Estonia"), "LV": N_("Latvia"), "LT": N_("Lithuania"),
+}
+# The default delivery options (settings.shipping_rates), for the catalogs; a label configured
+# otherwise is shown as written.
+SHIPPING_LABELS = (N_("Standard delivery (2-4 days)"), N_("Express delivery (next day)"), N_("Standard"), N_("Express"))
 MAX_LINES = 50
 IN_FLIGHT = dt.timedelta(minutes=2)  # a payment attempt younger than this may still be talking to Stripe
 
@@ -104,6 +116,11 @@ class PayResult:
     setup_intent_client_secret: str = ""  # declined: a fresh SetupIntent for another card
 
 
+def country_names() -> dict[str, str]:
+    """The countries we ship to, named in the page's language."""
+    return {code: gettext(name) for code, name in COUNTRIES.items()}
+
+
 def clean_address(data: dict[str, Any]) -> dict[str, str]:
     """Trimmed address fields, or a FormError naming each bad field."""
     address, errors = {}, {}
@@ -112,26 +129,29 @@ def clean_address(data: dict[str, Any]) -> dict[str, str]:
         if name == "country":
             value = value.upper()
         if required and not value:
-            errors[name] = f"Enter your {label.lower()}."
+            errors[name] = gettext(ADDRESS_REQUIRED[name])
         elif len(value) > length:
-            errors[name] = f"{label} can be at most {length} characters."
+            errors[name] = ngettext("%(label)s can be at most %(num)s character.",
+                                    "%(label)s can be at most %(num)s characters.", length, label=gettext(label))
         address[name] = value
     if address["country"] and address["country"] not in COUNTRIES and "country" not in errors:
-        errors["country"] = "Choose a country we ship to."
+        errors["country"] = gettext("Choose a country we ship to.")
     if address["postal_code"] and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 -]{1,18}", address["postal_code"]):
-        errors.setdefault("postal_code", "Enter a valid postal code.")
+        errors.setdefault("postal_code", gettext("Enter a valid postal code."))
     if address["phone"] and not re.fullmatch(r"\+?[0-9 ()-]{5,30}", address["phone"]):
-        errors.setdefault("phone", "Enter a phone number with digits only (and +, spaces or dashes).")
+        errors.setdefault("phone", gettext("Enter a phone number with digits only (and +, spaces or dashes)."))
     if errors:
         raise FormError(errors)
     return address
 
 
 def shipping_choices(subtotal: int) -> list[dict[str, Any]]:
-    """The flat rates from settings; free over `free_shipping_over` when that is set."""
+    """The flat rates from settings; free over `free_shipping_over` when that is set. `label` is in
+    the page's language, `stored_label` as configured (what the order keeps)."""
     settings = get_settings()
     free = bool(settings.free_shipping_over) and subtotal >= settings.free_shipping_over
-    return [{"code": code, "label": label, "price": 0 if free else price, "list_price": price, "free": free}
+    return [{"code": code, "label": gettext(label), "stored_label": label, "price": 0 if free else price,
+             "list_price": price, "free": free}
             for code, label, price in settings.shipping_options()]
 
 
@@ -139,7 +159,7 @@ def shipping_for(code: str, subtotal: int) -> dict[str, Any]:
     for choice in shipping_choices(subtotal):
         if choice["code"] == code:
             return choice
-    raise FormError({"shipping": "Choose a delivery option."})
+    raise FormError({"shipping": gettext("Choose a delivery option.")})
 
 
 def _voucher_code(text: Any) -> str:
@@ -152,9 +172,9 @@ def _line_key(variant_id: int) -> str:
 
 async def _merge_lines(raw_lines: list[tuple[Any, Any]]) -> dict[int, int]:
     if not raw_lines:
-        raise FormError({"cart": "Your cart is empty."})
+        raise FormError({"cart": gettext("Your cart is empty.")})
     if len(raw_lines) > MAX_LINES:
-        raise FormError({"cart": f"At most {MAX_LINES} different items per order."})
+        raise FormError({"cart": gettext("At most %(num)s different items per order.", num=MAX_LINES)})
     merged: dict[int, int] = {}
     for variant, quantity in raw_lines:
         variant_id = carts.parse_id(variant)
@@ -163,7 +183,8 @@ async def _merge_lines(raw_lines: list[tuple[Any, Any]]) -> dict[int, int]:
         except FormError as error:
             raise FormError({_line_key(variant_id): error.errors["quantity"]}) from None
         if merged[variant_id] > carts.MAX_LINE_QUANTITY:
-            raise FormError({_line_key(variant_id): f"At most {carts.MAX_LINE_QUANTITY} units of one item."})
+            raise FormError({_line_key(variant_id): gettext("At most %(num)s units of one item.",
+                                                            num=carts.MAX_LINE_QUANTITY)})
     return merged
 
 
@@ -177,7 +198,7 @@ async def _priced_lines(quantities: dict[int, int]) -> list[dict[str, Any]]:
     for variant_id, quantity in quantities.items():
         row = rows.get(variant_id)
         if row is None or not row["active"] or row["product.status"] != "active":
-            errors[_line_key(variant_id)] = "This item is no longer available: remove it from your cart."
+            errors[_line_key(variant_id)] = gettext("This item is no longer available: remove it from your cart.")
             continue
         if quantity > row["stock"]:
             errors[_line_key(variant_id)] = _left_message(row["stock"], row["product.name"])
@@ -192,8 +213,8 @@ async def _priced_lines(quantities: dict[int, int]) -> list[dict[str, Any]]:
 
 def _left_message(stock: int, name: str) -> str:
     if stock <= 0:
-        return f"None left of {name}: it sold out. Remove it to continue."
-    return f"Only {stock} left of {name}."
+        return gettext("None left of %(name)s: it sold out. Remove it to continue.", name=name)
+    return gettext("Only %(stock)s left of %(name)s.", stock=stock, name=name)
 
 
 async def _address_for(member: CurrentMember, data: CheckoutInput) -> tuple[dict[str, str], bool]:
@@ -202,11 +223,11 @@ async def _address_for(member: CurrentMember, data: CheckoutInput) -> tuple[dict
         try:
             address_id = int(data.address_id)
         except (TypeError, ValueError):
-            raise FormError({"address_id": "Choose one of your addresses."}) from None
+            raise FormError({"address_id": gettext("Choose one of your addresses.")}) from None
         row = await Address.select(*[getattr(Address, name) for name in ADDRESS_FIELDS]).where(
             (Address.id == address_id) & (Address.member == member.id)).first()
         if row is None:
-            raise FormError({"address_id": "Choose one of your addresses."})
+            raise FormError({"address_id": gettext("Choose one of your addresses.")})
         return {k: row[k] or "" for k in ADDRESS_FIELDS}, False
     return clean_address(data.address or {}), data.save_address
 
@@ -233,7 +254,7 @@ async def place_order(member: CurrentMember, data: CheckoutInput, *, now: dt.dat
         except FormError as error:
             errors.update(error.errors)
     if not member.verified:
-        errors["form"] = "Confirm your email address before you buy (see the link in your inbox)."
+        errors["form"] = gettext("Confirm your email address before you buy (see the link in your inbox).")
     if errors:
         raise FormError(errors)
     lines = await _priced_lines(quantities)
@@ -241,7 +262,7 @@ async def place_order(member: CurrentMember, data: CheckoutInput, *, now: dt.dat
     shipping = shipping_for(data.shipping, subtotal)
     voucher = _voucher_code(data.voucher)
     if data.voucher and not re.fullmatch(r"[A-Z0-9-]{4,20}", voucher):
-        raise FormError({"voucher": "That doesn't look like a voucher code."})
+        raise FormError({"voucher": gettext("That doesn't look like a voucher code.")})
     currency = lines[0]["currency"] or get_settings().currency
 
     await _replace_open_checkouts(member.id)
@@ -251,7 +272,7 @@ async def place_order(member: CurrentMember, data: CheckoutInput, *, now: dt.dat
         rows = await Order.insert(Order(
             number=number, member=member.id, status=OrderStatus.PLACED.value, kind="shop", currency=currency,
             subtotal=subtotal, shipping=shipping["price"], discount=0, total=subtotal + shipping["price"],
-            shipping_method=shipping["code"], ship_to=json.dumps({**address, "shipping_label": shipping["label"]}),
+            shipping_method=shipping["code"], ship_to=json.dumps({**address, "shipping_label": shipping["stored_label"]}),
             reserved_until=reserved_until, voucher_code=voucher,
         )).returning(Order.id)
         order_id = rows[0]["id"]
@@ -260,12 +281,12 @@ async def place_order(member: CurrentMember, data: CheckoutInput, *, now: dt.dat
             variant_id=line["variant_id"], quantity=line["quantity"], unit_price=line["unit_price"], total=line["total"],
         ) for line in lines])
         await OrderEvent.insert(OrderEvent(order=order_id, from_status="", to_status=OrderStatus.PLACED.value,
-                                           message="Checkout", actor=member.id))
+                                           message=N_("Checkout"), actor=member.id))
         discount = 0
         if voucher:
             spent = await points.spend_voucher(member.id, voucher, order_id)
             if spent is None:  # rolls back the order: nothing half-written
-                raise FormError({"voucher": "This voucher code is not valid for your account or was already used."})
+                raise FormError({"voucher": gettext("This voucher code is not valid for your account or was already used.")})
             discount = min(spent["amount"], subtotal)
             await Order.update({Order.discount: discount, Order.total: subtotal + shipping["price"] - discount}).where(
                 Order.id == order_id)
@@ -283,13 +304,13 @@ async def place_order(member: CurrentMember, data: CheckoutInput, *, now: dt.dat
                       unique_key=f"expire_checkout:{order_id}")
     total = subtotal + shipping["price"] - discount
     if total <= 0:  # a voucher paid for everything: nothing to charge
-        await _mark_paid(order_id, "", message="Paid with a voucher")
+        await _mark_paid(order_id, "", message=N_("Paid with a voucher"))
         return PlacedOrder(order_id, number, OrderStatus.PAID.value, currency, subtotal, shipping["price"], discount, 0,
                            "", cards.publishable_key(), None)
     try:
         setup = await cards.start_card_setup(member, metadata={"order_id": str(order_id), "purpose": "checkout"})
     except Exception:
-        await cancel_unpaid_order(order_id, message="The card form could not be prepared.", check_stripe=False)
+        await cancel_unpaid_order(order_id, message=N_("The card form could not be prepared."), check_stripe=False)
         raise
     await Order.update({Order.setup_intent_id: setup.id}).where(Order.id == order_id)
     return PlacedOrder(order_id, number, OrderStatus.PLACED.value, currency, subtotal, shipping["price"], discount, total,
@@ -301,7 +322,7 @@ async def _replace_open_checkouts(member_id: int) -> None:
     stock with many abandoned orders (a payment in progress is never interrupted)."""
     for row in await Order.select(Order.id).where(
             (Order.member == member_id) & (Order.kind == "shop") & (Order.status == OrderStatus.PLACED.value)):
-        await cancel_unpaid_order(row["id"], message="Replaced by a newer checkout", reissue_voucher=True)
+        await cancel_unpaid_order(row["id"], message=N_("Replaced by a newer checkout"), reissue_voucher=True)
 
 
 # ---- reading orders ------------------------------------------------------------------------
@@ -311,7 +332,7 @@ async def owned_order(member: CurrentMember, number: str) -> dict[str, Any]:
     """The member's own shop order; any other order is 'not found' (never reveal it exists)."""
     row = await Order.select().where((Order.number == (number or "")[:20]) & (Order.kind == "shop")).first()
     if row is None or row["member"] != member.id:
-        raise NotFound("Order not found")
+        raise NotFound(gettext("Order not found"))
     row["ship_to"] = _json(row["ship_to"])
     row["lines"] = await OrderLine.select().where(OrderLine.order == row["id"]).order_by(OrderLine.id)
     return row
@@ -344,10 +365,10 @@ def _pay_result(number: str, result: PaymentResult) -> PayResult:
         return PayResult("paid", number)
     if result.outcome is PaymentOutcome.NEEDS_AUTHENTICATION:
         return PayResult("requires_action", number, client_secret=result.client_secret or "",
-                         message="Your bank asks you to confirm this payment.")
+                         message=gettext("Your bank asks you to confirm this payment."))
     if result.outcome is PaymentOutcome.PROCESSING:
-        return PayResult("processing", number, message="Your payment is being processed.")
-    return PayResult("declined", number, message=result.message or "Your card was declined. Try another card.")
+        return PayResult("processing", number, message=gettext("Your payment is being processed."))
+    return PayResult("declined", number, message=result.message or gettext("Your card was declined. Try another card."))
 
 
 async def pay_order(member: CurrentMember, number: str, *, setup_intent_id: str | None = None,
@@ -364,7 +385,7 @@ async def pay_order(member: CurrentMember, number: str, *, setup_intent_id: str 
     if last and last["status"] == PaymentOutcome.NEEDS_AUTHENTICATION.value and not setup_intent_id:
         return await complete_authentication(member, number)
     if as_aware(order["reserved_until"]) and as_aware(order["reserved_until"]) <= now:
-        await cancel_unpaid_order(order["id"], message="Not paid in time; the items were released")
+        await cancel_unpaid_order(order["id"], message=N_("Not paid in time; the items were released"))
         order = await owned_order(member, number)
         if order["status"] != OrderStatus.PLACED:
             return _settled(order)
@@ -375,13 +396,15 @@ async def pay_order(member: CurrentMember, number: str, *, setup_intent_id: str 
     try:
         settled = await _settle_earlier_payments(order["id"])
     except Exception:
-        raise Conflict("We could not reach the payment provider; nothing was charged. Please try again.") from None
+        raise Conflict(gettext("We could not reach the payment provider; nothing was charged. Please try again.")) \
+            from None
     if settled:
         return PayResult("paid", number)
     try:  # before the attempt row: a failure here must not leave a "started" attempt behind
         customer = await cards.ensure_customer(member)
     except GatewayError:
-        raise Conflict("We could not reach the payment provider; nothing was charged. Please try again.") from None
+        raise Conflict(gettext("We could not reach the payment provider; nothing was charged. Please try again.")) \
+            from None
     async with write_transaction():
         query = Order.select(Order.status, Order.total, Order.currency)
         if not is_sqlite():
@@ -393,7 +416,7 @@ async def pay_order(member: CurrentMember, number: str, *, setup_intent_id: str 
             (OrderPayment.order == order["id"]) & (OrderPayment.status == "started")
             & (OrderPayment.created_at > now - IN_FLIGHT))
         if busy:
-            raise Conflict("A payment for this order is already in progress. Wait a moment and reload the page.")
+            raise Conflict(gettext("A payment for this order is already in progress. Wait a moment and reload the page."))
         previous = await last_payment(order["id"])
         attempt = (previous["attempt"] + 1) if previous else 1
         key = attempt_key(order["id"], attempt)
@@ -411,13 +434,14 @@ async def pay_order(member: CurrentMember, number: str, *, setup_intent_id: str 
         await OrderPayment.update({OrderPayment.status: "error", OrderPayment.message: str(error)[:500],
                                    OrderPayment.finished_at: utcnow()}).where(
             (OrderPayment.idempotency_key == key) & (OrderPayment.status == "started"))
-        raise Conflict("The payment provider refused the payment; nothing was charged. Please try again.") from None
+        raise Conflict(gettext("The payment provider refused the payment; nothing was charged. Please try again.")) \
+            from None
     except GatewayError as error:
         # Not reached: the charge may have happened. The attempt stays "started"; the next try
         # (or the expiry job) asks Stripe for it by its metadata before charging again.
         log.warning("order %s attempt %s: outcome unknown: %s", number, attempt, error)
-        raise Conflict("We could not confirm your payment with the payment provider. Wait a minute and reload "
-                       "this page: you are never charged twice.") from None
+        raise Conflict(gettext("We could not confirm your payment with the payment provider. Wait a minute and reload "
+                               "this page: you are never charged twice.")) from None
     await record_payment(order["id"], attempt, result)
     outcome = await _answer(order["id"], _pay_result(number, result))
     if outcome.status == "declined":
@@ -436,8 +460,8 @@ async def _answer(order_id: int, outcome: PayResult) -> PayResult:
 
 def _settled(order: dict[str, Any]) -> PayResult:
     if order["status"] == OrderStatus.CANCELLED:
-        raise Conflict("This order was cancelled because it was not paid in time; nothing was charged. "
-                       "Your items are back in stock: check out again.")
+        raise Conflict(gettext("This order was cancelled because it was not paid in time; nothing was charged. "
+                               "Your items are back in stock: check out again."))
     return PayResult("paid", order["number"])
 
 
@@ -464,7 +488,7 @@ async def new_card_for(member: CurrentMember, number: str) -> str:
     order = await owned_order(member, number)
     if order["status"] != OrderStatus.PLACED:
         _settled(order)
-        raise Conflict("This order is already paid.")
+        raise Conflict(gettext("This order is already paid."))
     return await new_card_setup(member, order["id"])
 
 
@@ -475,11 +499,11 @@ async def complete_authentication(member: CurrentMember, number: str) -> PayResu
         return _settled(order)
     last = await last_payment(order["id"])
     if last is None or not last["payment_intent_id"]:
-        raise Conflict("There is no payment waiting for authentication.")
+        raise Conflict(gettext("There is no payment waiting for authentication."))
     try:
         result = await gateway().retrieve_payment(last["payment_intent_id"])
     except Exception:
-        raise Conflict("We could not reach the payment provider. Please try again.") from None
+        raise Conflict(gettext("We could not reach the payment provider. Please try again.")) from None
     await record_payment(order["id"], last["attempt"], result)
     outcome = await _answer(order["id"], _pay_result(number, result))
     if outcome.status == "declined":
@@ -519,7 +543,7 @@ async def _settle_earlier_payments(order_id: int) -> bool:
                 return True
             await record_payment(order_id, row["attempt"], PaymentResult(
                 PaymentOutcome.DECLINED, result.payment_intent_id, status=result.status,
-                message="Authentication was not completed."))
+                message=N_("Authentication was not completed.")))  # stored; translated where shown
         elif result.outcome is not PaymentOutcome.PROCESSING:
             await record_payment(order_id, row["attempt"], result)
     return False
@@ -559,7 +583,7 @@ async def record_payment(order_id: int, attempt: int, result: PaymentResult) -> 
     return result.outcome.value
 
 
-async def _mark_paid(order_id: int, payment_intent_id: str, *, message: str = "Payment received") -> bool:
+async def _mark_paid(order_id: int, payment_intent_id: str, *, message: str = N_("Payment received")) -> bool:
     """placed -> paid exactly once, with everything a paid order sets off. False if it did not move."""
     from app.accounts.service import reward_referral
 
@@ -603,21 +627,27 @@ async def _count_bought_together(product_ids: list[int]) -> None:
 
 
 async def _confirm(order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
-    from app.mail.service import queue_email
+    from app.mail.service import queue_email, recipient_locale
     from app.notifications.service import notify
 
     settings = get_settings()
     number = order["number"]
-    await notify(order["member"], "order", key=f"order:{order['id']}:paid", title=f"Order {number} is confirmed",
-                 body="Thank you! We'll email you when it ships.", link=f"/orders/{number}", email=False)
     ship_to = _json(order["ship_to"])
+    code = ship_to.get("country", "")
+    with use_locale(await recipient_locale(order["member.email"])):  # the buyer's language (also from a webhook)
+        title = gettext("Order %(number)s is confirmed", number=number)
+        body = gettext("Thank you! We'll email you when it ships.")
+        country = gettext(COUNTRIES[code]) if code in COUNTRIES else code
+    await notify(order["member"], "order", key=f"order:{order['id']}:paid", title=title,
+                 body=body, link=f"/orders/{number}", email=False)
     await queue_email(
         kind="order_confirmation", subject_ref=f"order:{order['id']}", to=order["member.email"],
-        subject=f"Order {number} confirmed: thank you!", template="orders/confirmation",
+        subject=N_("Order %(number)s confirmed: thank you!"), subject_args={"number": number},
+        template="orders/confirmation",
         context={"name": order["member.display_name"], "number": number, "lines": lines,
                  "subtotal": order["subtotal"], "shipping": order["shipping"], "discount": order["discount"],
                  "total": order["total"], "currency": order["currency"], "ship_to": ship_to,
-                 "country": COUNTRIES.get(ship_to.get("country", ""), ship_to.get("country", "")),
+                 "country": country,
                  "order_link": f"{settings.base_url}/orders/{number}"},
     )
 
@@ -642,7 +672,7 @@ async def apply_payment_intent(payment_intent: dict[str, Any]) -> str:
 # ---- abandoned and failed checkouts ------------------------------------------------------
 
 
-async def cancel_unpaid_order(order_id: int, *, message: str = "Not paid in time; the items were released",
+async def cancel_unpaid_order(order_id: int, *, message: str = N_("Not paid in time; the items were released"),
                               check_stripe: bool = True, reissue_voucher: bool = False) -> str:
     """Cancel a placed order and give back its units and voucher, once. Never cancels an order
     whose payment succeeded: Stripe is asked first, and a payment waiting for authentication is

@@ -18,6 +18,7 @@ from litestar.datastructures import Cookie
 from app.db import as_aware
 from app.errors import Conflict, FormError, NotFound
 from app.experiments import service as experiments
+from app.i18n import N_, gettext
 from app.payments import cards
 from app.payments.gateway import GatewayError
 from app.settings import get_settings
@@ -27,7 +28,7 @@ from app.shop.checkout import CheckoutInput, PayResult
 from app.web.guards import requires_member
 from app.web.responses import current_member, is_htmx, redirect, render, safe_next
 
-PAYMENTS_DOWN = "Payments are unavailable right now; nothing was charged. Please try again in a minute."
+PAYMENTS_DOWN = N_("Payments are unavailable right now; nothing was charged. Please try again in a minute.")
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -79,7 +80,7 @@ async def cart_add(request: Request) -> Response:
     member = current_member(request)
     back = safe_next(form.get("next"), "/cart")
     if owner is None:  # no session yet (cookies off): nothing to keep the cart in
-        return redirect(back, flash=("error", "Your browser did not keep our cookie; enable cookies to use the cart."))
+        return redirect(back, flash=("error", gettext("Your browser did not keep our cookie; enable cookies to use the cart.")))
     try:
         count = await carts.add_to_cart(owner, form.get("variant_id"), form.get("quantity", "1"),
                                         member_id=member.id if member else None,
@@ -92,10 +93,11 @@ async def cart_add(request: Request) -> Response:
         return redirect(back, flash=("error", _message(error)))
     if is_htmx(request):
         response = render(request, "shop/_cart_badge.html",
-                          {"cart_count": count, "cart_message": "Added to your cart.", "cart_message_kind": "success"})
+                          {"cart_count": count, "cart_message": gettext("Added to your cart."),
+                           "cart_message_kind": "success"})
         response.cookies.extend(_visitor_cookie(request))
         return response
-    response = redirect("/cart", flash=("success", "Added to your cart."))
+    response = redirect("/cart", flash=("success", gettext("Added to your cart.")))
     response.cookies.extend(_visitor_cookie(request))
     return response
 
@@ -115,7 +117,7 @@ async def cart_update(request: Request, line_id: int) -> Response:
     owner = _owner(request)
     try:
         if owner is None:
-            raise NotFound("That item is not in your cart.")
+            raise NotFound(gettext("That item is not in your cart."))
         await carts.set_quantity(owner, line_id, form.get("quantity", ""))
     except (FormError, NotFound) as error:
         return await _cart_answer(request, line_errors={line_id: _message(error)}, error=_message(error))
@@ -127,7 +129,7 @@ async def cart_remove(request: Request, line_id: int) -> Response:
     owner = _owner(request)
     try:
         if owner is None:
-            raise NotFound("That item is not in your cart.")
+            raise NotFound(gettext("That item is not in your cart."))
         await carts.remove_line(owner, line_id)
     except NotFound as error:
         return await _cart_answer(request, error=error.message)
@@ -150,7 +152,7 @@ async def _checkout_context(request: Request, values: dict | None = None, errors
     discount = await checkout.voucher_amount(member.id, values.get("voucher", "")) if values.get("voucher") else None
     return {
         "cart": summary, "values": values, "errors": errors or {}, "addresses": addresses,
-        "countries": checkout.COUNTRIES, "vouchers": await checkout.open_vouchers(member.id),
+        "countries": checkout.country_names(), "vouchers": await checkout.open_vouchers(member.id),
         "totals": checkout.totals(summary["subtotal"], values["shipping"], discount),
         "voucher_ok": discount is not None, "hold_minutes": get_settings().checkout_hold_minutes,
         "publishable_key": cards.publishable_key(), "cart_count": summary["count"],
@@ -161,7 +163,7 @@ async def _checkout_context(request: Request, values: dict | None = None, errors
 async def checkout_page(request: Request) -> Response:
     ctx = await _checkout_context(request)
     if not ctx["cart"]["lines"]:
-        return redirect("/cart", flash=("info", "Your cart is empty: add something first."))
+        return redirect("/cart", flash=("info", gettext("Your cart is empty: add something first.")))
     return render(request, "shop/checkout.html", ctx)
 
 
@@ -207,7 +209,7 @@ async def checkout_submit(request: Request) -> Response:
         ctx = await _checkout_context(request, values, errors)
         return render(request, "shop/checkout.html", ctx, status_code=400)
     except (Conflict, GatewayError) as error:
-        message = error.message if isinstance(error, Conflict) else PAYMENTS_DOWN
+        message = error.message if isinstance(error, Conflict) else gettext(PAYMENTS_DOWN)
         if _wants_json(request):
             return Response({"detail": message, "errors": {"form": message}}, status_code=409)
         return redirect("/checkout", flash=("error", message))
@@ -242,7 +244,7 @@ def _pay_answer(request: Request, number: str, result: PayResult) -> Response:
 def _pay_error(request: Request, number: str, error: Exception) -> Response:
     if isinstance(error, NotFound):
         raise error
-    message = PAYMENTS_DOWN if isinstance(error, GatewayError) else _message(error)  # type: ignore[arg-type]
+    message = gettext(PAYMENTS_DOWN) if isinstance(error, GatewayError) else _message(error)  # type: ignore[arg-type]
     if _wants_json(request):
         return Response({"status": "error", "detail": message, "errors": {"card": message}},
                         status_code=400 if isinstance(error, FormError) else 409)
@@ -256,16 +258,17 @@ async def pay_page(request: Request, number: str) -> Response:
     order = await checkout.owned_order(member, number)
     if order["status"] != "placed":
         if order["status"] == "cancelled":
-            return redirect("/cart", flash=("error", "That order was cancelled because it was not paid in time."))
+            return redirect("/cart", flash=("error", gettext("That order was cancelled because it was not paid in time.")))
         return redirect(f"/checkout/{number}/done")
     last = await checkout.last_payment(order["id"])
     try:
         client_secret = await checkout.new_card_setup(member, order["id"])
     except GatewayError:
-        return redirect("/cart", flash=("error", PAYMENTS_DOWN))
+        return redirect("/cart", flash=("error", gettext(PAYMENTS_DOWN)))
     return render(request, "shop/pay.html", {
         "order": order, "last": last, "client_secret": client_secret, "publishable_key": cards.publishable_key(),
         "needs_authentication": bool(last and last["status"] == "needs_authentication" and last["client_secret"]),
+        "failure_message": gettext(order["failure_message"]) if order["failure_message"] else "",  # ours translate
         "held_until": as_aware(order["reserved_until"]).strftime("%H:%M UTC") if order["reserved_until"] else "",
     })
 
@@ -306,7 +309,9 @@ async def done_page(request: Request, number: str) -> Response:
     order = await checkout.owned_order(request.scope["state"]["member"], number)
     if order["status"] == "placed":
         return redirect(f"/checkout/{number}/pay")
-    return render(request, "shop/done.html", {"order": order, "countries": checkout.COUNTRIES})
+    label = order["ship_to"].get("shipping_label") or ""
+    return render(request, "shop/done.html", {"order": order, "countries": checkout.country_names(),
+                                              "shipping_label": gettext(label) if label else ""})
 
 
 # ---- JSON API ------------------------------------------------------------------------------
@@ -374,7 +379,7 @@ async def api_checkout(request: Request, data: CheckoutIn) -> CheckoutOut:
             voucher=data.voucher or "",
         ))
     except GatewayError:  # the order was cancelled and its units released: nothing half-written
-        raise Conflict(PAYMENTS_DOWN) from None
+        raise Conflict(gettext(PAYMENTS_DOWN)) from None
     return CheckoutOut(
         number=placed.number, status=placed.status, currency=placed.currency, subtotal=placed.subtotal,
         shipping=placed.shipping, discount=placed.discount, total=placed.total,
@@ -390,7 +395,7 @@ async def api_pay(request: Request, number: str, data: PayIn | None = None) -> P
         result = await checkout.pay_order(current_member(request), number,
                                           setup_intent_id=(data.setup_intent if data else None) or None)
     except GatewayError:
-        raise Conflict(PAYMENTS_DOWN) from None
+        raise Conflict(gettext(PAYMENTS_DOWN)) from None
     return PayOut(status=result.status, number=result.number, message=result.message,
                   client_secret=result.client_secret or None,
                   setup_intent_client_secret=result.setup_intent_client_secret or None)

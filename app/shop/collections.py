@@ -10,6 +10,7 @@ from typing import Any
 from app.accounts.service import CurrentMember
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.errors import Forbidden, FormError, NotFound
+from app.i18n import gettext
 from app.ideas.service import PUBLIC_STATUSES, attach_thumbnails
 from app.ideas.tables import Idea
 from app.shop.tables import Collection, CollectionItem, Product
@@ -25,7 +26,7 @@ def slugify(text: str) -> str:
 
 def _staff(member: CurrentMember | None) -> None:
     if member is None or not member.is_staff:
-        raise Forbidden("Staff only.")
+        raise Forbidden(gettext("Staff only."))
 
 
 @dataclass
@@ -44,26 +45,26 @@ async def _validate(data: CollectionInput, collection_id: int | None = None) -> 
     errors: dict[str, str] = dict(data.upload_errors or {})
     title = data.title.strip()
     if not title:
-        errors["title"] = "Give the collection a title."
+        errors["title"] = gettext("Give the collection a title.")
     elif len(title) > 120:
-        errors["title"] = "Keep the title under 120 characters."
+        errors["title"] = gettext("Keep the title under 120 characters.")
     slug = (data.slug or "").strip().lower() or slugify(title)
     if not slug or not SLUG_RE.match(slug) or len(slug) > 80:
-        errors["slug"] = "Use lowercase letters, digits and dashes, e.g. winter-favourites."
+        errors["slug"] = gettext("Use lowercase letters, digits and dashes, e.g. winter-favourites.")
     elif await Collection.exists().where((Collection.slug == slug) & (Collection.id != (collection_id or -1))):
-        errors["slug"] = "Another collection already uses this address; choose another."
+        errors["slug"] = gettext("Another collection already uses this address; choose another.")
     body = data.body.strip()
     if len(body) > 5000:
-        errors["body"] = "Keep the text under 5,000 characters."
+        errors["body"] = gettext("Keep the text under 5,000 characters.")
     try:
         position = int(str(data.home_position).strip() or 0)
         if not 0 <= position <= 1000:
             raise ValueError
     except ValueError:
         position = 0
-        errors["home_position"] = "Use a whole number from 0 to 1000 (lower comes first)."
+        errors["home_position"] = gettext("Use a whole number from 0 to 1000 (lower comes first).")
     if errors:
-        raise FormError(errors, "Please fix the collection.")
+        raise FormError(errors, gettext("Please fix the collection."))
     values = {Collection.title: title, Collection.slug: slug, Collection.body: body,
               Collection.published: bool(data.published), Collection.featured: bool(data.featured),
               Collection.home_position: position, Collection.updated_at: utcnow()}
@@ -80,7 +81,7 @@ async def create_collection(staff: CurrentMember, data: CollectionInput) -> int:
         rows = await Collection.insert(row).returning(Collection.id)
     except Exception as error:  # the unique slug lost a race with another editor
         if "unique" in str(error).lower():
-            raise FormError({"slug": "Another collection already uses this address; choose another."}) from None
+            raise FormError({"slug": gettext("Another collection already uses this address; choose another.")}) from None
         raise
     return rows[0]["id"]
 
@@ -93,7 +94,7 @@ async def update_collection(staff: CurrentMember, collection_id: int, data: Coll
         await Collection.update(values).where(Collection.id == collection_id)
     except Exception as error:
         if "unique" in str(error).lower():
-            raise FormError({"slug": "Another collection already uses this address; choose another."}) from None
+            raise FormError({"slug": gettext("Another collection already uses this address; choose another.")}) from None
         raise
 
 
@@ -105,7 +106,7 @@ async def delete_collection(staff: CurrentMember, collection_id: int) -> None:
 async def get_collection_row(collection_id: int) -> dict[str, Any]:
     row = await Collection.select().where(Collection.id == collection_id).first()
     if row is None:
-        raise NotFound("Collection not found")
+        raise NotFound(gettext("Collection not found"))
     return row
 
 
@@ -114,7 +115,7 @@ async def _lock_collection(collection_id: int) -> None:
     if not is_sqlite():
         query = query.lock_rows()
     if await query.first() is None:
-        raise NotFound("Collection not found")
+        raise NotFound(gettext("Collection not found"))
 
 
 async def add_item(staff: CurrentMember, collection_id: int, *, kind: str, ref: str, note: str = "") -> int:
@@ -123,31 +124,32 @@ async def add_item(staff: CurrentMember, collection_id: int, *, kind: str, ref: 
     ref = (ref or "").strip()
     note = (note or "").strip()
     if len(note) > 200:
-        raise FormError({"note": "Keep the note under 200 characters."})
+        raise FormError({"note": gettext("Keep the note under 200 characters.")})
     values: dict[str, Any] = {}
     if kind == "product":
         slug = ref.rstrip("/").rsplit("/", 1)[-1]
         product = await Product.select(Product.id).where(Product.slug == slug).first() if slug else None
         if product is None:
-            raise FormError({"ref": f"No product has the address “{ref}”. Use its slug, e.g. rain-jacket."})
+            raise FormError({"ref": gettext("No product has the address “%(ref)s”. Use its slug, e.g. rain-jacket.",
+                                            ref=ref)})
         values["product"] = product["id"]
         column = CollectionItem.product
     elif kind == "idea":
         match = re.search(r"(\d+)/?$", ref)
         idea = await Idea.select(Idea.id, Idea.status).where(Idea.id == int(match.group(1))).first() if match else None
         if idea is None or idea["status"] not in {s.value for s in PUBLIC_STATUSES}:
-            raise FormError({"ref": "No public idea has that number. Use its id, e.g. 42, or its link."})
+            raise FormError({"ref": gettext("No public idea has that number. Use its id, e.g. 42, or its link.")})
         values["idea"] = idea["id"]
         column = CollectionItem.idea
     else:
-        raise FormError({"kind": "Choose a product or an idea."})
+        raise FormError({"kind": gettext("Choose a product or an idea.")})
     async with write_transaction():
         await _lock_collection(collection_id)
         if await CollectionItem.exists().where((CollectionItem.collection == collection_id) & (column == next(iter(values.values())))):
-            raise FormError({"ref": "That is already in this collection."})
+            raise FormError({"ref": gettext("That is already in this collection.")})
         items = await CollectionItem.select(CollectionItem.position).where(CollectionItem.collection == collection_id)
         if len(items) >= MAX_ITEMS:
-            raise FormError({"ref": f"A collection holds at most {MAX_ITEMS} items."})
+            raise FormError({"ref": gettext("A collection holds at most %(num)s items.", num=MAX_ITEMS)})
         position = max((i["position"] for i in items), default=-1) + 1
         rows = await CollectionItem.insert(CollectionItem(collection=collection_id, position=position, note=note,
                                                           **values)).returning(CollectionItem.id)
@@ -159,7 +161,7 @@ async def _item(collection_id: int, item_id: int) -> dict[str, Any]:
     row = await CollectionItem.select().where(
         (CollectionItem.id == item_id) & (CollectionItem.collection == collection_id)).first()
     if row is None:
-        raise NotFound("Item not found")
+        raise NotFound(gettext("Item not found"))
     return row
 
 
@@ -167,14 +169,14 @@ async def move_item(staff: CurrentMember, collection_id: int, item_id: int, dire
     """Swap the item with its neighbour above ("up") or below ("down")."""
     _staff(staff)
     if direction not in ("up", "down"):
-        raise FormError({"direction": "Move up or down."})
+        raise FormError({"direction": gettext("Move up or down.")})
     async with write_transaction():
         await _lock_collection(collection_id)
         items = await CollectionItem.select(CollectionItem.id, CollectionItem.position).where(
             CollectionItem.collection == collection_id).order_by(CollectionItem.position).order_by(CollectionItem.id)
         ids = [i["id"] for i in items]
         if item_id not in ids:
-            raise NotFound("Item not found")
+            raise NotFound(gettext("Item not found"))
         index = ids.index(item_id)
         other = index - 1 if direction == "up" else index + 1
         if not 0 <= other < len(ids):
@@ -189,7 +191,7 @@ async def update_item_note(staff: CurrentMember, collection_id: int, item_id: in
     _staff(staff)
     note = (note or "").strip()
     if len(note) > 200:
-        raise FormError({"note": "Keep the note under 200 characters."})
+        raise FormError({"note": gettext("Keep the note under 200 characters.")})
     await _item(collection_id, item_id)
     await CollectionItem.update({CollectionItem.note: note}).where(CollectionItem.id == item_id)
 
@@ -276,7 +278,7 @@ async def get_collection(slug: str, viewer: CurrentMember | None = None) -> dict
     row = await Collection.select().where(Collection.slug == slug).first()
     staff = viewer is not None and viewer.is_staff
     if row is None or (not row["published"] and not staff):
-        raise NotFound("Collection not found")
+        raise NotFound(gettext("Collection not found"))
     row["items"] = (await resolve_items([row["id"]], public_only=True))[row["id"]]
     return row
 

@@ -18,9 +18,10 @@ from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.errors import Forbidden, FormError, NotFound
+from app.i18n import N_, gettext
 from app.jobs.service import enqueue, job_handler
 from app.mail.service import queue_email
-from app.orders.tables import OrderLine
+from app.orders.tables import Order, OrderLine
 from app.points import badges
 from app.points import service as points
 from app.settings import get_settings
@@ -33,16 +34,22 @@ BOUGHT_STATUSES = ("paid", "in_production", "shipped", "delivered")
 MAX_TITLE = 120
 MAX_BODY = 4000
 VISIBLE_LIMIT = 20
-NOT_A_BUYER = "Only members who bought this product can review it."
+NOT_A_BUYER = N_("Only members who bought this product can review it.")
 
 
 # ---- checks ---------------------------------------------------------------------------------
 
 
 async def is_verified_buyer(member_id: int, product_id: int) -> bool:
-    return await OrderLine.exists().where(
-        (OrderLine.product_id == product_id) & (OrderLine.order.member == member_id)
-        & OrderLine.order.status.is_in(list(BOUGHT_STATUSES)))
+    if await OrderLine.exists().where(
+            (OrderLine.product_id == product_id) & (OrderLine.order.member == member_id)
+            & OrderLine.order.status.is_in(list(BOUGHT_STATUSES))):
+        return True
+    # A backer whose pre-order of the campaign this product was published from is paid bought it too.
+    return await Order.exists().where(
+        (Order.member == member_id) & (Order.kind == "preorder") & Order.status.is_in(list(BOUGHT_STATUSES))
+        & Order.campaign_id.is_in(Product.select(Product.campaign).where(
+            (Product.id == product_id) & Product.campaign.is_not_null())))
 
 
 def validate_review(rating: Any, title: Any, body: Any) -> tuple[int, str, str]:
@@ -53,15 +60,17 @@ def validate_review(rating: Any, title: Any, body: Any) -> tuple[int, str, str]:
             raise ValueError
     except (TypeError, ValueError):
         stars = 0
-        errors["rating"] = "Choose from 1 to 5 stars."
+        errors["rating"] = gettext("Choose from 1 to 5 stars.")
     title = str(title or "").strip()
     body = str(body or "").strip()
     if len(title) > MAX_TITLE:
-        errors["title"] = f"Keep the title under {MAX_TITLE} characters (it has {len(title)})."
+        errors["title"] = gettext("Keep the title under %(max)s characters (it has %(num)s).", max=MAX_TITLE,
+                                  num=len(title))
     if len(body) > MAX_BODY:
-        errors["body"] = f"Keep the review under {MAX_BODY} characters (it has {len(body)})."
+        errors["body"] = gettext("Keep the review under %(max)s characters (it has %(num)s).", max=MAX_BODY,
+                                 num=len(body))
     if errors:
-        raise FormError(errors, "Please fix your review.")
+        raise FormError(errors, gettext("Please fix your review."))
     return stars, title, body
 
 
@@ -70,7 +79,7 @@ async def _product(product_id: int | None = None, *, slug: str | None = None) ->
     query = query.where(Product.id == product_id) if product_id is not None else query.where(Product.slug == slug)
     row = await query.first()
     if row is None or row["status"] == "draft":
-        raise NotFound("Product not found")
+        raise NotFound(gettext("Product not found"))
     return row
 
 
@@ -85,7 +94,7 @@ async def product_by_id(product_id: int) -> dict[str, Any]:
 async def get_review(review_id: int) -> dict[str, Any]:
     row = await Review.select().where(Review.id == review_id).first()
     if row is None:
-        raise NotFound("Review not found")
+        raise NotFound(gettext("Review not found"))
     return row
 
 
@@ -117,7 +126,7 @@ async def submit_review(member: CurrentMember, product_id: int, *, rating: Any, 
     stars, title, body = validate_review(rating, title, body)
     product = await _product(product_id)
     if not await is_verified_buyer(member.id, product_id):
-        raise Forbidden(NOT_A_BUYER)
+        raise Forbidden(gettext(NOT_A_BUYER))
     now = utcnow()
     async with write_transaction():
         await _lock_product(product_id)
@@ -143,12 +152,12 @@ async def submit_review(member: CurrentMember, product_id: int, *, rating: Any, 
 async def set_hidden(staff: CurrentMember, review_id: int, *, hidden: bool, reason: str = "") -> dict[str, Any]:
     """Staff hide a review (with a reason the author sees) or show it again; exactly once each."""
     if not staff.is_staff:
-        raise Forbidden("Staff only.")
+        raise Forbidden(gettext("Staff only."))
     reason = (reason or "").strip()
     if hidden and not reason:
-        raise FormError({"reason": "Say why the review is hidden; its author sees the reason."})
+        raise FormError({"reason": gettext("Say why the review is hidden; its author sees the reason.")})
     if len(reason) > 500:
-        raise FormError({"reason": "Keep the reason under 500 characters."})
+        raise FormError({"reason": gettext("Keep the reason under 500 characters.")})
     review = await get_review(review_id)
     async with write_transaction():
         await _lock_product(review["product"])
@@ -172,7 +181,7 @@ async def product_reviews(product_id: int, viewer: CurrentMember | None) -> dict
     product = await Product.select(Product.id, Product.slug, Product.name, Product.rating_count,
                                    Product.rating_sum, Product.rating_avg).where(Product.id == product_id).first()
     if product is None:
-        raise NotFound("Product not found")
+        raise NotFound(gettext("Product not found"))
     counts = {r["rating"]: int(r["n"]) for r in await raw(
         "SELECT rating, COUNT(*) AS n FROM product_review WHERE product = {} AND hidden = {} GROUP BY rating",
         product_id, False)}
@@ -270,7 +279,8 @@ async def send_review_request(order_line_id: int) -> bool:
     link = f"{base}/shop/{product['slug']}/reviews#write-review"
     return await queue_email(
         kind="review_request", subject_ref=f"order_line:{order_line_id}", to=member["email"],
-        subject=f"How do you like your {product['name']}?", template="orders/review_request",
+        subject=N_("How do you like your %(product)s?"), subject_args={"product": product["name"]},
+        template="orders/review_request",
         context={"name": member["display_name"], "product": product["name"], "order_number": line["order.number"],
                  "link": link, "star_links": [(s, f"{base}/shop/{product['slug']}/reviews?rating={s}#write-review")
                                               for s in (5, 4, 3, 2, 1)]},

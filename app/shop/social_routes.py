@@ -10,6 +10,7 @@ from litestar.params import Parameter
 from litestar.response import Redirect
 
 from app.errors import Forbidden, FormError
+from app.i18n import gettext
 from app.ideas.service import decode_cursor, encode_cursor
 from app.settings import get_settings
 from app.shop import collections, reviews, wishlist
@@ -74,7 +75,7 @@ async def review_submit(request: Request, slug: str) -> Response:
             return await _reviews_response(request, product, error=error.message)
         return redirect(f"/shop/{slug}#reviews", flash=("error", error.message))
     edited = review["created_at"] != review["updated_at"]
-    notice = "Your review is updated." if edited else "Thank you! Your review is published."
+    notice = gettext("Your review is updated.") if edited else gettext("Thank you! Your review is published.")
     if is_htmx(request):
         return await _reviews_response(request, product, notice=notice)
     return redirect(f"/shop/{slug}#reviews", flash=("success", notice))
@@ -93,7 +94,8 @@ async def _staff_review_move(request: Request, review_id: int, hidden: bool) -> 
             return await _reviews_response(request, product, error=_message(error))
         return redirect(back or "/shop", flash=("error", _message(error)))
     product = await reviews.product_by_id(review["product"])
-    notice = "The review is hidden; it no longer counts in the rating." if hidden else "The review is visible again."
+    notice = (gettext("The review is hidden; it no longer counts in the rating.") if hidden
+              else gettext("The review is visible again."))
     if is_htmx(request):
         return await _reviews_response(request, product, notice=notice)
     return redirect(back or f"/shop/{product['slug']}#reviews", flash=("success", notice))
@@ -129,8 +131,8 @@ async def wishlist_share(request: Request) -> Response:
     form = await _form(request)
     public = form.get("public") == "1"
     await wishlist.set_public(current_member(request), public)
-    message = ("Your wishlist is shared: anyone with the link can see it." if public
-               else "Your wishlist is private again; the link no longer works.")
+    message = (gettext("Your wishlist is shared: anyone with the link can see it.") if public
+               else gettext("Your wishlist is private again; the link no longer works."))
     return redirect("/wishlist", flash=("success", message))
 
 
@@ -159,8 +161,8 @@ async def wishlist_heart(request: Request, kind: str, subject_id: int) -> Respon
                                                     "heart_title": title, "heart_next": back, "heart_error": error})
     if error:
         return redirect(back, flash=("error", error))
-    return redirect(back, flash=("success", f"Saved “{title}” to your wishlist." if hearted
-                                 else f"Removed “{title}” from your wishlist."))
+    return redirect(back, flash=("success", gettext("Saved “%(title)s” to your wishlist.", title=title) if hearted
+                                 else gettext("Removed “%(title)s” from your wishlist.", title=title)))
 
 
 @get("/wishlist/{handle:str}")
@@ -238,7 +240,7 @@ async def staff_collection_create(request: Request) -> Response:
     except FormError as error:
         return render(request, "staff/collections.html", {"collections": await collections.staff_collections(),
                                                           "values": text, "errors": error.errors}, status_code=400)
-    return redirect(f"/staff/collections/{collection_id}", flash=("success", "Collection created. Now add products and ideas."))
+    return redirect(f"/staff/collections/{collection_id}", flash=("success", gettext("Collection created. Now add products and ideas.")))
 
 
 async def _edit_context(collection_id: int, values: dict | None = None, errors: dict | None = None,
@@ -264,13 +266,13 @@ async def staff_collection_update(request: Request, collection_id: int) -> Respo
     except FormError as error:
         return render(request, "staff/collections_edit.html",
                       await _edit_context(collection_id, values=text, errors=error.errors), status_code=400)
-    return redirect(f"/staff/collections/{collection_id}", flash=("success", "Collection saved."))
+    return redirect(f"/staff/collections/{collection_id}", flash=("success", gettext("Collection saved.")))
 
 
 @post("/staff/collections/{collection_id:int}/delete", guards=[requires_staff])
 async def staff_collection_delete(request: Request, collection_id: int) -> Response:
     await collections.delete_collection(current_member(request), collection_id)
-    return redirect("/staff/collections", flash=("info", "Collection deleted."))
+    return redirect("/staff/collections", flash=("info", gettext("Collection deleted.")))
 
 
 @post("/staff/collections/{collection_id:int}/items", guards=[requires_staff])
@@ -286,7 +288,7 @@ async def staff_collection_add(request: Request, collection_id: int) -> Response
     if is_htmx(request):
         return render(request, "staff/collections_edit.html", await _edit_context(collection_id),
                       fragment="staff/_collections_items.html")
-    return redirect(f"/staff/collections/{collection_id}#items", flash=("success", "Added to the collection."))
+    return redirect(f"/staff/collections/{collection_id}#items", flash=("success", gettext("Added to the collection.")))
 
 
 async def _items_changed(request: Request, collection_id: int, message: str) -> Response:
@@ -303,7 +305,7 @@ async def staff_collection_move(request: Request, collection_id: int, item_id: i
         await collections.move_item(current_member(request), collection_id, item_id, form.get("direction", ""))
     except FormError as error:
         return redirect(f"/staff/collections/{collection_id}#items", flash=("error", _message(error)))
-    return await _items_changed(request, collection_id, "Order changed.")
+    return await _items_changed(request, collection_id, gettext("Order changed."))
 
 
 @post("/staff/collections/{collection_id:int}/items/{item_id:int}/note", guards=[requires_staff])
@@ -313,13 +315,13 @@ async def staff_collection_note(request: Request, collection_id: int, item_id: i
         await collections.update_item_note(current_member(request), collection_id, item_id, form.get("note", ""))
     except FormError as error:
         return redirect(f"/staff/collections/{collection_id}#items", flash=("error", _message(error)))
-    return await _items_changed(request, collection_id, "Note saved.")
+    return await _items_changed(request, collection_id, gettext("Note saved."))
 
 
 @post("/staff/collections/{collection_id:int}/items/{item_id:int}/remove", guards=[requires_staff])
 async def staff_collection_remove(request: Request, collection_id: int, item_id: int) -> Response:
     await collections.remove_item(current_member(request), collection_id, item_id)
-    return await _items_changed(request, collection_id, "Removed from the collection.")
+    return await _items_changed(request, collection_id, gettext("Removed from the collection."))
 
 
 # ---- API --------------------------------------------------------------------------------------

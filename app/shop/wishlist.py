@@ -9,6 +9,7 @@ from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.db import utcnow, write_transaction
 from app.errors import FormError, NotFound
+from app.i18n import gettext
 from app.ideas.service import PUBLIC_STATUSES, attach_thumbnails, can_view
 from app.ideas.tables import Idea
 from app.shop.tables import Product, ProductImage, WishlistItem
@@ -37,7 +38,7 @@ async def hearted_idea_ids(viewer: CurrentMember | None, ids: list[int]) -> set[
 
 def _check_kind(kind: str) -> str:
     if kind not in KINDS:
-        raise NotFound("Not found")
+        raise NotFound(gettext("Not found"))
     return kind
 
 
@@ -47,11 +48,11 @@ async def subject_title(kind: str, subject_id: int, viewer: CurrentMember | None
     if kind == "product":
         row = await Product.select(Product.name, Product.status).where(Product.id == subject_id).first()
         if row is None or (row["status"] != "active" and not (viewer and viewer.is_staff)):
-            raise NotFound("Product not found")
+            raise NotFound(gettext("Product not found"))
         return row["name"]
     row = await Idea.select(Idea.title, Idea.status, Idea.author).where(Idea.id == subject_id).first()
     if row is None or not can_view(row, viewer):
-        raise NotFound("Idea not found")
+        raise NotFound(gettext("Idea not found"))
     return row["title"]
 
 
@@ -68,7 +69,8 @@ async def set_heart(member: CurrentMember, kind: str, subject_id: int, on: bool 
         if want and not exists:
             count = await WishlistItem.count().where(WishlistItem.member == member.id)
             if count >= MAX_ITEMS:
-                raise FormError({"wishlist": f"Your wishlist is full ({MAX_ITEMS} items); remove something first."})
+                raise FormError({"wishlist": gettext("Your wishlist is full (%(num)s items); remove something first.",
+                                                     num=MAX_ITEMS)})
             row = WishlistItem(member=member.id, product=subject_id if kind == "product" else None,
                                idea=subject_id if kind == "idea" else None, created_at=utcnow())
             await WishlistItem.insert(row).on_conflict(action="DO NOTHING")
@@ -132,5 +134,5 @@ async def public_wishlist(handle: str) -> dict[str, Any]:
     member = await Member.select(Member.id, Member.display_name, Member.handle, Member.wishlist_public).where(
         (Member.handle == handle) & Member.deleted_at.is_null()).first()
     if member is None or not member["wishlist_public"]:
-        raise NotFound("Wishlist not found")
+        raise NotFound(gettext("Wishlist not found"))
     return {"owner": member, **await wishlist_of(member["id"])}

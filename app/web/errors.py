@@ -11,28 +11,30 @@ from litestar.response import Redirect
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from app.errors import FormError, ServiceError, TooManyRequests
+from app.i18n import N_, gettext
 from app.web.responses import render
 
 log = logging.getLogger("crowdmade.web")
 
+# Translated where shown (gettext at request time).
 TITLES = {
-    400: "That didn't work",
-    401: "Please log in",
-    403: "Not allowed",
-    404: "Page not found",
-    405: "Not allowed",
-    409: "That can't be done right now",
-    413: "That upload is too large",
-    429: "Slow down a little",
-    500: "Something went wrong",
-    503: "Back in a moment",
+    400: N_("That didn't work"),
+    401: N_("Please log in"),
+    403: N_("Not allowed"),
+    404: N_("Page not found"),
+    405: N_("Not allowed"),
+    409: N_("That can't be done right now"),
+    413: N_("That upload is too large"),
+    429: N_("Slow down a little"),
+    500: N_("Something went wrong"),
+    503: N_("Back in a moment"),
 }
 MESSAGES = {
-    404: "We couldn't find that page. It may have moved, or it may not be yours to see.",
-    413: "The files you sent are too large together. Images can be at most 5 MB each.",
-    500: "Sorry, something broke on our side. We've been told; please try again in a moment.",
-    503: "The site is briefly unavailable while our database catches its breath. Nothing you did was lost: "
-         "try again in a few seconds.",
+    404: N_("We couldn't find that page. It may have moved, or it may not be yours to see."),
+    413: N_("The files you sent are too large together. Images can be at most 5 MB each."),
+    500: N_("Sorry, something broke on our side. We've been told; please try again in a moment."),
+    503: N_("The site is briefly unavailable while our database catches its breath. Nothing you did was lost: "
+            "try again in a few seconds."),
 }
 
 
@@ -51,7 +53,7 @@ def _page(request: Request, status: int, message: str) -> Response:
     response = render(
         request,
         "errors/error.html",
-        {"status": status, "title": TITLES.get(status, "Error"), "message": message},
+        {"status": status, "title": gettext(TITLES.get(status, N_("Error"))), "message": message},
         status_code=status,
     )
     return response
@@ -65,7 +67,7 @@ def service_error_handler(request: Request, exc: ServiceError) -> Response:
         if isinstance(exc, FormError):
             detail = "; ".join(f"{field}: {text}" for field, text in exc.errors.items())
         return _json(exc.status_code, detail, extra, headers)
-    message = exc.message if exc.status_code != 404 else MESSAGES[404]
+    message = exc.message if exc.status_code != 404 else gettext(MESSAGES[404])
     if isinstance(exc, FormError):
         message = " ".join(exc.errors.values()) or exc.message
     return _page(request, exc.status_code, message)
@@ -78,25 +80,25 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, NotAuthorizedException):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(path=f"/login?next={quote(target)}", status_code=303)
-    message = MESSAGES.get(status) or (exc.detail if status < 500 else MESSAGES[500])
+    message = gettext(MESSAGES[status]) if status in MESSAGES else (exc.detail if status < 500 else gettext(MESSAGES[500]))
     return _page(request, status, str(message))
 
 
 def out_of_range_handler(request: Request, exc: Exception) -> Response:
     """An id or number too large for the database: nothing that big exists."""
     if _is_api(request):
-        return _json(404, "Not found")
-    return _page(request, 404, MESSAGES[404])
+        return _json(404, gettext("Not found"))
+    return _page(request, 404, gettext(MESSAGES[404]))
 
 
 def internal_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if _is_api(request):
-        return _json(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error")
+        return _json(HTTP_500_INTERNAL_SERVER_ERROR, gettext("Internal server error"))
     try:
-        return _page(request, 500, MESSAGES[500])
+        return _page(request, 500, gettext(MESSAGES[500]))
     except Exception:  # the error page itself must not fail
-        return Response(content=MESSAGES[500], status_code=500, media_type=MediaType.TEXT)
+        return Response(content=gettext(MESSAGES[500]), status_code=500, media_type=MediaType.TEXT)
 
 
 def unavailable_handler(request: Request, exc: Exception) -> Response:
@@ -105,13 +107,13 @@ def unavailable_handler(request: Request, exc: Exception) -> Response:
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
     headers = {"Retry-After": "5", "Cache-Control": "no-store"}
     if _is_api(request):
-        return _json(503, "The service is briefly unavailable; retry in a few seconds.", headers=headers)
+        return _json(503, gettext("The service is briefly unavailable; retry in a few seconds."), headers=headers)
     try:
-        page = _page(request, 503, MESSAGES[503])
+        page = _page(request, 503, gettext(MESSAGES[503]))
         page.headers.update(headers)
         return page
     except Exception:  # the page itself needs nothing from the database, but never fail here
-        return Response(content=MESSAGES[503], status_code=503, media_type=MediaType.TEXT, headers=headers)
+        return Response(content=gettext(MESSAGES[503]), status_code=503, media_type=MediaType.TEXT, headers=headers)
 
 
 def _unavailable_errors() -> tuple[type[BaseException], ...]:

@@ -7,6 +7,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from app.accounts.service import CurrentMember
+from app.i18n import gettext
 
 
 def member_of(connection: ASGIConnection) -> CurrentMember | None:
@@ -15,15 +16,15 @@ def member_of(connection: ASGIConnection) -> CurrentMember | None:
 
 def requires_member(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if member_of(connection) is None:
-        raise NotAuthorizedException("Log in to continue.")
+        raise NotAuthorizedException(gettext("Log in to continue."))
 
 
 def requires_staff(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     member = member_of(connection)
     if member is None:
-        raise NotAuthorizedException("Log in to continue.")
+        raise NotAuthorizedException(gettext("Log in to continue."))
     if not member.is_staff:
-        raise PermissionDeniedException("Staff only.")
+        raise PermissionDeniedException(gettext("Staff only."))
 
 
 async def provide_member(request) -> CurrentMember | None:  # noqa: ANN001 (Litestar resolves by name)
@@ -33,5 +34,5 @@ async def provide_member(request) -> CurrentMember | None:  # noqa: ANN001 (Lite
 async def provide_required_member(request) -> CurrentMember:  # noqa: ANN001
     member = member_of(request)
     if member is None:
-        raise NotAuthorizedException("Log in to continue.")
+        raise NotAuthorizedException(gettext("Log in to continue."))
     return member

@@ -14,6 +14,7 @@ from litestar.exceptions import ClientException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
+from app import i18n
 from app.accounts import service as accounts
 from app.settings import get_settings
 
@@ -95,6 +96,18 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
+def _choose_language(scope: Scope, member: Any, *, cookie: bool = True) -> None:
+    """The page's language: the member's stored choice, else the picker's cookie, else the
+    browser's Accept-Language, else English."""
+    code = getattr(member, "locale", None) if member is not None else None
+    if not code and cookie:
+        code = i18n.normalize(_cookie(scope, i18n.LANG_COOKIE))
+    if not code:
+        code = i18n.from_accept_language(_header(scope, b"accept-language"))
+    i18n.set_locale(code)
+    scope.setdefault("state", {})["locale"] = i18n.get_locale()
+
+
 class SessionMiddleware:
     """Loads the member for each request and enforces CSRF on unsafe HTML requests.
 
@@ -118,6 +131,7 @@ class SessionMiddleware:
             auth = _header(scope, b"authorization")
             if auth.lower().startswith("bearer "):
                 state["member"] = await accounts.member_for_api_token(auth[7:].strip())
+            _choose_language(scope, state["member"], cookie=False)
             await self.app(scope, receive, send)
             return
         if path.startswith("/webhooks/"):
@@ -132,6 +146,7 @@ class SessionMiddleware:
             raw = new_anonymous_id()  # no cookie, an unknown session, or a forged visitor id
             new_cookie = raw
         state["session_id"] = raw
+        _choose_language(scope, state["member"])
         token = csrf_token_for(raw)
         state["csrf_token"] = token
         ScopeState.from_scope(scope).csrf_token = token
@@ -181,13 +196,13 @@ class SessionMiddleware:
         from app.web.templating import render_text
 
         if status == 413:
-            title = "That upload is too large"
-            message = "The files you sent are too large together. Images can be at most 5 MB each; go back and try fewer or smaller files."
+            title = i18n.gettext("That upload is too large")
+            message = i18n.gettext("The files you sent are too large together. Images can be at most 5 MB each; go back and try fewer or smaller files.")
         elif status == 403:
-            title = "This form has expired"
-            message = "For your security, the page you submitted from is no longer valid. Go back, reload the page and try again."
+            title = i18n.gettext("This form has expired")
+            message = i18n.gettext("For your security, the page you submitted from is no longer valid. Go back, reload the page and try again.")
         else:
-            title, message = "That didn't work", "The request could not be read. Go back and try again."
+            title, message = i18n.gettext("That didn't work"), i18n.gettext("The request could not be read. Go back and try again.")
         body = render_text(
             "errors/error.html",
             {"status": status, "title": title, "message": message,

@@ -11,13 +11,13 @@ from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from app import i18n
 from app.settings import PROJECT_ROOT, get_settings
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 LOCALE = "en_SE"
 # Parsed once: Babel otherwise looks the locale up on every number and date it formats.
 _MONEY_LOCALE = Locale.parse(LOCALE)
-_EN = Locale.parse("en")
 
 
 def money(minor_units: int | None, currency: str | None = None) -> str:
@@ -27,7 +27,7 @@ def money(minor_units: int | None, currency: str | None = None) -> str:
 
 
 def number(value: int | float | None) -> str:
-    return "" if value is None else format_decimal(value, locale=_EN)
+    return "" if value is None else format_decimal(value, locale=i18n.babel_locale(i18n.get_locale()))
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -37,7 +37,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
 def date(value: dt.datetime | dt.date | None, style: str = "medium") -> str:
     if value is None:
         return ""
-    return format_date(value, format=style, locale=_EN)
+    return format_date(value, format=style, locale=i18n.babel_locale(i18n.get_locale()))
 
 
 def timeago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
@@ -47,12 +47,19 @@ def timeago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
     seconds = int((now - _aware(value)).total_seconds())
     future = seconds < 0
     seconds = abs(seconds)
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = seconds // size
-            text = f"{count} {unit}{'' if count == 1 else 's'}"
-            return f"in {text}" if future else f"{text} ago"
-    return "in a moment" if future else "just now"
+    if seconds >= 86400:
+        n = seconds // 86400
+        return (i18n.ngettext("in %(num)s day", "in %(num)s days", n) if future
+                else i18n.ngettext("%(num)s day ago", "%(num)s days ago", n))
+    if seconds >= 3600:
+        n = seconds // 3600
+        return (i18n.ngettext("in %(num)s hour", "in %(num)s hours", n) if future
+                else i18n.ngettext("%(num)s hour ago", "%(num)s hours ago", n))
+    if seconds >= 60:
+        n = seconds // 60
+        return (i18n.ngettext("in %(num)s minute", "in %(num)s minutes", n) if future
+                else i18n.ngettext("%(num)s minute ago", "%(num)s minutes ago", n))
+    return i18n.gettext("in a moment") if future else i18n.gettext("just now")
 
 
 def iso(value: dt.datetime | None) -> str:
@@ -60,7 +67,11 @@ def iso(value: dt.datetime | None) -> str:
 
 
 def pluralize(count: int, singular: str, plural: str | None = None) -> str:
-    return f"{number(count)} {singular if count == 1 else (plural or singular + 's')}"
+    """`pluralize(n, "vote")` -> "3 votes" / "3 röster". The words must be in the catalogs as
+    an ngettext pair "%(num)s vote" / "%(num)s votes" (tests/i18n checks every call)."""
+    plural = plural or singular + "s"
+    text = i18n.raw_ngettext(f"%(num)s {singular}", f"%(num)s {plural}", count)
+    return text % {"num": number(count)}
 
 
 @lru_cache(maxsize=1)
@@ -73,8 +84,13 @@ def jinja_env() -> Environment:
         # Production never edits templates in place: skip the file-time check on every render.
         auto_reload=not get_settings().is_production,
     )
+    env.add_extension("jinja2.ext.i18n")
+    env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace collapsed, as Babel extracts them
+    env.install_gettext_callables(i18n.raw_gettext, i18n.raw_ngettext, newstyle=True,  # type: ignore[attr-defined]
+                                  pgettext=i18n.raw_pgettext, npgettext=i18n.raw_npgettext)
     env.filters.update(money=money, number=number, date=date, timeago=timeago, iso=iso)
-    env.globals.update(pluralize=pluralize, settings=get_settings())
+    env.globals.update(pluralize=pluralize, settings=get_settings(), languages=i18n.LANGUAGES,
+                       current_locale=i18n.get_locale)
     return env
 
 

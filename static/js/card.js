@@ -14,7 +14,8 @@
     var busy = false;
     function showError(message) {
       if (!errorBox) { return; }
-      errorBox.textContent = message || "Something went wrong. Please try again.";
+      // Messages come translated from the page (data-msg-* on the form); English if one is missing.
+      errorBox.textContent = message || form.dataset.msgError || "Something went wrong. Please try again.";
       errorBox.hidden = false;
     }
     form.addEventListener("submit", function (event) {
@@ -30,7 +31,7 @@
         if (result.error) { showError(result.error.message); return; }
         var intent = result[intentKey];
         if (!intent || (intent.status !== "succeeded" && intent.status !== "processing")) {
-          showError("Authentication did not complete. Please try again.");
+          showError(form.dataset.msgAuthFailed || "Authentication did not complete. Please try again.");
           return;
         }
         if (field) { form.querySelector("input[name=" + field + "]").value = intent.id; }

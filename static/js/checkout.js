@@ -24,6 +24,8 @@
   }
 
   function setup(form) {
+    // Messages come translated from the page (data-msg-* on the form); English if one is missing.
+    function msg(key, fallback) { return form.dataset[key] || fallback; }
     var stripe = window.Stripe(form.dataset.publishableKey);
     var mount = form.querySelector("[data-card-element]");
     var card = stripe.elements().create("card");
@@ -60,7 +62,7 @@
     }
 
     function cardError(message) {
-      showErrors({ card: message || "Something went wrong. Please try again." });
+      showErrors({ card: message || msg("msgError", "Something went wrong. Please try again.") });
     }
 
     function setBusy(on, label) {
@@ -78,9 +80,11 @@
       });
       if (hold) {
         var until = order.reserved_until ? new Date(order.reserved_until) : null;
-        hold.textContent = "Order " + order.number + " is placed and your items are held" +
-          (until ? " until " + until.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "") +
-          ". Finish the payment below.";
+        var time = until ? until.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
+        hold.textContent = (until
+          ? msg("msgHeld", "Order __number__ is placed and your items are held until __time__. Finish the payment below.")
+          : msg("msgHeldOpen", "Order __number__ is placed and your items are held. Finish the payment below."))
+          .replace("__number__", order.number).replace("__time__", time);
         hold.hidden = false;
       }
     }
@@ -103,7 +107,7 @@
         }).then(function (done) {
           if (done.ok && done.data.status === "requires_action") {
             setBusy(false);
-            cardError("The payment was not confirmed. Try again or use another card.");
+            cardError(msg("msgNotConfirmed", "The payment was not confirmed. Try again or use another card."));
             return;
           }
           finish(done);
@@ -112,14 +116,14 @@
       }
       setBusy(false);
       if (data.setup_intent_client_secret) { order.setup_intent_client_secret = data.setup_intent_client_secret; }
-      cardError(data.message || "Your card was declined. Try another card.");
+      cardError(data.message || msg("msgDeclined", "Your card was declined. Try another card."));
     }
 
     function payWithCard() {
-      setBusy(true, "Processing…");
+      setBusy(true, msg("msgProcessing", "Processing…"));
       stripe.confirmCardSetup(order.setup_intent_client_secret, { payment_method: { card: card } }).then(function (r) {
         if (r.error || !r.setupIntent || r.setupIntent.status !== "succeeded") {
-          var message = r.error ? r.error.message : "Your card could not be saved. Please try again.";
+          var message = r.error ? r.error.message : msg("msgNotSaved", "Your card could not be saved. Please try again.");
           // A failed SetupIntent cannot be reused: ask for a fresh one for the next try.
           return post(form, order.card_url).then(function (fresh) {
             if (fresh.ok && fresh.data.setup_intent_client_secret) {
@@ -134,7 +138,7 @@
         return post(form, order.pay_url, body).then(finish);
       }).catch(function () {
         setBusy(false);
-        cardError("We could not reach the payment provider. Check your connection and try again.");
+        cardError(msg("msgProviderOffline", "We could not reach the payment provider. Check your connection and try again."));
       });
     }
 
@@ -143,11 +147,11 @@
       if (busy) { return; }
       clearErrors();
       if (order) { payWithCard(); return; }
-      setBusy(true, "Placing your order…");
+      setBusy(true, msg("msgPlacing", "Placing your order…"));
       post(form, form.action, new FormData(form)).then(function (result) {
         if (!result.ok) {
           setBusy(false);
-          showErrors((result.data && result.data.errors) || { form: "Something went wrong. Please try again." });
+          showErrors((result.data && result.data.errors) || { form: msg("msgError", "Something went wrong. Please try again.") });
           return;
         }
         order = result.data;
@@ -156,7 +160,7 @@
         payWithCard();
       }).catch(function () {
         setBusy(false);
-        showErrors({ form: "We could not reach the shop. Check your connection and try again." });
+        showErrors({ form: msg("msgShopOffline", "We could not reach the shop. Check your connection and try again.") });
       });
     });
   }

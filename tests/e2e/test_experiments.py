@@ -60,7 +60,8 @@ def _variant_of(live_server, email: str) -> str:
     return assign(KEY, subject, [{"name": n, "weight": w} for n, w in VARIANTS])
 
 
-def test_pledge_button_experiment_from_start_to_results(new_context, accounts, approved_idea, live_server):
+def test_pledge_button_experiment_from_start_to_results(new_context, accounts, approved_idea, live_server,
+                                                        screenshot_dir):
     staff = new_context(storage_state=accounts.staff_state).new_page()
     idea_id = approved_idea("Wool bike gloves", image=False)
     flows.greenlight(staff, idea_id, price="39", goal_units=30, variants=("S", "M"))
@@ -115,6 +116,23 @@ def test_pledge_button_experiment_from_start_to_results(new_context, accounts, a
         converted = [r["variant"] for r in exposures if r["converted_at"] is not None]
         assert converted == [backer_label]
         assert {r["variant"] for r in exposures} == set(dict(VARIANTS))
+
+        # The same pages in Swedish, with the footer's language picker (issue 8): screenshots of
+        # the results and the dashboard at desktop width are kept as test artifacts.
+        staff.set_viewport_size({"width": 1280, "height": 900})
+        staff.get_by_label("Language").select_option("sv")
+        staff.get_by_role("button", name="Change").click()
+        expect(staff.locator("html")).to_have_attribute("lang", "sv")
+        expect(staff.locator("#results-title")).to_have_text("Resultat")
+        expect(results.locator("thead")).to_contain_text("Konverteringsgrad")
+        staff.screenshot(path=str(screenshot_dir / "experiment-results-sv.png"), full_page=True)
+        staff.goto("/staff/dashboard")
+        expect(staff.get_by_role("heading", level=1)).to_have_text("Översikt")
+        expect(staff.locator(".chart-data summary").first).to_have_text("Visa siffrorna")
+        staff.screenshot(path=str(screenshot_dir / "dashboard-sv.png"), full_page=True)
+        staff.get_by_label("Språk").select_option("en")
+        staff.get_by_role("button", name="Byt").click()
+        expect(staff.locator("html")).to_have_attribute("lang", "en")
     finally:
         _stop_and_delete(staff)
 
