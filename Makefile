@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test test-fast test-e2e lint bench demo migrate clean
+.PHONY: run test test-fast test-e2e lint bench demo migrate clean fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not e2e"
+
+## make fuzz: the OpenAPI fuzz test (tests/attacks/test_schemathesis.py) with many more examples per
+## operation than the suite's quick run (FUZZ_MAX_EXAMPLES, default 300 here).
+fuzz: $(STAMP)
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-300} $(BIN)/python -m pytest -q --timeout=0 tests/attacks/test_schemathesis.py
 
 ## make bench: launch-day benchmark on PostgreSQL (database crowdmade_bench, large data loaded once and
 ## reused), `crowdmade serve --workers 2` + worker, wrk vs a bare-Litestar baseline, pledge surge;

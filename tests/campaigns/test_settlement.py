@@ -200,7 +200,9 @@ async def test_webhook_payment_failed_event_is_recorded(stripe):
 @pytest.mark.timeout_sensitive
 @pytest.mark.serial
 async def test_settlement_survives_a_killed_worker_without_double_charges(stripe, tmp_path):
-    """200 charges; the worker process is SIGKILLed mid-way and restarted."""
+    """120 charges; the worker process is SIGKILLed mid-way and restarted (tests/faults/
+    test_worker_killed.py kills one in the middle of a single charge)."""
+    total = 120
     import os
     import signal
     import subprocess
@@ -208,9 +210,9 @@ async def test_settlement_survives_a_killed_worker_without_double_charges(stripe
 
     campaign_id, campaign = await make_campaign(goal=10)
     variant = campaign["variants"][0]["id"]
-    backers = [await make_member(f"Killtest {n}") for n in range(200)]
+    backers = [await make_member(f"Killtest {n}") for n in range(total)]
     pledges = []
-    for chunk in range(0, 200, 20):
+    for chunk in range(0, total, 20):
         pledges += await asyncio.gather(*(pledge_with_card(b, campaign_id, variant) for b in backers[chunk:chunk + 20]))
     await campaigns.close_campaign(campaign_id, early=True)
     env = {**os.environ, "JOB_LEASE_SECONDS": "3"}
@@ -224,17 +226,17 @@ async def test_settlement_survives_a_killed_worker_without_double_charges(stripe
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             paid = await ChargeAttempt.count().where(ChargeAttempt.status == "paid")
-            if paid >= 40:
+            if paid >= 30:
                 break
             await asyncio.sleep(0.05)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
         killed_at = await ChargeAttempt.count().where(ChargeAttempt.status == "paid")
-        assert 40 <= killed_at < 200, killed_at
+        assert 30 <= killed_at < total, killed_at
         worker = start_worker()
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            if await Pledge.count().where((Pledge.campaign == campaign_id) & (Pledge.status == "paid")) == 200:
+            if await Pledge.count().where((Pledge.campaign == campaign_id) & (Pledge.status == "paid")) == total:
                 break
             await asyncio.sleep(0.25)
     finally:
@@ -243,9 +245,9 @@ async def test_settlement_survives_a_killed_worker_without_double_charges(stripe
             worker.wait(timeout=15)
         except subprocess.TimeoutExpired:
             worker.kill()
-    assert await Pledge.count().where((Pledge.campaign == campaign_id) & (Pledge.status == "paid")) == 200
+    assert await Pledge.count().where((Pledge.campaign == campaign_id) & (Pledge.status == "paid")) == total
     assert await payment_intents_by_pledge() == Counter({p: 1 for p in pledges})
-    assert await Order.count() == 200
+    assert await Order.count() == total
     await assert_audit_clean(stripe=True)
 
 

@@ -413,3 +413,161 @@ def pay_and_wait_for_confirmation(page: Page) -> str:
     number = page.get_by_test_id("order-number").inner_text().strip()
     assert page.url.endswith(f"/checkout/{number}/done")
     return number
+
+
+# ---- the whole life of an idea (tests/e2e/test_idea_life.py) ----------------------------------
+
+
+def reload_until(page: Page, locator, text: str | re.Pattern, *, timeout: float = 30) -> None:  # noqa: ANN001
+    """Reload the page until `locator` (a function of the page, re-evaluated after each reload)
+    contains `text`: for what a background job changes (settlement, charges), where nothing
+    pushes the change to the open page."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            expect(locator()).to_contain_text(text, timeout=700)  # waits up to 0.7 s before the next reload
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            page.reload()
+
+
+def vote_for(page: Page, idea_id: int, *, expected_count: int) -> None:
+    """A member on the idea page: "I want this" (htmx, in place)."""
+    page.goto(f"/ideas/{idea_id}")
+    page.get_by_role("button", name="I want this").click()
+    expect(page.get_by_test_id("vote-count")).to_have_text(str(expected_count))
+    expect(page.get_by_role("button", name=re.compile("You want this"))).to_be_visible()
+
+
+def save_card_and_pledge(page: Page, number: str, *, authenticate: bool = False) -> None:
+    """The card page: fill the fake Stripe.js card element and save; with `authenticate`, the
+    bank's 3-D Secure box appears and the member completes it."""
+    fill_card(page, number)
+    page.get_by_role("button", name="Save card and pledge").click()
+    if authenticate:
+        page.get_by_role("button", name="Complete authentication").click()
+    page.wait_for_url("**/me/pledges")
+    expect(page.locator(".flash-success")).to_contain_text("is active")
+
+
+def close_campaign_now(page: Page, campaign_id: int, *, outcome: str = "Funded") -> None:
+    """Staff: the campaign dashboard's "Close now" button (settles as at the deadline)."""
+    page.goto(f"/staff/campaigns/{campaign_id}")
+    page.get_by_role("button", name=re.compile(r"^Close now")).click()
+    page.wait_for_url(f"**/staff/campaigns/{campaign_id}")
+    expect(page.locator(".flash-success")).to_contain_text(f"Campaign closed: {outcome}.")
+
+
+def open_email(page: Page, to: str, subject_part: str) -> str:
+    """The dev mailbox: open the one email to `to` whose row mentions `subject_part`; returns its text."""
+    page.goto(f"/dev/mailbox?to={to}")
+    row = page.locator("tbody tr", has_text=subject_part)
+    expect(row).to_have_count(1)
+    row.get_by_role("link").first.click()
+    text = page.get_by_test_id("email-text")
+    expect(text).to_be_visible()
+    return text.inner_text()
+
+
+def open_my_order(page: Page, title: str) -> str:
+    """Account menu -> My orders -> the order card of `title`; returns the order number."""
+    page.locator("details.account-menu > summary").click()
+    page.get_by_role("link", name="My orders").click()
+    page.wait_for_url("**/orders")
+    page.locator(".order-card", has_text=title).get_by_role("link").click()
+    page.wait_for_url(re.compile(r"/orders/CM-[0-9A-F]+$"))
+    return page.url.rsplit("/", 1)[1]
+
+
+def give_delivery_address(page: Page, address: Address | None = None) -> None:
+    """A backer on a paid pre-order's page: the "Shipping to" form (pre-orders are paid without an address)."""
+    address = address or Address()
+    form = page.locator("form.address-form")
+    form.get_by_label("Full name").fill(address.name)
+    form.get_by_label("Street address").fill(address.line1)
+    form.get_by_label("Postal code").fill(address.postal_code)
+    form.get_by_label("City").fill(address.city)
+    form.get_by_label("Country").select_option(label=address.country)
+    form.get_by_label("Phone").fill(address.phone)
+    form.get_by_role("button", name="Save delivery address").click()
+    expect(page.locator(".flash-success")).to_contain_text("We'll ship your pre-order to this address")
+    expect(page.locator(".ship-to")).to_contain_text(address.line1)
+
+
+def bulk_move_preorders(page: Page, campaign_id: int, *, to: str, carrier: str = "",
+                        tracking: dict[str, str] | None = None) -> None:
+    """Staff: /staff/orders, the "Bulk update a campaign's pre-orders" panel: every paid pre-order
+    of the campaign to in production (to="in_production"), or every one in production to shipped
+    with a carrier and one tracking number per order (to="shipped")."""
+    page.goto(f"/staff/orders?campaign={campaign_id}")
+    panel = page.locator("details.bulk-panel")
+    panel.locator("summary").click()
+    form = panel.locator("form.bulk-form")
+    form.get_by_label("Campaign").select_option(str(campaign_id))
+    if to == "in_production":
+        form.get_by_role("radio", name=re.compile("pre-orders to in production")).check()
+    else:
+        form.get_by_role("radio", name=re.compile("pre-orders to shipped")).check()
+        form.get_by_label("Carrier").select_option(label=carrier)
+        form.get_by_label("Tracking numbers").fill("\n".join(f"{n} {t}" for n, t in (tracking or {}).items()))
+    form.get_by_role("button", name="Update the orders").click()
+    page.wait_for_url(re.compile(rf"/staff/orders\?campaign={campaign_id}$"))
+
+
+def publish_campaign_product(page: Page, title: str, *, stock: int = 20) -> tuple[int, str]:
+    """Staff: /staff/products, "Funded campaigns ready for the shop" -> Publish to the shop; the
+    editor comes prefilled from the campaign, staff enter the stock of each variant. Returns (id, slug)."""
+    page.goto("/staff/products")
+    page.locator("li", has_text=title).get_by_role("link", name="Publish to the shop").click()
+    page.wait_for_url(re.compile(r"/staff/products/new\?campaign=\d+$"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text(f"Publish “{title}” to the shop")
+    expect(page.get_by_label(re.compile(r"^Name"))).to_have_value(title)
+    index = 1
+    while page.get_by_label(f"Variant {index} name", exact=True).input_value():
+        page.get_by_label(f"Variant {index} stock", exact=True).fill(str(stock))
+        index += 1
+    page.get_by_role("button", name="Publish to the shop").click()
+    page.wait_for_url(re.compile(r"/staff/products/\d+/edit$"))
+    expect(page.locator(".flash-success")).to_contain_text("is in the shop")
+    expect(page.locator(".page-head .badge")).to_have_text("In the shop")
+    href = page.get_by_role("link", name="View in the shop").get_attribute("href") or ""
+    assert href.startswith("/shop/"), f"no shop link on the product editor: {href!r}"
+    return int(page.url.rsplit("/", 2)[1]), href.removeprefix("/shop/")
+
+
+def write_review(page: Page, *, stars: int, title: str, body: str) -> None:
+    """A verified buyer on a product page: the review form (htmx, in place)."""
+    box = page.locator("#write-review")
+    expect(box.get_by_role("heading", name="Write a review")).to_be_visible()
+    box.get_by_role("radio", name=f"{stars} stars" if stars != 1 else "1 star", exact=True).check()
+    box.get_by_label("Title").fill(title)
+    box.get_by_label("Your review").fill(body)
+    box.get_by_role("button", name="Publish review").click()
+    expect(page.locator("#review-panel")).to_contain_text("Thank you! Your review is published.")
+
+
+# Elements that stick out past the right edge of the screen (the cause of sideways scrolling).
+WIDE_ELEMENTS_JS = """(screen) => {
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > screen + 1 && getComputedStyle(el).position !== 'fixed') {
+      const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+        (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
+      out.push(`${name} right=${Math.round(r.right)}`);
+    }
+  }
+  return out.slice(0, 8);
+}"""
+
+
+def horizontal_overflow(page: Page) -> str:
+    """"" when the page fits the screen's width; else what sticks out. (On a phone Chromium zooms
+    out a page that is too wide, so the page is compared with the screen, not the layout viewport.)"""
+    screen = (page.viewport_size or {})["width"]
+    width = page.evaluate("() => Math.max(document.documentElement.scrollWidth, window.innerWidth)")
+    if width <= screen + 1:
+        return ""
+    return f"{page.url} is {width} px wide on a {screen} px screen: {page.evaluate(WIDE_ELEMENTS_JS, screen)}"

@@ -236,3 +236,25 @@ async def test_review_request_jobs_running_concurrently_send_once():
                          *(reviews.enqueue_review_requests() for _ in range(4)))
     await drain()
     assert await EmailMessage.count().where(EmailMessage.kind == "review_request") == 5
+
+
+async def test_a_backer_reviews_the_product_made_from_the_campaign_they_backed():
+    """A funded campaign's product, published to the shop: its paid backers are verified buyers
+    (their pre-order line names the campaign, not the product); an unpaid one is not."""
+    from app.orders.tables import Order
+    from tests.campaigns.helpers import make_campaign
+
+    campaign_id, _campaign = await make_campaign(goal=1)
+    product = await make_product("Backed rain hat")
+    await Product.update({Product.campaign: campaign_id}).where(Product.id == product["id"])
+    other = await make_product("Unrelated scarf")
+    backer, unpaid = await make_member("Paid Backer"), await make_member("Cancelled Backer")
+    for number, (member, status) in enumerate(((backer, "delivered"), (unpaid, "cancelled"))):
+        await Order.insert(Order(number=f"CM-B{number:07d}", member=member.id, status=status, kind="preorder",
+                                 subtotal=4900, total=4900, campaign_id=campaign_id, paid_at=utcnow()))
+    await reviews.submit_review(backer, product["id"], rating=5, title="Worth the wait", body="")
+    assert await Review.count().where(Review.product == product["id"]) == 1
+    with pytest.raises(Forbidden, match="Only members who bought this product"):
+        await reviews.submit_review(unpaid, product["id"], rating=4, title="", body="")
+    with pytest.raises(Forbidden, match="Only members who bought this product"):
+        await reviews.submit_review(backer, other["id"], rating=4, title="", body="")
