@@ -20,11 +20,14 @@ run: $(STAMP)
 	SUPPORT_THRESHOLD=$${SUPPORT_THRESHOLD:-10} $(BIN)/crowdmade run --port $(PORT)
 
 ## make test: the whole suite (service, HTTP, concurrency, browser) on $$DATABASE_URL (default SQLite).
+## E2E=0 leaves out the browser tests (CI's second pass, on PostgreSQL: they ran in the first).
+E2E ?= 1
+NO_E2E := $(if $(filter 0,$(E2E)), and not e2e,)
 test: $(STAMP)
 	$(BIN)/bandit -c pyproject.toml -q -r app
 	$(BIN)/python -m tests.e2e.ensure_browser
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not serial"
-	$(BIN)/python -m pytest -q -m serial
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not serial$(NO_E2E)"
+	$(BIN)/python -m pytest -q -m "serial$(NO_E2E)"
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not e2e"

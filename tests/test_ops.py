@@ -22,6 +22,13 @@ async def test_healthz_and_readyz(client):
     assert "set-cookie" not in ready.headers  # probes get no visitor session
 
 
+async def test_favicon_ico_points_at_the_svg_icon(client):
+    response = await client.get("/favicon.ico")
+    assert response.status_code == 301 and response.headers["location"] == "/static/img/favicon.svg"
+    icon = await client.get(response.headers["location"])
+    assert icon.status_code == 200 and "svg" in icon.headers["content-type"]
+
+
 async def test_readyz_reports_a_pending_migration(client):
     rows = await raw("SELECT name FROM migration ORDER BY name DESC LIMIT 1")
     await raw("DELETE FROM migration WHERE name = {}", rows[0]["name"])

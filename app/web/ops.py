@@ -9,7 +9,7 @@ import re
 import time
 
 from litestar import Request, Response, get
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
 from app.db import raw, utcnow
@@ -101,4 +101,10 @@ async def staff_audit(request: Request) -> Template:
     return render(request, "staff/audit.html", {"report": report, "groups": report.by_check()})
 
 
-ROUTES = [healthz, readyz, metrics, staff_audit]
+@get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Redirect:
+    """Browsers and feed readers that ask for /favicon.ico without reading the page's <link>."""
+    return Redirect("/static/img/favicon.svg", status_code=301, headers={"Cache-Control": "public, max-age=86400"})
+
+
+ROUTES = [healthz, readyz, metrics, staff_audit, favicon]

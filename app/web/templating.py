@@ -30,6 +30,15 @@ def number(value: int | float | None) -> str:
     return "" if value is None else format_decimal(value, locale=i18n.babel_locale(i18n.get_locale()))
 
 
+def decimal(value: float | None, digits: int = 1, sign: bool = False) -> str:
+    """A number with `digits` decimals in the page's language ("12.5" / "12,5"); `sign` shows "+"."""
+    if value is None:
+        return ""
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    text = format_decimal(round(value, digits), format=pattern, locale=i18n.babel_locale(i18n.get_locale()))
+    return f"+{text}" if sign and value >= 0 else text
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
@@ -88,7 +97,7 @@ def jinja_env() -> Environment:
     env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace collapsed, as Babel extracts them
     env.install_gettext_callables(i18n.raw_gettext, i18n.raw_ngettext, newstyle=True,  # type: ignore[attr-defined]
                                   pgettext=i18n.raw_pgettext, npgettext=i18n.raw_npgettext)
-    env.filters.update(money=money, number=number, date=date, timeago=timeago, iso=iso)
+    env.filters.update(money=money, number=number, decimal=decimal, date=date, timeago=timeago, iso=iso)
     env.globals.update(pluralize=pluralize, settings=get_settings(), languages=i18n.LANGUAGES,
                        current_locale=i18n.get_locale)
     return env
