@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -24,7 +23,14 @@ import httpx
 import pytest
 
 from tests.factories import PASSWORD, csrf_from, make_idea, make_member
-from tests.support.processes import AppProcess, free_port, start_process, stop_processes, wait_until_up
+from tests.support.processes import (
+    AppProcess,
+    eventually,
+    free_port,
+    start_process,
+    stop_processes,
+    wait_until_up,
+)
 
 REDIS_URL = os.environ.get("SCALE_OUT_REDIS_URL", "redis://127.0.0.1:6379/13")
 LIVE_CHANNEL = "crowdmade:campaigns"  # app/campaigns/live.py CHANNEL
@@ -80,17 +86,6 @@ def cluster(request, database) -> Iterator[Cluster]:
         stop_processes(processes)
         client.flushdb()
         client.close()
-
-
-async def _eventually(check, *, within: float = 10.0, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 async def test_votes_split_across_two_processes_stay_exact(cluster, stripe):
@@ -177,7 +172,7 @@ async def test_a_live_update_from_one_process_reaches_a_page_open_on_the_other(c
                 return redis_client.pubsub_numsub(LIVE_CHANNEL)[0][1] > baseline
 
             try:
-                await _eventually(subscribed, within=5, what="process B to subscribe to the live channel")
+                await eventually(subscribed, within=5, what="process B to subscribe to the live channel")
             except AssertionError:
                 pass  # B may already have been subscribed (the baseline then includes it)
 
@@ -220,7 +215,7 @@ async def test_a_live_update_from_one_process_reaches_a_page_open_on_the_other(c
         rows = await EmailMessage.select(EmailMessage.status).where(EmailMessage.recipient == backer.email.lower())
         return rows and all(r["status"] == "sent" for r in rows)
 
-    await _eventually(delivered, within=10, what="a worker to deliver the pledge email")
+    await eventually(delivered, within=10, what="a worker to deliver the pledge email")
 
 
 async def test_login_rate_limit_is_shared_through_redis(cluster, stripe):
@@ -258,7 +253,7 @@ async def test_two_workers_share_the_job_queue_without_running_a_job_twice(clust
         rows = await Job.select(Job.status, Job.attempts).where(Job.kind == "deliver_email")
         return len(rows) >= 30 and all(r["status"] == "done" for r in rows) and rows
 
-    rows = await _eventually(all_done, within=15, what="the workers to run every deliver_email job")
+    rows = await eventually(all_done, within=15, what="the workers to run every deliver_email job")
     assert {r["attempts"] for r in rows} == {1}  # claimed once each (FOR UPDATE SKIP LOCKED)
     sent = await EmailMessage.count().where((EmailMessage.kind == "scale_out") & (EmailMessage.status == "sent"))
     assert sent == 30

@@ -404,3 +404,12 @@ def approved_idea(new_context, accounts, png_file):
         return idea_id
 
     return make
+
+
+@pytest.fixture
+def watched(new_context, live_server):
+    """Browser contexts whose pages are all watched (console errors, failed requests, unsafe
+    requests without the CSRF header): `watched.context(...)`, then `watched.assert_clean()`."""
+    from tests.e2e import flows
+
+    return flows.Watched(new_context, live_server)

@@ -571,3 +571,31 @@ def horizontal_overflow(page: Page) -> str:
     if width <= screen + 1:
         return ""
     return f"{page.url} is {width} px wide on a {screen} px screen: {page.evaluate(WIDE_ELEMENTS_JS, screen)}"
+
+
+class Watched:
+    """Browser contexts whose pages are all watched; `assert_clean()` at the end of a test."""
+
+    def __init__(self, new_context, live_server) -> None:  # noqa: ANN001
+        self._new_context = new_context
+        self._live_server = live_server
+        self.watches: list[PageWatch] = []
+
+    def context(self, **options) -> BrowserContext:
+        context = self._new_context(**options)
+        self.watches.append(
+            watch_context(context, self._live_server.url, stripe_origin=self._live_server.stripe_url)
+        )
+        return context
+
+    def htmx_posts(self) -> list[str]:
+        return [post for watch in self.watches for post in watch.htmx_posts()]
+
+    def assert_clean(self) -> None:
+        problems = []
+        for watch in self.watches:
+            try:
+                watch.assert_clean()
+            except AssertionError as error:
+                problems.append(str(error))
+        assert not problems, "\n".join(problems)

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.e2e import flows
 
@@ -39,35 +39,6 @@ def _money(major: int) -> re.Pattern:
 def _shot(page: Page, directory: Path, name: str) -> None:
     page.wait_for_function("() => [...document.images].every((img) => img.complete || img.loading === 'lazy')")
     page.screenshot(path=str(directory / f"idea-life-{name}.png"), full_page=True)
-
-
-class Watched:
-    """Browser contexts whose pages are all watched; `assert_clean()` at the end of a test."""
-
-    def __init__(self, new_context, live_server) -> None:  # noqa: ANN001
-        self._new_context = new_context
-        self._live_server = live_server
-        self.watches: list[flows.PageWatch] = []
-
-    def context(self, **options) -> BrowserContext:
-        context = self._new_context(**options)
-        self.watches.append(
-            flows.watch_context(context, self._live_server.url, stripe_origin=self._live_server.stripe_url))
-        return context
-
-    def assert_clean(self) -> None:
-        problems = []
-        for watch in self.watches:
-            try:
-                watch.assert_clean()
-            except AssertionError as error:
-                problems.append(str(error))
-        assert not problems, "\n".join(problems)
-
-
-@pytest.fixture
-def watched(new_context, live_server) -> Watched:
-    return Watched(new_context, live_server)
 
 
 def test_the_life_of_an_idea(watched, accounts, live_server, png_file, screenshot_dir):

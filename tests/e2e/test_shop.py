@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.e2e import flows
 from tests.e2e.conftest import DEFAULT_TIMEOUT_MS, ROOT
@@ -64,39 +64,6 @@ def shop_screenshots() -> Path:
     path = Path(os.environ.get("E2E_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-class Watched:
-    """Browser contexts whose pages are all watched; `assert_clean()` at the end of a test."""
-
-    def __init__(self, new_context, live_server) -> None:  # noqa: ANN001
-        self._new_context = new_context
-        self._live_server = live_server
-        self.watches: list[flows.PageWatch] = []
-
-    def context(self, **options) -> BrowserContext:
-        context = self._new_context(**options)
-        self.watches.append(
-            flows.watch_context(context, self._live_server.url, stripe_origin=self._live_server.stripe_url)
-        )
-        return context
-
-    def htmx_posts(self) -> list[str]:
-        return [post for watch in self.watches for post in watch.htmx_posts()]
-
-    def assert_clean(self) -> None:
-        problems = []
-        for watch in self.watches:
-            try:
-                watch.assert_clean()
-            except AssertionError as error:
-                problems.append(str(error))
-        assert not problems, "\n".join(problems)
-
-
-@pytest.fixture
-def watched(new_context, live_server) -> Watched:
-    return Watched(new_context, live_server)
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import asyncio
 import os
 import signal
 import threading
-import time
 from collections import Counter
 
 import httpx
@@ -30,7 +29,7 @@ from tests.campaigns.helpers import make_campaign, pledge_with_card
 from tests.campaigns.test_settlement import payment_intents_by_pledge
 from tests.factories import make_member
 from tests.support.audit import assert_audit_clean
-from tests.support.processes import AppProcess, free_port, start_process, stop_processes
+from tests.support.processes import AppProcess, eventually, free_port, start_process, stop_processes
 
 pytestmark = [pytest.mark.serial, pytest.mark.timeout_sensitive]
 
@@ -45,18 +44,6 @@ def _worker(name: str, **env: str) -> AppProcess:
 def _kill(worker: AppProcess) -> None:
     worker.process.send_signal(signal.SIGKILL)
     worker.process.wait(timeout=10)
-
-
-async def _eventually(check, *, within: float, what: str, workers: list[AppProcess]):
-    deadline = time.monotonic() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}\n"
-                                 + "\n".join(w.log_tail() for w in workers))
-        await asyncio.sleep(0.1)
 
 
 class SlowInbox:
@@ -104,7 +91,7 @@ async def test_an_email_job_whose_worker_was_killed_is_delivered_once_after_the_
             job = await Job.select(Job.status).where(Job.kind == "deliver_email").first()
             return job["status"] == "done"
 
-        await _eventually(done, within=60, what="the second worker to deliver the email", workers=workers)
+        await eventually(done, within=60, what="the second worker to deliver the email", processes=workers)
         email = await EmailMessage.select().where(EmailMessage.status == "sent").first()
         assert as_aware(email["sent_at"]) >= as_aware(claimed["locked_until"])  # not before the lease ran out
         job = await Job.select().where(Job.kind == "deliver_email").first()
@@ -175,7 +162,7 @@ async def test_a_charge_whose_worker_was_killed_is_found_after_the_lease_not_rep
             job = await Job.select(Job.status).where(Job.kind == "charge_pledge").first()
             return row["status"] == "paid" and job["status"] == "done"
 
-        await _eventually(paid, within=60, what="the second worker to settle the pledge", workers=workers)
+        await eventually(paid, within=60, what="the second worker to settle the pledge", processes=workers)
         finished = await ChargeAttempt.select().where(ChargeAttempt.pledge == pledge_id)
         assert [(a["attempt"], a["status"]) for a in finished] == [(1, "paid")]
         assert as_aware(finished[0]["finished_at"]) >= as_aware(attempt["claimed_until"])  # after the lease

@@ -76,3 +76,20 @@ def stop_processes(apps: list[AppProcess], timeout: float = 10) -> None:
     for app in apps:
         if os.environ.get("KEEP_PROCESS_LOGS") != "1":
             app.log_path.unlink(missing_ok=True)
+
+
+async def eventually(check, *, within: float = 10.0, interval: float = 0.1, what: str = "condition",  # noqa: ANN001
+                     processes: list[AppProcess] = ()):
+    """Await `check()` until it returns something truthy (and return that), or fail after
+    `within` seconds naming `what`, with the last log lines of `processes`."""
+    import asyncio
+
+    deadline = time.monotonic() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("\n".join([f"timed out after {within} s waiting for {what}",
+                                             *(p.log_tail() for p in processes)]))
+        await asyncio.sleep(interval)
