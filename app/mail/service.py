@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from app import i18n
-from app.accounts.tables import Member
+from app.accounts.language import email_locale
 from app.db import utcnow
 from app.jobs.service import enqueue, job_handler
 from app.mail.tables import EmailMessage
@@ -16,11 +16,6 @@ from app.settings import get_settings
 from app.web.templating import render_text
 
 log = logging.getLogger("crowdmade.mail")
-
-
-async def recipient_locale(address: str) -> str | None:
-    row = await Member.select(Member.locale).where(Member.email == address.lower()).first()
-    return row["locale"] if row else None
 
 
 async def queue_email(
@@ -37,7 +32,7 @@ async def queue_email(
     if to.lower().endswith(".invalid") or to.lower().endswith("@invalid"):
         return False  # a deleted member's pseudonymised address (RFC 2606 reserves .invalid): never sent
     settings = get_settings()
-    locale = locale or await recipient_locale(to) or i18n.get_locale()
+    locale = locale or await email_locale(to) or i18n.get_locale()
     with i18n.use_locale(locale):
         if subject_args is not None:
             subject = i18n.gettext(subject, **{"site": settings.site_name, **subject_args})

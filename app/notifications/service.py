@@ -9,6 +9,7 @@ import hmac
 from typing import Any
 
 from app import i18n
+from app.accounts.language import member_locale
 from app.accounts.tables import Member
 from app.db import after_commit, utcnow
 from app.errors import FormError, NotFound
@@ -81,8 +82,7 @@ async def notify(member_id: int, kind: str, *, key: str, title: str, body: str =
 
 async def in_language_of(member_id: int, message: str, args: dict[str, Any]) -> str:
     """`message` translated into the member's stored language, its placeholders filled from `args`."""
-    row = await Member.select(Member.locale).where(Member.id == member_id).first()
-    with i18n.use_locale(row["locale"] if row else None):
+    with i18n.use_locale(await member_locale(member_id)):
         return gettext(message, **args)
 
 

@@ -35,8 +35,8 @@ async def award_badge(member_id: int, code: str) -> bool:
         target=(MemberBadge.member, MemberBadge.badge), action="DO NOTHING").returning(MemberBadge.id)
     if not rows:
         return False
+    from app.accounts.language import member_locale
     from app.notifications.service import notify
-    from app.points.service import member_locale
 
     name, description = BADGES[code]
     with i18n.use_locale(await member_locale(member_id)):  # written in the member's language

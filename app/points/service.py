@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from app import i18n
+from app.accounts.language import member_locale
 from app.accounts.tables import Member
 from app.db import is_sqlite, utcnow, write_transaction
 from app.i18n import N_, gettext
@@ -93,12 +94,6 @@ def level_for(lifetime: int) -> LevelProgress:
 def rule_label(reason: str) -> str:
     rule = RULES.get(reason)
     return gettext(rule.label) if rule else reason.replace("_", " ").capitalize()
-
-
-async def member_locale(member_id: int) -> str | None:
-    """The member's stored language: what is written for them (notifications, ledger notes) uses it."""
-    row = await Member.select(Member.locale).where(Member.id == member_id).first()
-    return row["locale"] if row else None
 
 
 async def _lock_member(member_id: int) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
+from app.accounts.language import member_locale
 from app.accounts.service import CurrentMember
 from app.campaigns.service import parse_money
 from app.campaigns.tables import Campaign
@@ -83,13 +84,6 @@ def status_label(status: str) -> str:
 def _require_staff(member: CurrentMember | None) -> None:
     if member is None or not member.is_staff:
         raise Forbidden(gettext("Staff only."))
-
-
-async def _member_locale(member_id: int) -> str | None:
-    from app.accounts.tables import Member
-
-    row = await Member.select(Member.locale).where(Member.id == member_id).first()
-    return row["locale"] if row else None
 
 
 def slugify(text: str) -> str:
@@ -833,7 +827,7 @@ async def ask_question(member: CurrentMember, slug: str, body: str) -> int:
         if product["idea_author"] and product["idea_author"] != member.id:
             from app.notifications.service import notify
 
-            with use_locale(await _member_locale(product["idea_author"])):
+            with use_locale(await member_locale(product["idea_author"])):
                 title = gettext("%(name)s asked about %(product)s", name=member.display_name, product=product["name"])
             await notify(product["idea_author"], "reply", key=f"product_question:{question_id}",
                          title=title, body=text[:280], link=f"{product['url']}#question-{question_id}")
@@ -859,7 +853,7 @@ async def answer_question(member: CurrentMember, slug: str, question_id: int, an
         if question["member"] != member.id:
             from app.notifications.service import notify
 
-            with use_locale(await _member_locale(question["member"])):
+            with use_locale(await member_locale(question["member"])):
                 title = gettext("Your question about %(product)s was answered", product=product["name"])
             await notify(question["member"], "reply", key=f"product_answer:{question_id}",
                          title=title, body=text[:280], link=f"{product['url']}#question-{question_id}")

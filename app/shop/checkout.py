@@ -627,14 +627,15 @@ async def _count_bought_together(product_ids: list[int]) -> None:
 
 
 async def _confirm(order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
-    from app.mail.service import queue_email, recipient_locale
+    from app.accounts.language import email_locale
+    from app.mail.service import queue_email
     from app.notifications.service import notify
 
     settings = get_settings()
     number = order["number"]
     ship_to = _json(order["ship_to"])
     code = ship_to.get("country", "")
-    with use_locale(await recipient_locale(order["member.email"])):  # the buyer's language (also from a webhook)
+    with use_locale(await email_locale(order["member.email"])):  # the buyer's language (also from a webhook)
         title = gettext("Order %(number)s is confirmed", number=number)
         body = gettext("Thank you! We'll email you when it ships.")
         country = gettext(COUNTRIES[code]) if code in COUNTRIES else code
