@@ -31,6 +31,7 @@ os.environ.update(
     BASE_URL="http://testserver.local",
     SUPPORT_THRESHOLD="3",
     JOBS_IN_PROCESS="false",
+    PAGE_CACHE_SECONDS="0",  # tests/web/test_page_cache.py turns it on where it is the subject
 )
 from tests.support.processes import free_port  # noqa: E402
 

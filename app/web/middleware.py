@@ -175,6 +175,14 @@ class SessionMiddleware:
                 headers.add("set-cookie", session_cookie_header(new_cookie).decode())
             await send(message)
 
+        if state["member"] is None and not state.get("cart_count"):
+            from app.web.page_cache import page_cache
+
+            cache = page_cache()
+            key = cache.key_for(scope, state["locale"])
+            if key is not None:
+                await cache.serve(self.app, scope, receive, send_with_cookie, key=key, token=token, state=state)
+                return
         await self.app(scope, receive, send_with_cookie)
 
     async def _csrf_ok(self, scope: Scope, receive: Receive, expected: str) -> bool:

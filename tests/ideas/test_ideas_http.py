@@ -196,6 +196,12 @@ async def test_list_fragment_filters_and_search(client):
     search = await client.get("/ideas?q=cotton+socks")
     assert search.text.index("Cotton socks") < search.text.find("Cotton candy machine") or "Cotton candy machine" not in search.text
     assert "Cotton socks" in search.text
+    in_category = await client.get("/ideas?q=cotton&category=home")
+    assert "Cotton candy machine" in in_category.text and "Cotton socks" not in in_category.text
+    assert "1 idea" in in_category.text
+    newest = await client.get("/ideas?q=cotton&sort=new")
+    assert newest.text.index("Cotton socks") < newest.text.index("Cotton candy machine")  # the newer first
+    assert "Trail running vest" not in newest.text and "2 ideas" in newest.text
     odd = await client.get('/ideas?q="unterminated AND (')  # never a 500 for odd input
     assert odd.status_code == 200
 

@@ -1,0 +1,148 @@
+"""A one-second cache of whole public pages for visitors who are not signed in.
+
+On launch day most page views are anonymous and hit the same few pages (the front page, the
+ideas list, the shop). Each web process keeps the rendered page for PAGE_CACHE_SECONDS (1 s by
+default, 0 turns it off) and serves it again to other visitors, so counts stay fresh within a
+second (issue 6) while the database and the templates work once per second per page.
+
+What must never be shared, and how it is kept out:
+- Signed-in members are never served from or stored in the cache (their vote state, hearts
+  and cart are their own).
+- The CSRF token is per visitor: the stored page holds a placeholder instead, and each visitor
+  gets their own token written back in.
+- Visitors with state of their own (a flash message, a cart, experiment variants, recently
+  viewed items) bypass the cache: only the session and language cookies are allowed.
+- A response that sets a cookie (an experiment assigning a variant, a flash being cleared), is
+  not 200 HTML, or streams, is never stored. The language is part of the key, and so is the
+  whole query string. htmx fragment requests are not cached.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections import OrderedDict
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+PLACEHOLDER = b"__cm_csrf_token_placeholder__"
+CACHEABLE_PATHS = frozenset({"/", "/ideas", "/shop", "/campaigns"})
+SHAREABLE_COOKIES = frozenset({"cm_session", "lang"})
+MAX_ENTRIES = 512
+MAX_BODY = 512 * 1024
+
+
+class PageCache:
+    def __init__(self, seconds: float, max_entries: int = MAX_ENTRIES) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self.entries: OrderedDict[tuple, tuple[float, int, list[tuple[bytes, bytes]], bytes]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def key_for(self, scope: Scope, locale: str) -> tuple | None:
+        """The cache key of this request, or None when it must not be shared."""
+        if self.seconds <= 0 or scope["method"] != "GET" or scope["path"] not in CACHEABLE_PATHS:
+            return None
+        for name, value in scope.get("headers", []):
+            if name.startswith(b"hx-"):
+                return None
+            if name == b"cookie":
+                for part in value.split(b";"):
+                    if part.strip().partition(b"=")[0].decode("latin-1") not in SHAREABLE_COOKIES:
+                        return None
+        return (scope["path"], scope.get("query_string", b""), locale)
+
+    def get(self, key: tuple) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        found = self.entries.get(key)
+        if found is None or found[0] < time.monotonic():
+            self.misses += 1
+            return None
+        self.hits += 1
+        return found[1], found[2], found[3]
+
+    def put(self, key: tuple, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.entries[key] = (time.monotonic() + self.seconds, status, headers, body)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.max_entries:
+            self.entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, *, key: tuple,
+                    token: str, state: dict[str, Any]) -> None:
+        """Answer from the cache, or render, answer and keep the page when it may be shared."""
+        token_bytes = token.encode()
+        hit = self.get(key)
+        if hit is not None:
+            status, headers, body = hit
+            body = body.replace(PLACEHOLDER, token_bytes)
+            vary = b", ".join([v for n, v in headers if n == b"vary"] + [b"Accept-Encoding"])
+            headers = [*(h for h in headers if h[0] != b"vary"), (b"x-page-cache", b"hit"), (b"vary", vary)]
+            if accepts_gzip(scope) and len(body) >= 1024:
+                # The page is kept plain (the token is written in per visitor), then compressed
+                # for this visitor: ~0.1 ms for a 20 kB page at level 5.
+                packer = zlib.compressobj(5, zlib.DEFLATED, 31)
+                body = packer.compress(body) + packer.flush()
+                headers.append((b"content-encoding", b"gzip"))
+            state["page_cache"] = "hit"
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+
+        start: Message | None = None
+        chunks: list[bytes] = []
+        shareable = True
+
+        async def capture(message: Message) -> None:
+            nonlocal start, shareable
+            if message["type"] == "http.response.start":
+                start = message
+                headers = message.get("headers") or []
+                content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
+                if (message["status"] != 200 or not content_type.startswith(b"text/html")
+                        or any(n.lower() in (b"set-cookie", b"cache-control", b"content-encoding") for n, _ in headers)):
+                    shareable = False
+            elif message["type"] == "http.response.body" and shareable:
+                chunks.append(message.get("body", b""))
+                if sum(map(len, chunks)) > MAX_BODY:
+                    shareable = False
+                elif not message.get("more_body", False):
+                    ctx = state.get("experiments")
+                    if not (ctx is not None and (ctx.pending or ctx.new_cookie)):
+                        body = b"".join(chunks)
+                        kept = [(n.lower(), v) for n, v in start["headers"] if n.lower() != b"content-length"]
+                        self.put(key, start["status"], kept, body.replace(token_bytes, PLACEHOLDER))
+            await send(message)
+
+        state["page_cache"] = "miss"
+        # Rendered uncompressed so the visitor's token can be found and taken out of the copy kept.
+        plain = {**scope, "headers": [(n, v) for n, v in scope["headers"] if n != b"accept-encoding"]}
+        await app(plain, receive, capture)
+
+
+def accepts_gzip(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"accept-encoding":
+            return b"gzip" in value
+    return False
+
+
+_cache: PageCache | None = None
+
+
+def page_cache() -> PageCache:
+    global _cache
+    if _cache is None:
+        from app.settings import get_settings
+
+        _cache = PageCache(get_settings().page_cache_seconds)
+    return _cache
+
+
+def reset_page_cache() -> None:
+    global _cache
+    _cache = None

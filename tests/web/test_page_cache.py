@@ -1,0 +1,116 @@
+"""The one-second page cache for visitors (app/web/page_cache.py): shared where it may be, never
+where a page is someone's own."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from app.ideas.tables import Idea
+from app.web import page_cache as page_cache_module
+from tests.factories import csrf_from, login, make_idea, make_member
+
+
+@pytest.fixture
+def cache_on(monkeypatch):
+    monkeypatch.setenv("PAGE_CACHE_SECONDS", "0.5")
+    from app.settings import get_settings
+
+    get_settings.cache_clear()
+    page_cache_module.reset_page_cache()
+    yield page_cache_module.page_cache()
+    monkeypatch.undo()
+    get_settings.cache_clear()
+    page_cache_module.reset_page_cache()
+
+
+def visitor(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """Another browser on the same app: no cookies of its own yet."""
+    return httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url))
+
+
+async def test_visitors_share_the_list_page_but_each_gets_their_own_csrf_token(client, cache_on):
+    author = await make_member("Ada Author")
+    await make_idea(author, title="Packable rain poncho")
+    first = await client.get("/ideas")
+    assert first.status_code == 200 and "Packable rain poncho" in first.text
+    assert first.headers.get("x-page-cache") is None  # rendered
+    async with visitor(client) as other:
+        second = await other.get("/ideas")
+    assert second.status_code == 200 and second.headers.get("x-page-cache") == "hit"
+    assert second.headers.get("content-encoding") == "gzip"  # compressed per visitor
+    assert "HX-Request" in second.headers["vary"] and "Accept-Encoding" in second.headers["vary"]
+    assert "Packable rain poncho" in second.text
+    token_a, token_b = csrf_from(first.text), csrf_from(second.text)
+    assert token_a and token_b and token_a != token_b
+    assert page_cache_module.PLACEHOLDER.decode() not in second.text
+    assert second.cookies.get("cm_session")  # the second visitor still gets a visitor session
+    # The token written into the cached page is the one the second visitor's forms need.
+    language = await other_post_language(client, second)
+    assert language.status_code == 303
+
+
+async def other_post_language(client: httpx.AsyncClient, page: httpx.Response) -> httpx.Response:
+    async with visitor(client) as other:
+        other.cookies.set("cm_session", page.cookies["cm_session"])
+        return await other.post("/language", data={"lang": "sv", "next": "/ideas", "_csrf_token": csrf_from(page.text)})
+
+
+async def test_counts_are_fresh_after_the_cache_time(client, cache_on):
+    author = await make_member("Ada Author")
+    idea_id = await make_idea(author, title="Packable rain poncho")
+    await client.get("/ideas")
+    await Idea.update({Idea.title: "Packable rain cape"}).where(Idea.id == idea_id)
+    async with visitor(client) as other:
+        assert "Packable rain poncho" in (await other.get("/ideas")).text  # within the cache time
+        await asyncio.sleep(0.6)
+        fresh = await other.get("/ideas")
+    assert "Packable rain cape" in fresh.text and fresh.headers.get("x-page-cache") is None
+
+
+async def test_members_are_never_served_or_stored(client, cache_on):
+    author = await make_member("Ada Author")
+    idea_id = await make_idea(author, title="Packable rain poncho")
+    await client.get("/ideas")  # a visitor's page is in the cache now
+    voter = await make_member("Vera Voter")
+    async with visitor(client) as member_browser:
+        await login(member_browser, voter.email)
+        page = await member_browser.get("/ideas")
+        assert page.headers.get("x-page-cache") is None
+        assert voter.display_name in page.text  # their own header, not the visitor's
+        token = csrf_from(page.text)
+        voted = await member_browser.post(f"/ideas/{idea_id}/vote", data={"_csrf_token": token})
+        assert voted.status_code in (200, 303)
+        again = await member_browser.get("/ideas")
+        assert again.headers.get("x-page-cache") is None and again.headers.get("cache-control") == "no-store"
+    assert len(cache_on.entries) == 1  # only the visitors' page
+
+
+async def test_language_query_and_private_cookies_are_kept_apart(client, cache_on):
+    author = await make_member("Ada Author")
+    await make_idea(author, title="Packable rain poncho")
+    english = await client.get("/ideas")
+    async with visitor(client) as swedish:
+        page = await swedish.get("/ideas", headers={"accept-language": "sv"})
+        assert page.headers.get("x-page-cache") is None and 'lang="sv"' in page.text
+    async with visitor(client) as other:
+        newest = await other.get("/ideas?sort=new")
+        assert newest.headers.get("x-page-cache") is None
+        other.cookies.set("cm_cart", "1")  # a visitor with a cart sees their own badge
+        assert (await other.get("/ideas")).headers.get("x-page-cache") is None
+    async with visitor(client) as htmx:
+        fragment = await htmx.get("/ideas", headers={"hx-request": "true"})
+        assert fragment.headers.get("x-page-cache") is None
+    assert english.status_code == 200
+
+
+async def test_off_when_the_setting_is_zero(client):
+    page_cache_module.reset_page_cache()
+    try:
+        await client.get("/ideas")
+        async with visitor(client) as other:
+            assert (await other.get("/ideas")).headers.get("x-page-cache") is None
+    finally:
+        page_cache_module.reset_page_cache()
