@@ -7,7 +7,7 @@ import contextlib
 import contextvars
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 from piccolo.engine import engine_finder
@@ -23,6 +23,32 @@ def engine():
 
 def is_sqlite() -> bool:
     return engine().engine_type == "sqlite"
+
+
+_heads: dict[tuple[str, str], str] = {}
+
+
+def select_head(name: str, build: Callable[[], Any]) -> str:
+    """The SELECT ... FROM ... JOIN part of a hot query, as Piccolo writes it, compiled once per
+    engine. Building a Piccolo select with foreign-key columns costs 1-3 ms of CPU per call (the
+    columns are copied and joined on every build), more than the query itself; with the head
+    compiled once only the WHERE and the values change per request, and the rows come back as
+    from Piccolo. `build` returns the select; it must have no WHERE and no values."""
+    engine_type = engine().engine_type
+    head = _heads.get((name, engine_type))
+    if head is None:
+        sql, args = build().querystrings[0].compile_string(engine_type=engine_type)
+        if args or "{" in sql:
+            raise ValueError(f"the {name} head must be plain SQL")
+        head = _heads[(name, engine_type)] = sql
+    return head
+
+
+def id_list(ids: Iterable[int]) -> str:
+    """`(1,2,3)` for an `IN` in plain SQL: integers only (int() refuses anything else), written
+    into the statement. Piccolo's is_in builds one parameter per value: ~7 ms for a thousand."""
+    text = ",".join(str(int(i)) for i in ids)
+    return f"({text})" if text else "(NULL)"
 
 
 def utcnow() -> dt.datetime:

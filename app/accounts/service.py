@@ -14,7 +14,8 @@ from typing import Any
 
 from app.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
 from app.accounts.tables import ApiToken, EmailToken, Member, Session
-from app.db import as_aware, utcnow, write_transaction
+from app.db import as_aware, select_head, utcnow, write_transaction
+from app.db import raw as raw_sql
 from app.errors import FormError, NotFound, TooManyRequests
 from app.experiments import service as experiments
 from app.i18n import N_, get_locale, gettext, ngettext
@@ -287,15 +288,20 @@ async def create_session(member_id: int, *, ip: str = "", user_agent: str = "") 
     return raw
 
 
-async def member_for_session(raw: str) -> CurrentMember | None:
-    if not raw:
-        return None
+def _session_select() -> Any:
     columns = [getattr(Session.member, c._meta.name) for c in MEMBER_COLUMNS]
-    row = await Session.select(
-        Session.id, Session.last_seen_at, Session.expires_at, Session.member.deleted_at, *columns
-    ).where(Session.token_hash == token_hash(raw)).first()
-    if row is None:
+    return Session.select(Session.id, Session.last_seen_at, Session.expires_at, Session.member.deleted_at, *columns)
+
+
+async def member_for_session(session_id: str) -> CurrentMember | None:
+    """The member signed in with this session cookie (one query on every page)."""
+    if not session_id:
         return None
+    head = select_head("accounts.session", _session_select)
+    rows = await raw_sql(f'{head} WHERE "member_session"."token_hash" = {{}}', token_hash(session_id))
+    if not rows:
+        return None
+    row = dict(rows[0])
     now = utcnow()
     if as_aware(row["expires_at"]) <= now or row["member.deleted_at"] is not None:
         await Session.delete().where(Session.id == row["id"])
@@ -467,18 +473,14 @@ async def create_api_token(member_id: int, name: str = "API token") -> str:
     return f"cm_{raw}"
 
 
-async def member_for_api_token(raw: str) -> CurrentMember | None:
-    if not raw or not raw.startswith("cm_"):
+async def member_for_api_token(token: str) -> CurrentMember | None:
+    """The member a Bearer token belongs to (one query on every API call)."""
+    if not token or not token.startswith("cm_"):
         return None
-    row = await ApiToken.select(ApiToken.id, ApiToken.member).where(
-        ApiToken.token_hash == token_hash(raw[3:])
-    ).first()
-    if row is None:
-        return None
-    try:
-        return await get_member(row["member"])
-    except NotFound:
-        return None
+    head = select_head("accounts.member", lambda: Member.select(*MEMBER_COLUMNS))
+    rows = await raw_sql(f'{head} WHERE "member"."id" = (SELECT "member" FROM "api_token" WHERE "token_hash" = {{}}) '
+                     'AND "member"."deleted_at" IS NULL', token_hash(token[3:]))
+    return CurrentMember.from_row(dict(rows[0])) if rows else None
 
 
 async def list_api_tokens(member_id: int) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.campaigns import live
 from app.campaigns.tables import Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
-from app.db import as_aware, is_sqlite, utcnow, write_transaction
+from app.db import as_aware, is_sqlite, raw, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.experiments import service as experiments
 from app.i18n import N_, babel_locale, get_locale, gettext, ngettext, use_locale
@@ -449,14 +449,28 @@ def price_for(campaign: dict[str, Any], quantity: int, early_bird_free: int) -> 
     return early * (campaign["early_bird_price"] or 0) + (quantity - early) * campaign["price"], early
 
 
-async def _lock_campaign(campaign_id: int) -> dict[str, Any]:
+async def _lock_campaign(campaign_id: int, *, share: bool = False) -> dict[str, Any]:
+    """The campaign row, locked for this transaction (PostgreSQL; SQLite's IMMEDIATE
+    transaction already runs one writer at a time).
+
+    `share=True` takes FOR KEY SHARE: many pledges may start and confirm at once, while anything
+    that takes the full lock (closing, settling, editing the campaign) waits for them and they
+    wait for it, so a pledge never counts on a closed campaign. The counters they change are
+    single UPDATEs, which queue on the row only from the UPDATE to COMMIT: keep those last."""
     query = Campaign.select()
     if not is_sqlite():
-        query = query.lock_rows()
+        query = query.lock_rows("KEY SHARE" if share else "UPDATE")
     row = await query.where(Campaign.id == campaign_id).first()
     if row is None:
         raise NotFound(gettext("Campaign not found"))
     return row
+
+
+async def _lock_member_pledges(campaign_id: int, member_id: int) -> None:
+    """One pledge start at a time per member and campaign (the "already backing" check below
+    must see the other one), without locking anything that other members' pledges need."""
+    if not is_sqlite():
+        await raw("SELECT pg_advisory_xact_lock({}, {})", campaign_id, member_id)
 
 
 def _check_can_pledge(member: CurrentMember, campaign: dict[str, Any], now: dt.datetime) -> None:
@@ -513,8 +527,6 @@ class PledgeStart:
 async def start_pledge(member: CurrentMember, campaign_id: int, *, variant_id: Any, quantity: Any,
                        consent: bool, now: dt.datetime | None = None) -> PledgeStart:
     """A pending pledge holding its units, plus a SetupIntent for the card."""
-    from app.payments import cards
-
     now = now or utcnow()
     quantity = _check_quantity(quantity)
     try:
@@ -523,16 +535,32 @@ async def start_pledge(member: CurrentMember, campaign_id: int, *, variant_id: A
         raise FormError({"variant": gettext("Choose a variant.")}) from None
     if not consent:
         raise FormError({"consent": gettext("Please confirm that you agree to be charged if the campaign is funded.")})
+    try:
+        return await _start_pledge(member, campaign_id, variant_id, quantity, now, exclusive=False)
+    except _EarlyBirdsLeft:  # who gets the early-bird units is decided one pledge at a time
+        return await _start_pledge(member, campaign_id, variant_id, quantity, now, exclusive=True)
+
+
+class _EarlyBirdsLeft(Exception):
+    pass
+
+
+async def _start_pledge(member: CurrentMember, campaign_id: int, variant_id: int, quantity: int, now: dt.datetime,
+                        *, exclusive: bool) -> PledgeStart:
+    from app.payments import cards
+
     async with write_transaction():
-        campaign = await _lock_campaign(campaign_id)
+        campaign = await _lock_campaign(campaign_id, share=not exclusive)
+        free = (campaign["early_bird_units"] or 0) - (campaign["early_bird_taken"] or 0)
+        if free > 0 and not exclusive:
+            raise _EarlyBirdsLeft  # rolls back; a shared lock is never upgraded (two would deadlock)
         _check_can_pledge(member, campaign, now)
+        await _lock_member_pledges(campaign_id, member.id)
         existing = await Pledge.select(Pledge.id).where(
             (Pledge.campaign == campaign_id) & (Pledge.member == member.id)
             & Pledge.status.is_in([P.PENDING.value, P.ACTIVE.value])).first()
         if existing:
             raise Conflict(gettext("You already back this campaign: change your pledge under My pledges."))
-        await _reserve(variant_id, campaign_id, quantity)
-        free = (campaign["early_bird_units"] or 0) - (campaign["early_bird_taken"] or 0)
         amount, early = price_for(campaign, quantity, max(0, free))
         if early:
             await Campaign.update({Campaign.early_bird_taken: Campaign.early_bird_taken + early}).where(
@@ -547,6 +575,8 @@ async def start_pledge(member: CurrentMember, campaign_id: int, *, variant_id: A
         await PledgeEvent.insert(PledgeEvent(pledge=pledge_id, from_status="", to_status=P.PENDING.value))
         await enqueue("expire_pending_pledge", {"pledge_id": pledge_id}, run_at=now + dt.timedelta(minutes=PENDING_MINUTES),
                       unique_key=f"expire_pending_pledge:{pledge_id}")
+        # Last: the variant's row is shared by every pledge for it and stays locked to COMMIT.
+        await _reserve(variant_id, campaign_id, quantity)
     try:
         setup = await cards.start_card_setup(member, metadata={"pledge_id": str(pledge_id)})
     except Exception:
@@ -577,7 +607,13 @@ async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_
         raise FormError({"setup_intent": gettext("That card setup does not belong to this pledge.")})
     payment_method = await cards.verified_payment_method(member, intent_id, expected={"pledge_id": str(pledge_id)})
     async with write_transaction():
-        campaign = await _lock_campaign(pledge["campaign"])
+        # The confirmation email is written first, in the same transaction but before the
+        # campaign's row lock: rendering it took most of the time the lock was held, and every
+        # pledge of a launch-day surge queues on that lock. If the pledge is not confirmed below
+        # (campaign ended) the email rolls back with it; a second confirm of the same pledge finds
+        # the email already queued (its key is unique), so it is sent once.
+        await _email_pledge(pledge_id, "pledge_confirmed", "confirmed")
+        campaign = await _lock_campaign(pledge["campaign"], share=True)
         # Re-read under the lock: a change that committed meanwhile decides what is counted.
         pledge = await _owned_pledge(member, pledge_id)
         if CampaignStatus(campaign["status"]) not in OPEN_STATUSES or as_aware(campaign["ends_at"]) <= utcnow():
@@ -586,8 +622,8 @@ async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_
                                   extra={Pledge.payment_method_id: payment_method})
         if moved is None:
             return await _owned_pledge(member, pledge_id)
-        await _count(campaign, pledge["quantity"], pledge["amount"], backers=1)
-        await _email_pledge(pledge_id, "pledge_confirmed", "confirmed")
+        counted = await _count(campaign, pledge["quantity"], pledge["amount"], backers=1)  # last: the shared row
+    campaign = {**campaign, "backers": counted["backers"] - 1}  # before this pledge, as counted under the lock
     # After the campaign's row lock is released (a launch-day surge queues on it): badges are
     # unique per member, "backed together" counts only feed recommendations.
     async with write_transaction():
@@ -600,16 +636,16 @@ async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_
 
 async def _count_backed_together(member_id: int, campaign_id: int) -> None:
     """Incremental co-occurrence: one more member backed this campaign and each other one."""
-    from app.db import raw
-
-    others = {r["campaign"] for r in await Pledge.select(Pledge.campaign).where(
-        (Pledge.member == member_id) & (Pledge.campaign != campaign_id)
-        & Pledge.status.is_in([P.ACTIVE.value, P.CHARGING.value, P.PAID.value]))}
-    for other in sorted(others):
-        # Always lock the pair rows in the same (sorted) order, so two confirms cannot deadlock.
-        for a, b in sorted(((campaign_id, other), (other, campaign_id))):
-            await raw("INSERT INTO backed_together (campaign, other, backers) VALUES ({}, {}, 1) "
-                      "ON CONFLICT (campaign, other) DO UPDATE SET backers = backed_together.backers + 1", a, b)
+    # One statement for all pairs (a member backs ~20 campaigns: 40 round trips before). The pair
+    # rows are written in sorted order, so two confirms cannot deadlock on them.
+    await raw(
+        "INSERT INTO backed_together (campaign, other, backers) "
+        "SELECT a, b, 1 FROM (SELECT {} AS a, campaign AS b FROM pledge WHERE member = {} AND campaign <> {} "
+        "AND status IN ({}, {}, {}) UNION SELECT campaign AS a, {} AS b FROM pledge WHERE member = {} "
+        "AND campaign <> {} AND status IN ({}, {}, {})) AS pairs WHERE true ORDER BY a, b "
+        "ON CONFLICT (campaign, other) DO UPDATE SET backers = backed_together.backers + 1",
+        campaign_id, member_id, campaign_id, P.ACTIVE.value, P.CHARGING.value, P.PAID.value,
+        campaign_id, member_id, campaign_id, P.ACTIVE.value, P.CHARGING.value, P.PAID.value)
 
 
 async def also_backed(campaign_id: int, limit: int = 4) -> list[dict[str, Any]]:
@@ -638,17 +674,20 @@ async def _pledge_badges(member_id: int, campaign: dict[str, Any]) -> None:
         await badges.award_badge(member_id, "ten_campaigns")
 
 
-async def _count(campaign: dict[str, Any], units: int, amount: int, *, backers: int) -> None:
+async def _count(campaign: dict[str, Any], units: int, amount: int, *, backers: int) -> dict[str, Any]:
+    """Add to the campaign's totals; returns them as counted (the row's new values)."""
     rows = await Campaign.update({
         Campaign.pledged_units: Campaign.pledged_units + units,
         Campaign.pledged_amount: Campaign.pledged_amount + amount,
         Campaign.backers: Campaign.backers + backers,
-    }).where(Campaign.id == campaign["id"]).returning(Campaign.pledged_units, Campaign.goal_units, Campaign.goal_reached_at)
+    }).where(Campaign.id == campaign["id"]).returning(Campaign.pledged_units, Campaign.goal_units, Campaign.goal_reached_at,
+                                                      Campaign.backers)
     if rows and rows[0]["pledged_units"] >= rows[0]["goal_units"] and rows[0]["goal_reached_at"] is None:
         await Campaign.update({Campaign.goal_reached_at: utcnow()}).where(Campaign.id == campaign["id"])
         from app.community import activity
 
         activity.announce()
+    return rows[0] if rows else {"backers": campaign["backers"] + backers}
 
 
 async def change_pledge(member: CurrentMember, pledge_id: int, *, variant_id: Any = None, quantity: Any = None,

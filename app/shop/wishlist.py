@@ -31,8 +31,9 @@ async def hearted_idea_ids(viewer: CurrentMember | None, ids: list[int]) -> set[
     """Which of these ideas the viewer hearted (one query; empty for visitors)."""
     if viewer is None or not ids:
         return set()
-    rows = await WishlistItem.select(WishlistItem.idea).where(
-        (WishlistItem.member == viewer.id) & WishlistItem.idea.is_in(list(ids)))
+    from app.db import id_list, raw
+
+    rows = await raw(f'SELECT "idea" FROM "wishlist_item" WHERE "member" = {{}} AND "idea" IN {id_list(ids)}', viewer.id)
     return {r["idea"] for r in rows}
 
 

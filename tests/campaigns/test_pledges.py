@@ -107,6 +107,27 @@ async def test_three_hundred_concurrent_pledges_never_oversell_a_limited_variant
     await assert_audit_clean()
 
 
+async def test_one_member_starting_five_pledges_at_once_gets_one(stripe):
+    """Pledges start under a shared campaign lock; one member's starts still queue one at a time."""
+    campaign_id, campaign = await make_campaign(variants=[VariantTerms("Open")])
+    variant = campaign["variants"][0]["id"]
+    member = await make_member("Double Clicker")
+
+    async def try_pledge():
+        try:
+            await campaigns.start_pledge(member, campaign_id, variant_id=variant, quantity=1, consent=True)
+            return "ok"
+        except Conflict as error:
+            return error.message
+
+    results = await asyncio.gather(*(try_pledge() for _ in range(5)))
+    assert results.count("ok") == 1
+    assert all("already back" in r for r in results if r != "ok")
+    assert await Pledge.count().where((Pledge.campaign == campaign_id) & (Pledge.member == member.id)) == 1
+    variant_row = await CampaignVariant.select().where(CampaignVariant.id == variant).first()
+    assert variant_row["reserved"] == 1
+
+
 async def test_concurrent_edits_cannot_push_past_the_limit(stripe):
     campaign_id, campaign = await make_campaign(variants=[VariantTerms("Limited", 10), VariantTerms("Open")])
     limited, open_variant = campaign["variants"][0]["id"], campaign["variants"][1]["id"]
