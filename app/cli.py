@@ -194,8 +194,11 @@ def start_localstripe(base_url: str) -> None:
         except httpx.HTTPError:
             time.sleep(0.1)
     secret = "whsec_localstripe_dev"
-    httpx.post(f"{api}/_config/webhooks/crowdmade", json={"url": f"{base_url}/webhooks/stripe", "secret": secret},
-               timeout=5)
+    from app.payments.webhooks import HANDLED
+
+    # Subscribed to the events the app handles, as a Stripe dashboard endpoint is (README).
+    httpx.post(f"{api}/_config/webhooks/crowdmade", json={"url": f"{base_url}/webhooks/stripe", "secret": secret,
+                                                          "events": sorted(HANDLED)}, timeout=5)
     set_environment(
         STRIPE_SECRET_KEY="sk_test_localstripe", STRIPE_PUBLISHABLE_KEY="pk_test_localstripe",
         STRIPE_WEBHOOK_SECRET=secret, STRIPE_API_BASE=api, STRIPE_JS_URL=f"{api}/js.stripe.com/v3/",

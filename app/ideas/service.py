@@ -10,6 +10,7 @@ import asyncio
 import base64
 import datetime as dt
 import math
+import random
 import re
 import time
 import uuid
@@ -608,13 +609,14 @@ async def cached_search_ids(text: str, *, public_only: bool = False) -> list[int
     key = f"{public_only}:{' '.join(text.lower().split())}"
     now = time.monotonic()
     cached = _searches.get(key)
-    if cached is not None and now - cached[0] < SEARCH_CACHE_SECONDS:
+    if cached is not None and now < cached[0]:
         return cached[1]
     ranked = await search_ids(text, public_only=public_only)
     if len(ranked) >= SEARCH_CACHE_MIN:
         if len(_searches) >= 256:
             _searches.pop(next(iter(_searches)))
-        _searches[key] = (now, ranked)
+        # Kept 80-100% of the time, so searches ranked together are not all ranked again at once.
+        _searches[key] = (now + SEARCH_CACHE_SECONDS * random.uniform(0.8, 1.0), ranked)
     else:
         _searches.pop(key, None)
     return ranked
