@@ -19,13 +19,19 @@ What must never be shared, and how it is kept out:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 import time
 import zlib
 from collections import OrderedDict
 from typing import Any
 
+from litestar.constants import SCOPE_STATE_NAMESPACE
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.utils.scope.state import CONNECTION_STATE_KEY, ScopeState
+
+log = logging.getLogger(__name__)
 
 PLACEHOLDER = b"__cm_csrf_token_placeholder__"
 CACHEABLE_PATHS = frozenset({"/", "/ideas", "/shop", "/campaigns"})
@@ -40,6 +46,7 @@ class PageCache:
         self.max_entries = max_entries
         self.entries: OrderedDict[tuple, tuple[float, int, list[tuple[bytes, bytes]], bytes]] = OrderedDict()
         self.refreshing: set[tuple] = set()
+        self.tasks: set[asyncio.Task] = set()
         self.hits = 0
         self.misses = 0
 
@@ -56,16 +63,10 @@ class PageCache:
                         return None
         return (scope["path"], scope.get("query_string", b""), locale)
 
-    def get(self, key: tuple) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
-        """The page while it is fresh, or while another request of this process is rendering its
-        next copy (so an expired page is rendered once, not by every request that arrives during
-        the render: without this, p99 at 32 connections was the pile-up of those renders)."""
-        found = self.entries.get(key)
-        if found is None or (found[0] < time.monotonic() and key not in self.refreshing):
-            self.misses += 1
-            return None
-        self.hits += 1
-        return found[1], found[2], found[3]
+    async def settle(self) -> None:
+        """Wait for the pages being rendered in the background (tests)."""
+        while self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
 
     def put(self, key: tuple, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         # Kept for 75-100% of the cache time, so pages first rendered together (a warm-up, ten
@@ -82,9 +83,19 @@ class PageCache:
                     token: str, state: dict[str, Any]) -> None:
         """Answer from the cache, or render, answer and keep the page when it may be shared."""
         token_bytes = token.encode()
-        hit = self.get(key)
-        if hit is not None:
-            status, headers, body = hit
+        found = self.entries.get(key)
+        if found is not None:
+            if found[0] < time.monotonic() and key not in self.refreshing:
+                # Expired: this visitor gets the last copy at once and the next one is rendered in
+                # the background, once, so no visitor waits for a render (the renders of ten
+                # expiring searches were the p99 at 16 connections). A copy is thus served at
+                # most PAGE_CACHE_SECONDS plus one render old.
+                self.refreshing.add(key)
+                task = asyncio.create_task(self._refresh(app, scope, key, token, state))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+            self.hits += 1
+            _, status, headers, body = found
             body = body.replace(PLACEHOLDER, token_bytes)
             vary = b", ".join([v for n, v in headers if n == b"vary"] + [b"Accept-Encoding"])
             headers = [*(h for h in headers if h[0] != b"vary"), (b"x-page-cache", b"hit"), (b"vary", vary)]
@@ -100,15 +111,52 @@ class PageCache:
             await send({"type": "http.response.body", "body": body})
             return
 
-        start: Message | None = None
+        self.misses += 1
+        state["page_cache"] = "miss"
+        self.refreshing.add(key)
+        try:
+            await app(_plain(scope), receive, self._capture(key, token_bytes, state, send))
+        finally:
+            self.refreshing.discard(key)
+
+    async def _refresh(self, app: ASGIApp, scope: Scope, key: tuple, token: str, state: dict[str, Any]) -> None:
+        """Render the page again with nobody waiting for it; drop the old copy if the new one may
+        not be shared (an experiment started on it, an error)."""
+        fresh = {k: v for k, v in state.items() if k not in ("experiments", SCOPE_STATE_NAMESPACE, CONNECTION_STATE_KEY, "page_cache",
+                                                              "page_cache_stored")}
+        background = {**_plain(scope), "state": fresh}
+        ScopeState.from_scope(background).csrf_token = token
+        stored: list[bool] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def discard(message: Message) -> None:
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                stored.append(fresh.get("page_cache_stored", False))
+
+        try:
+            await app(background, receive, self._capture(key, token.encode(), fresh, discard))
+        except Exception:  # never fails a visitor: the page is rendered again on the next expiry
+            log.exception("page cache: rendering %s in the background failed", scope.get("path"))
+        finally:
+            self.refreshing.discard(key)
+            if not any(stored):
+                self.entries.pop(key, None)
+
+    def _capture(self, key: tuple, token_bytes: bytes, state: dict[str, Any], send: Send) -> Send:
+        """A send that passes the response on and keeps a shareable copy of it."""
+        start: tuple[int, list[tuple[bytes, bytes]]] | None = None
         chunks: list[bytes] = []
         shareable = True
 
         async def capture(message: Message) -> None:
             nonlocal start, shareable
             if message["type"] == "http.response.start":
-                start = message
-                headers = message.get("headers") or []
+                # A copy, taken now: the middleware outside adds this visitor's session cookie to
+                # the message's own header list once it is passed on.
+                headers = list(message.get("headers") or [])
+                start = (message["status"], headers)
                 content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
                 if (message["status"] != 200 or not content_type.startswith(b"text/html")
                         or any(n.lower() in (b"set-cookie", b"cache-control", b"content-encoding") for n, _ in headers)):
@@ -121,18 +169,18 @@ class PageCache:
                     ctx = state.get("experiments")
                     if not (ctx is not None and (ctx.pending or ctx.new_cookie)):
                         body = b"".join(chunks)
-                        kept = [(n.lower(), v) for n, v in start["headers"] if n.lower() != b"content-length"]
-                        self.put(key, start["status"], kept, body.replace(token_bytes, PLACEHOLDER))
+                        kept = [(n.lower(), v) for n, v in start[1] if n.lower() != b"content-length"]
+                        self.put(key, start[0], kept, body.replace(token_bytes, PLACEHOLDER))
+                        state["page_cache_stored"] = True
             await send(message)
 
-        state["page_cache"] = "miss"
-        # Rendered uncompressed so the visitor's token can be found and taken out of the copy kept.
-        plain = {**scope, "headers": [(n, v) for n, v in scope["headers"] if n != b"accept-encoding"]}
-        self.refreshing.add(key)
-        try:
-            await app(plain, receive, capture)
-        finally:
-            self.refreshing.discard(key)
+        return capture
+
+
+def _plain(scope: Scope) -> Scope:
+    """The request without Accept-Encoding: rendered uncompressed, so the visitor's token can be
+    found and taken out of the copy kept."""
+    return {**scope, "headers": [(n, v) for n, v in scope["headers"] if n != b"accept-encoding"]}
 
 
 def accepts_gzip(scope: Scope) -> bool:

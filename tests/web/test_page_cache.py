@@ -47,6 +47,9 @@ async def test_visitors_share_the_list_page_but_each_gets_their_own_csrf_token(c
     assert token_a and token_b and token_a != token_b
     assert page_cache_module.PLACEHOLDER.decode() not in second.text
     assert second.cookies.get("cm_session")  # the second visitor still gets a visitor session
+    assert second.headers.get_list("set-cookie") == [h for h in second.headers.get_list("set-cookie") if "cm_session" in h]
+    assert len(second.headers.get_list("set-cookie")) == 1  # their own, never the first visitor's
+    assert second.cookies["cm_session"] != first.cookies["cm_session"]
     # The token written into the cached page is the one the second visitor's forms need.
     language = await other_post_language(client, second)
     assert language.status_code == 303
@@ -66,8 +69,14 @@ async def test_counts_are_fresh_after_the_cache_time(client, cache_on):
     async with visitor(client) as other:
         assert "Packable rain poncho" in (await other.get("/ideas")).text  # within the cache time
         await asyncio.sleep(0.6)
+        # Expired: this visitor still gets the last copy at once, and the next one is rendered
+        # in the background; the visitor after that sees the change.
+        stale = await other.get("/ideas")
+        assert "Packable rain poncho" in stale.text and stale.headers.get("x-page-cache") == "hit"
+        await cache_on.settle()
         fresh = await other.get("/ideas")
-    assert "Packable rain cape" in fresh.text and fresh.headers.get("x-page-cache") is None
+    assert "Packable rain cape" in fresh.text and fresh.headers.get("x-page-cache") == "hit"
+    assert csrf_from(fresh.text) == csrf_from(stale.text)  # same visitor: their own token again
 
 
 async def test_members_are_never_served_or_stored(client, cache_on):
@@ -114,3 +123,35 @@ async def test_off_when_the_setting_is_zero(client):
             assert (await other.get("/ideas")).headers.get("x-page-cache") is None
     finally:
         page_cache_module.reset_page_cache()
+
+
+async def test_a_page_that_may_no_longer_be_shared_is_dropped_on_refresh(client, cache_on, monkeypatch):
+    """When the next copy cannot be shared (here: the page now sets a cookie, as a page with a
+    running experiment does), the old copy is not served again."""
+    author = await make_member("Ada Author")
+    await make_idea(author, title="Packable rain poncho")
+    await client.get("/ideas")
+    assert len(cache_on.entries) == 1
+    for key, entry in list(cache_on.entries.items()):
+        cache_on.entries[key] = (0.0, *entry[1:])  # expired
+    from app.web import page_cache as module
+
+    real_capture = module.PageCache._capture
+
+    def capture_with_cookie(self, key, token_bytes, state, send):
+        inner = real_capture(self, key, token_bytes, state, send)
+
+        async def wrapped(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message["headers"], (b"set-cookie", b"cm_ab=x")]}
+            await inner(message)
+
+        return wrapped
+
+    monkeypatch.setattr(module.PageCache, "_capture", capture_with_cookie)
+    async with visitor(client) as other:
+        assert (await other.get("/ideas")).headers.get("x-page-cache") == "hit"  # the last copy, once
+        await cache_on.settle()
+        assert not cache_on.entries
+        again = await other.get("/ideas")
+    assert again.headers.get("x-page-cache") is None
