@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -101,6 +102,11 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
             from app.jobs.service import run_worker
 
             worker = asyncio.create_task(run_worker(stop, concurrency=2, poll_seconds=0.5))
+        # What is loaded by now lives as long as the process: keep it out of the cyclic garbage
+        # collector's full passes (a full pass over it paused a web worker ~80 ms, the p99 of
+        # the cached pages at 5,000 requests/s).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

@@ -20,6 +20,7 @@ What must never be shared, and how it is kept out:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -38,6 +39,7 @@ CACHEABLE_PATHS = frozenset({"/", "/ideas", "/shop", "/campaigns"})
 SHAREABLE_COOKIES = frozenset({"cm_session", "lang"})
 MAX_ENTRIES = 512
 MAX_BODY = 512 * 1024
+FIRST_RENDER_WAIT = 5.0  # seconds a visitor waits for another request's first render of a page
 
 
 class PageCache:
@@ -47,6 +49,7 @@ class PageCache:
         self.entries: OrderedDict[tuple, tuple[float, int, list[tuple[bytes, bytes]], bytes]] = OrderedDict()
         self.refreshing: set[tuple] = set()
         self.tasks: set[asyncio.Task] = set()
+        self.first_renders: dict[tuple, asyncio.Event] = {}
         self.hits = 0
         self.misses = 0
 
@@ -84,6 +87,12 @@ class PageCache:
         """Answer from the cache, or render, answer and keep the page when it may be shared."""
         token_bytes = token.encode()
         found = self.entries.get(key)
+        if found is None and key in self.first_renders:
+            # Another request is rendering this page for the first time (a cold start after a
+            # deploy, a new search): wait for its copy instead of rendering it again.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.first_renders[key].wait(), FIRST_RENDER_WAIT)
+            found = self.entries.get(key)
         if found is not None:
             if found[0] < time.monotonic() and key not in self.refreshing:
                 # Expired: this visitor gets the last copy at once and the next one is rendered in
@@ -113,11 +122,14 @@ class PageCache:
 
         self.misses += 1
         state["page_cache"] = "miss"
-        self.refreshing.add(key)
+        first = key not in self.first_renders
+        if first:
+            self.first_renders[key] = asyncio.Event()
         try:
             await app(_plain(scope), receive, self._capture(key, token_bytes, state, send))
         finally:
-            self.refreshing.discard(key)
+            if first:
+                self.first_renders.pop(key).set()
 
     async def _refresh(self, app: ASGIApp, scope: Scope, key: tuple, token: str, state: dict[str, Any]) -> None:
         """Render the page again with nobody waiting for it; drop the old copy if the new one may

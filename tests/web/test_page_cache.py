@@ -155,3 +155,31 @@ async def test_a_page_that_may_no_longer_be_shared_is_dropped_on_refresh(client,
         assert not cache_on.entries
         again = await other.get("/ideas")
     assert again.headers.get("x-page-cache") is None
+
+
+async def test_visitors_arriving_together_wait_for_one_render(client, cache_on, monkeypatch):
+    """A cold page (after a deploy, a new search) is rendered once, not by each visitor."""
+    from app.ideas import service
+
+    author = await make_member("Ada Author")
+    await make_idea(author, title="Packable rain poncho")
+    calls = 0
+    real = service.list_ideas
+
+    async def counted(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)  # a slow first render: the others arrive meanwhile
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "list_ideas", counted)
+    browsers = [visitor(client) for _ in range(5)]
+    try:
+        pages = await asyncio.gather(*(b.get("/ideas") for b in browsers))
+    finally:
+        for b in browsers:
+            await b.aclose()
+    assert all(p.status_code == 200 and "Packable rain poncho" in p.text for p in pages)
+    assert calls == 1
+    assert sorted(p.headers.get("x-page-cache") or "rendered" for p in pages) == ["hit"] * 4 + ["rendered"]
+    assert len({csrf_from(p.text) for p in pages}) == 5  # each visitor still has their own token
