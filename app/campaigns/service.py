@@ -606,23 +606,10 @@ async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_
     if setup_intent_id and setup_intent_id != intent_id:
         raise FormError({"setup_intent": gettext("That card setup does not belong to this pledge.")})
     payment_method = await cards.verified_payment_method(member, intent_id, expected={"pledge_id": str(pledge_id)})
-    async with write_transaction():
-        # The confirmation email is written first, in the same transaction but before the
-        # campaign's row lock: rendering it took most of the time the lock was held, and every
-        # pledge of a launch-day surge queues on that lock. If the pledge is not confirmed below
-        # (campaign ended) the email rolls back with it; a second confirm of the same pledge finds
-        # the email already queued (its key is unique), so it is sent once.
-        await _email_pledge(pledge_id, "pledge_confirmed", "confirmed")
-        campaign = await _lock_campaign(pledge["campaign"], share=True)
-        # Re-read under the lock: a change that committed meanwhile decides what is counted.
-        pledge = await _owned_pledge(member, pledge_id)
-        if CampaignStatus(campaign["status"]) not in OPEN_STATUSES or as_aware(campaign["ends_at"]) <= utcnow():
-            raise Conflict(gettext("This campaign has ended; the pledge could not be completed."))
-        moved = await move_pledge(pledge_id, P.ACTIVE, expect=(P.PENDING,), message="Card saved",
-                                  extra={Pledge.payment_method_id: payment_method})
-        if moved is None:
-            return await _owned_pledge(member, pledge_id)
-        counted = await _count(campaign, pledge["quantity"], pledge["amount"], backers=1)  # last: the shared row
+    try:
+        campaign, counted = await _activate_pledge(member, pledge, payment_method)
+    except _NotPending:  # confirmed (or cancelled) meanwhile: nothing written here, no email
+        return await _owned_pledge(member, pledge_id)
     campaign = {**campaign, "backers": counted["backers"] - 1}  # before this pledge, as counted under the lock
     # After the campaign's row lock is released (a launch-day surge queues on it): badges are
     # unique per member, "backed together" counts only feed recommendations.
@@ -632,6 +619,32 @@ async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_
         await experiments.record_goal("pledge", member_id=member.id)
     await live.publish(pledge["campaign"])
     return await _owned_pledge(member, pledge_id)
+
+
+class _NotPending(Exception):
+    pass
+
+
+async def _activate_pledge(member: CurrentMember, pledge: dict[str, Any], payment_method: str) -> tuple[dict, dict]:
+    pledge_id = pledge["id"]
+    async with write_transaction():
+        # The confirmation email is written first, in the same transaction but before the
+        # campaign's row lock: rendering it took most of the time the lock was held, and every
+        # pledge of a launch-day surge queues on that lock. If the pledge is not confirmed below
+        # (the campaign ended, or it was confirmed or cancelled meanwhile) the email rolls back
+        # with it; the email's key is unique besides, so it is sent once.
+        await _email_pledge(pledge_id, "pledge_confirmed", "confirmed")
+        campaign = await _lock_campaign(pledge["campaign"], share=True)
+        # Re-read under the lock: a change that committed meanwhile decides what is counted.
+        pledge = await _owned_pledge(member, pledge_id)
+        if CampaignStatus(campaign["status"]) not in OPEN_STATUSES or as_aware(campaign["ends_at"]) <= utcnow():
+            raise Conflict(gettext("This campaign has ended; the pledge could not be completed."))
+        moved = await move_pledge(pledge_id, P.ACTIVE, expect=(P.PENDING,), message="Card saved",
+                                  extra={Pledge.payment_method_id: payment_method})
+        if moved is None:
+            raise _NotPending  # rolls back the email written above
+        counted = await _count(campaign, pledge["quantity"], pledge["amount"], backers=1)  # last: the shared row
+    return campaign, counted
 
 
 async def _count_backed_together(member_id: int, campaign_id: int) -> None:

@@ -36,7 +36,10 @@ log = logging.getLogger(__name__)
 
 PLACEHOLDER = b"__cm_csrf_token_placeholder__"
 CACHEABLE_PATHS = frozenset({"/", "/ideas", "/shop", "/campaigns"})
-SHAREABLE_COOKIES = frozenset({"cm_session", "lang"})
+# Cookies that change nothing on the cached pages: the session (a member is never served from the
+# cache, checked before), the language (part of the key) and the recently-viewed lists, which
+# only the idea and product pages read. Any other cookie (cart, flash, experiments) bypasses.
+SHAREABLE_COOKIES = frozenset({"cm_session", "lang", "cm_seen", "cm_recent"})
 MAX_ENTRIES = 512
 MAX_BODY = 512 * 1024
 FIRST_RENDER_WAIT = 5.0  # seconds a visitor waits for another request's first render of a page

@@ -249,3 +249,29 @@ async def test_campaign_lists_sort_in_sql_as_members_expect():
         assert [c["id"] for c in await campaigns.list_campaigns(sort=sort)] == ids, sort
         assert [c["id"] for c in await campaigns.list_campaigns(sort=sort, limit=2)] == ids[:2], sort
     assert expected["funded"][0] == made[4]  # 20,000 % is shown as 999 % and still sorts first
+
+
+async def test_a_confirm_that_loses_the_race_sends_no_confirmation(stripe, monkeypatch):
+    """The confirmation email is written before the campaign lock; when the pledge turns out to be
+    no longer pending (cancelled, or confirmed by another request) it is rolled back, not sent."""
+    campaign_id, campaign = await make_campaign(variants=[VariantTerms("Open")])
+    member = await make_member("Racing Rita")
+    start = await campaigns.start_pledge(member, campaign_id, variant_id=campaign["variants"][0]["id"], quantity=1,
+                                         consent=True)
+    await save_card(start.client_secret)
+    real_move = campaigns.move_pledge
+
+    async def cancelled_meanwhile(pledge_id, to, **kwargs):
+        await real_move(pledge_id, campaigns.PledgeStatus.CANCELLED, message="Cancelled by the backer")
+        return await real_move(pledge_id, to, **kwargs)  # PENDING expected: None
+
+    monkeypatch.setattr(campaigns, "move_pledge", cancelled_meanwhile)
+    pledge = await campaigns.confirm_pledge(member, start.pledge_id)
+    assert pledge["status"] == "pending"  # the cancel ran inside the rolled-back transaction
+    assert await EmailMessage.count().where(EmailMessage.kind == "pledge_confirmed") == 0
+    row = await Campaign.select(Campaign.backers, Campaign.pledged_units).where(Campaign.id == campaign_id).first()
+    assert (row["backers"], row["pledged_units"]) == (0, 0)
+    monkeypatch.undo()
+    confirmed = await campaigns.confirm_pledge(member, start.pledge_id)  # the real confirm still works
+    assert confirmed["status"] == "active"
+    assert await EmailMessage.count().where(EmailMessage.kind == "pledge_confirmed") == 1

@@ -107,6 +107,8 @@ async def test_language_query_and_private_cookies_are_kept_apart(client, cache_o
     async with visitor(client) as other:
         newest = await other.get("/ideas?sort=new")
         assert newest.headers.get("x-page-cache") is None
+        other.cookies.set("cm_seen", "12.abc")  # recently viewed ideas: not shown on the list
+        assert (await other.get("/ideas")).headers.get("x-page-cache") == "hit"
         other.cookies.set("cm_cart", "1")  # a visitor with a cart sees their own badge
         assert (await other.get("/ideas")).headers.get("x-page-cache") is None
     async with visitor(client) as htmx:
