@@ -440,15 +440,39 @@ async def vote(member: CurrentMember, idea_id: int) -> VoteState:
     return await _vote_checked(member, idea_id)
 
 
-async def _count_vote(member: CurrentMember, idea_id: int, token: str, now: dt.datetime) -> VoteState:
-    """After a new vote row, inside its transaction: the counter, the hot score, points, badges."""
-    counted = await raw('UPDATE "idea" SET "vote_count" = "vote_count" + 1 WHERE "id" = {} AND "status" = {} '
-                        'AND "voting_ends_at" > {} RETURNING "vote_count", "voting_starts_at"', idea_id, S.VOTING.value, now)
+# hot_score() in SQL (PostgreSQL's log() of a double is base 10), for the one-UPDATE vote below.
+HOT_SCORE_SQL = (f'ROUND(CAST(LOG(GREATEST(CAST("vote_count" + {{}} AS double precision), 1)) + '
+                 f'(EXTRACT(EPOCH FROM COALESCE("voting_starts_at", {{}})) - {HOT_EPOCH}) / {HOT_DIVISOR}.0 AS numeric), 7)')
+
+
+async def _move_count(idea_id: int, delta: int, now: dt.datetime) -> int | None:
+    """Add `delta` to an open idea's vote counter and set its hot score and review flag to
+    match; the new count, or None when voting is not open. On PostgreSQL one UPDATE: the idea
+    row has a generated, GIN-indexed search vector and an index on the hot score, so each UPDATE
+    of it costs ~0.15 ms of database CPU, and a vote made two (make bench, votes)."""
+    threshold = get_settings().support_threshold
+    if not is_sqlite():
+        rows = await raw(
+            f'UPDATE "idea" SET "vote_count" = "vote_count" + {{}}, "hot_score" = {HOT_SCORE_SQL}, '
+            '"ready_for_review" = ("vote_count" + {} >= {}) WHERE "id" = {} AND "status" = {} AND "voting_ends_at" > {} '
+            'RETURNING "vote_count"', delta, delta, now, delta, threshold, idea_id, S.VOTING.value, now)
+        return rows[0]["vote_count"] if rows else None
+    counted = await raw('UPDATE "idea" SET "vote_count" = "vote_count" + {} WHERE "id" = {} AND "status" = {} '
+                        'AND "voting_ends_at" > {} RETURNING "vote_count", "voting_starts_at"', delta, idea_id,
+                        S.VOTING.value, now)
     if not counted:
-        raise Conflict(gettext("Voting is closed for this idea."))  # rolls back the vote row
+        return None
     votes = counted[0]["vote_count"]
     await raw('UPDATE "idea" SET "hot_score" = {}, "ready_for_review" = {} WHERE "id" = {}',
-              hot_score(votes, counted[0]["voting_starts_at"]), votes >= get_settings().support_threshold, idea_id)
+              hot_score(votes, counted[0]["voting_starts_at"]), votes >= threshold, idea_id)
+    return votes
+
+
+async def _count_vote(member: CurrentMember, idea_id: int, token: str, now: dt.datetime) -> VoteState:
+    """After a new vote row, inside its transaction: the counter, the hot score, points, badges."""
+    votes = await _move_count(idea_id, +1, now)
+    if votes is None:
+        raise Conflict(gettext("Voting is closed for this idea."))  # rolls back the vote row
     awarded = await points.award(
         member.id, "vote", key=f"vote:{token}", reference=f"idea:{idea_id}", cap_reasons=("vote", "vote_reversed")
     )
@@ -496,16 +520,12 @@ async def withdraw_vote(member: CurrentMember, idea_id: int) -> VoteState:
                 raise NotFound(gettext("Idea not found"))
             return VoteState(idea_id, False, idea[0]["vote_count"])
         existing = deleted[0]
-        counted = await raw('UPDATE "idea" SET "vote_count" = "vote_count" - 1 WHERE "id" = {} AND "status" = {} '
-                            'AND "voting_ends_at" > {} RETURNING "vote_count", "voting_starts_at"', idea_id, S.VOTING.value, now)
-        if not counted:
+        votes = await _move_count(idea_id, -1, now)
+        if votes is None:
             idea = await raw('SELECT "status" FROM "idea" WHERE "id" = {}', idea_id)
             if not idea or idea[0]["status"] not in PUBLIC_STATUSES:
                 raise NotFound(gettext("Idea not found"))  # rolls back the delete
             raise Conflict(gettext("Voting has closed; votes can no longer be withdrawn."))  # rolls back the delete
-        votes = counted[0]["vote_count"]
-        await raw('UPDATE "idea" SET "hot_score" = {}, "ready_for_review" = {} WHERE "id" = {}',
-                  hot_score(votes, counted[0]["voting_starts_at"]), votes >= get_settings().support_threshold, idea_id)
         reversed_points = await points.reverse(
             member.id, original_key=f"vote:{existing['token']}", reason="vote_reversed", reference=f"idea:{idea_id}"
         )

@@ -139,16 +139,22 @@ async def award(
             amount = max(0, min(amount, rule.daily_cap - used))
             if amount == 0:
                 return 0
-        rows = await raw(
-            'INSERT INTO "points_entry" ("member", "points", "reason", "reference", "idempotency_key", "note", '
-            '"created_at") VALUES ({}, {}, {}, {}, {}, {}, {}) ON CONFLICT ("idempotency_key") DO NOTHING RETURNING "id"',
-            member_id, amount, reason, reference, key, note, utcnow())
-        if not rows:
-            return 0
         lifetime_delta = 0 if reason in SPENDING_REASONS else amount
-        updated = await raw(
-            'UPDATE "member" SET "points_balance" = "points_balance" + {}, "points_lifetime" = "points_lifetime" + {} '
-            'WHERE "id" = {} RETURNING "points_lifetime"', amount, lifetime_delta, member_id)
+        insert = ('INSERT INTO "points_entry" ("member", "points", "reason", "reference", "idempotency_key", "note", '
+                  '"created_at") VALUES ({}, {}, {}, {}, {}, {}, {}) ON CONFLICT ("idempotency_key") DO NOTHING RETURNING "id"')
+        entry = (member_id, amount, reason, reference, key, note, utcnow())
+        balance = ('UPDATE "member" SET "points_balance" = "points_balance" + {}, "points_lifetime" = "points_lifetime" + {} '
+                   'WHERE "id" = {}')
+        if is_sqlite():
+            if not await raw(insert, *entry):
+                return 0
+            updated = await raw(f'{balance} RETURNING "points_lifetime"', amount, lifetime_delta, member_id)
+        else:
+            # One statement: the balance moves only when the entry was written (a used key writes neither).
+            updated = await raw(f'WITH "entry" AS ({insert}) {balance} AND EXISTS (SELECT 1 FROM "entry") '
+                                'RETURNING "points_lifetime"', *entry, amount, lifetime_delta, member_id)
+            if not updated:
+                return 0
         after = updated[0]["points_lifetime"] if updated else 0
         before_level, after_level = level_for(after - lifetime_delta).level, level_for(after).level
         if after_level.threshold > before_level.threshold:

@@ -43,10 +43,26 @@ async def test_hundred_members_voting_concurrently_count_exactly_hundred():
     voters = [await make_member(f"Voter {n}") for n in range(100)]
     await asyncio.gather(*(ideas.vote(v, idea_id) for v in voters))
     assert await _count_and_rows(idea_id) == (100, 100)
-    idea = await Idea.select(Idea.ready_for_review).where(Idea.id == idea_id).first()
+    idea = await Idea.select(Idea.ready_for_review, Idea.hot_score, Idea.voting_starts_at).where(Idea.id == idea_id).first()
     assert idea["ready_for_review"]  # the test threshold is 3
+    # The hot score follows the final count (PostgreSQL computes it in the counter's UPDATE).
+    assert abs(idea["hot_score"] - ideas.hot_score(100, idea["voting_starts_at"])) < 1e-6
     await _ledger_matches_cache()
     await assert_audit_clean()
+
+
+async def test_withdrawing_below_the_threshold_updates_flag_and_score():
+    author = await make_member("Edge Author")
+    idea_id = await make_idea(author)
+    voters = [await make_member(f"Edge {n}") for n in range(3)]
+    for voter in voters:
+        await ideas.vote(voter, idea_id)
+    assert (await Idea.select(Idea.ready_for_review).where(Idea.id == idea_id).first())["ready_for_review"]
+    state = await ideas.withdraw_vote(voters[0], idea_id)
+    assert state.vote_count == 2
+    idea = await Idea.select(Idea.ready_for_review, Idea.hot_score, Idea.voting_starts_at).where(Idea.id == idea_id).first()
+    assert not idea["ready_for_review"]
+    assert abs(idea["hot_score"] - ideas.hot_score(2, idea["voting_starts_at"])) < 1e-6
 
 
 async def test_vote_withdraw_storm_keeps_count_equal_to_rows():
