@@ -17,6 +17,7 @@ from litestar.utils.scope.state import ScopeState
 from app import i18n
 from app.accounts import service as accounts
 from app.settings import get_settings
+from app.web.page_cache import page_cache
 
 SESSION_COOKIE = "cm_session"
 FLASH_COOKIE = "cm_flash"
@@ -176,8 +177,6 @@ class SessionMiddleware:
             await send(message)
 
         if state["member"] is None and not state.get("cart_count"):
-            from app.web.page_cache import page_cache
-
             cache = page_cache()
             key = cache.key_for(scope, state["locale"])
             if key is not None:

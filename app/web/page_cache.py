@@ -53,8 +53,6 @@ class PageCache:
         self.refreshing: set[tuple] = set()
         self.tasks: set[asyncio.Task] = set()
         self.first_renders: dict[tuple, asyncio.Event] = {}
-        self.hits = 0
-        self.misses = 0
 
     def key_for(self, scope: Scope, locale: str) -> tuple | None:
         """The cache key of this request, or None when it must not be shared."""
@@ -82,9 +80,6 @@ class PageCache:
         while len(self.entries) > self.max_entries:
             self.entries.popitem(last=False)
 
-    def clear(self) -> None:
-        self.entries.clear()
-
     async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, *, key: tuple,
                     token: str, state: dict[str, Any]) -> None:
         """Answer from the cache, or render, answer and keep the page when it may be shared."""
@@ -106,7 +101,6 @@ class PageCache:
                 task = asyncio.create_task(self._refresh(app, scope, key, token, state))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
-            self.hits += 1
             _, status, headers, body = found
             body = body.replace(PLACEHOLDER, token_bytes)
             vary = b", ".join([v for n, v in headers if n == b"vary"] + [b"Accept-Encoding"])
@@ -117,14 +111,11 @@ class PageCache:
                 packer = zlib.compressobj(5, zlib.DEFLATED, 31)
                 body = packer.compress(body) + packer.flush()
                 headers.append((b"content-encoding", b"gzip"))
-            state["page_cache"] = "hit"
             await send({"type": "http.response.start", "status": status,
                         "headers": [*headers, (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})
             return
 
-        self.misses += 1
-        state["page_cache"] = "miss"
         first = key not in self.first_renders
         if first:
             self.first_renders[key] = asyncio.Event()
@@ -137,8 +128,7 @@ class PageCache:
     async def _refresh(self, app: ASGIApp, scope: Scope, key: tuple, token: str, state: dict[str, Any]) -> None:
         """Render the page again with nobody waiting for it; drop the old copy if the new one may
         not be shared (an experiment started on it, an error)."""
-        fresh = {k: v for k, v in state.items() if k not in ("experiments", SCOPE_STATE_NAMESPACE, CONNECTION_STATE_KEY, "page_cache",
-                                                              "page_cache_stored")}
+        fresh = {k: v for k, v in state.items() if k not in ("experiments", SCOPE_STATE_NAMESPACE, CONNECTION_STATE_KEY, "page_cache_stored")}
         background = {**_plain(scope), "state": fresh}
         ScopeState.from_scope(background).csrf_token = token
         stored: list[bool] = []
