@@ -10,11 +10,14 @@ What must never be shared, and how it is kept out:
   and cart are their own).
 - The CSRF token is per visitor: the stored page holds a placeholder instead, and each visitor
   gets their own token written back in.
-- Visitors with state of their own (a flash message, a cart, experiment variants, recently
-  viewed items) bypass the cache: only the session and language cookies are allowed.
+- Visitors with state of their own (a flash message, a cart, experiment variants) bypass the
+  cache: only the cookies in SHAREABLE_COOKIES are allowed.
 - A response that sets a cookie (an experiment assigning a variant, a flash being cleared), is
   not 200 HTML, or streams, is never stored. The language is part of the key, and so is the
   whole query string. htmx fragment requests are not cached.
+
+An expired page is served once more while its next copy renders in the background, and a page
+rendered for the first time is rendered once for the visitors who arrive meanwhile.
 """
 
 from __future__ import annotations
