@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 PASSWORD = "a-long-e2e-password-2026"
 LONG_DESCRIPTION = (
@@ -120,6 +120,16 @@ def submit_idea(
     page.wait_for_url(re.compile(r"/ideas/\d+$"))
     expect(page.locator(".flash-success")).to_contain_text("Your idea is submitted")
     return int(page.url.rstrip("/").rsplit("/", 1)[1])
+
+
+def expect_idea_in_review(page: Page, title: str) -> None:
+    """The author's view of a just-submitted idea with an image: its title, the review notice and
+    the image actually loaded."""
+    expect(page.get_by_role("heading", level=1)).to_have_text(title)
+    expect(page.locator(".notice")).to_contain_text("Your idea is in review")
+    image = page.locator(".gallery img").first
+    expect(image).to_be_visible()
+    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", image.element_handle())
 
 
 def approve_idea(page: Page, title: str, idea_id: int) -> None:
@@ -398,12 +408,17 @@ def fill_new_address(page: Page, address: Address | None = None) -> None:
     new_choice = page.get_by_role("radio", name="A new address")
     if new_choice.count():
         new_choice.check()
-    page.get_by_label("Full name").fill(address.name)
-    page.get_by_label("Street address").fill(address.line1)
-    page.get_by_label("Postal code").fill(address.postal_code)
-    page.get_by_label("City").fill(address.city)
-    page.get_by_label("Country").select_option(label=address.country)
-    page.get_by_label("Phone").fill(address.phone)
+    _fill_address_fields(page, address)
+
+
+def _fill_address_fields(scope: Page | Locator, address: Address) -> None:
+    """The address fields, on a page or inside one form of it."""
+    scope.get_by_label("Full name").fill(address.name)
+    scope.get_by_label("Street address").fill(address.line1)
+    scope.get_by_label("Postal code").fill(address.postal_code)
+    scope.get_by_label("City").fill(address.city)
+    scope.get_by_label("Country").select_option(label=address.country)
+    scope.get_by_label("Phone").fill(address.phone)
 
 
 def pay_and_wait_for_confirmation(page: Page) -> str:
@@ -485,12 +500,7 @@ def give_delivery_address(page: Page, address: Address | None = None) -> None:
     """A backer on a paid pre-order's page: the "Shipping to" form (pre-orders are paid without an address)."""
     address = address or Address()
     form = page.locator("form.address-form")
-    form.get_by_label("Full name").fill(address.name)
-    form.get_by_label("Street address").fill(address.line1)
-    form.get_by_label("Postal code").fill(address.postal_code)
-    form.get_by_label("City").fill(address.city)
-    form.get_by_label("Country").select_option(label=address.country)
-    form.get_by_label("Phone").fill(address.phone)
+    _fill_address_fields(form, address)
     form.get_by_role("button", name="Save delivery address").click()
     expect(page.locator(".flash-success")).to_contain_text("We'll ship your pre-order to this address")
     expect(page.locator(".ship-to")).to_contain_text(address.line1)
