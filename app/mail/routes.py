@@ -12,7 +12,7 @@ from app.mail.tables import EmailMessage
 from app.web.responses import render
 
 
-def requires_local_or_staff(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def requires_local_or_staff(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """The dev mailbox holds live sign-in links: only this machine (not through a proxy) or staff."""
     member = connection.scope.get("state", {}).get("member")
     host = (connection.scope.get("client") or ("", 0))[0]
