@@ -97,9 +97,14 @@ def rule_label(reason: str) -> str:
 
 
 async def _lock_member(member_id: int) -> None:
-    """Serialise ledger writes for one member (PostgreSQL row lock; SQLite's IMMEDIATE does it)."""
+    """Serialise ledger writes for one member (PostgreSQL row lock; SQLite's IMMEDIATE does it).
+
+    FOR NO KEY UPDATE, not FOR UPDATE: by the time points are awarded, the same transaction has
+    usually inserted a row that references the member (a vote, a pledge), which holds a key-share
+    lock on it. FOR UPDATE conflicts with other transactions' key shares, so two of one member's
+    votes at once deadlocked; FOR NO KEY UPDATE still makes ledger writers wait for each other."""
     if not is_sqlite():
-        await raw('SELECT "id" FROM "member" WHERE "id" = {} FOR UPDATE', member_id)
+        await raw('SELECT "id" FROM "member" WHERE "id" = {} FOR NO KEY UPDATE', member_id)
 
 
 def _day_start(now: dt.datetime) -> dt.datetime:

@@ -37,6 +37,23 @@ async def test_fifty_concurrent_votes_by_one_member_make_one_vote():
     await _ledger_matches_cache()
 
 
+async def test_one_member_voting_on_many_ideas_at_once_gets_every_vote_and_the_capped_points():
+    """Each vote inserts a row that references the member (a key-share lock on PostgreSQL) and
+    then locks the member for the points ledger: two such votes deadlocked, one failed after a
+    second's wait (seen in make bench). The ledger lock must not conflict with a key share."""
+    author = await make_member("Many Ideas Author")
+    voter = await make_member("Busy Voter")
+    idea_ids = [await make_idea(author, title=f"Idea to vote {n}") for n in range(30)]
+    results = await asyncio.gather(*(ideas.vote(voter, i) for i in idea_ids))
+    assert [r.vote_count for r in results] == [1] * 30
+    assert await Vote.count().where(Vote.member == voter.id) == 30
+    # 2 points a vote, at most 50 a day
+    assert sum(r.points_awarded for r in results) == 50
+    assert (await Member.select(Member.points_balance).where(Member.id == voter.id).first())["points_balance"] == 50
+    await _ledger_matches_cache()
+    await assert_audit_clean()
+
+
 async def test_hundred_members_voting_concurrently_count_exactly_hundred():
     author = await make_member("Popular Author")
     idea_id = await make_idea(author)
