@@ -107,7 +107,7 @@ async def _lock_member(member_id: int) -> None:
         await raw('SELECT "id" FROM "member" WHERE "id" = {} FOR NO KEY UPDATE', member_id)
 
 
-def _day_start(now: dt.datetime) -> dt.datetime:
+def day_start(now: dt.datetime) -> dt.datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -116,7 +116,7 @@ async def points_today(member_id: int, reasons: tuple[str, ...]) -> int:
     # than running them (make bench, votes).
     marks = ", ".join("{}" for _ in reasons)
     rows = await raw(f'SELECT COALESCE(SUM("points"), 0) AS "used" FROM "points_entry" WHERE "member" = {{}} '
-                     f'AND "reason" IN ({marks}) AND "created_at" >= {{}}', member_id, *reasons, _day_start(utcnow()))
+                     f'AND "reason" IN ({marks}) AND "created_at" >= {{}}', member_id, *reasons, day_start(utcnow()))
     return int(rows[0]["used"])
 
 
@@ -161,16 +161,21 @@ async def award(
             if not updated:
                 return 0
         after = updated[0]["points_lifetime"] if updated else 0
-        before_level, after_level = level_for(after - lifetime_delta).level, level_for(after).level
-        if after_level.threshold > before_level.threshold:
-            from app.notifications.service import notify
-
-            with i18n.use_locale(await member_locale(member_id)):
-                title = gettext("You reached %(level)s!", level=gettext(after_level.name))
-                body = gettext("%(points)s lifetime points. Thank you for making things with us.", points=after)
-            await notify(member_id, "level", key=f"level:{member_id}:{after_level.name}",
-                         title=title, body=body, link="/points")
+        await notify_level_up(member_id, after - lifetime_delta, after)
         return amount
+
+
+async def notify_level_up(member_id: int, lifetime_before: int, lifetime_after: int) -> None:
+    """Tell the member when lifetime points moved them up a level (inside the award's transaction)."""
+    before_level, after_level = level_for(lifetime_before).level, level_for(lifetime_after).level
+    if after_level.threshold > before_level.threshold:
+        from app.notifications.service import notify
+
+        with i18n.use_locale(await member_locale(member_id)):
+            title = gettext("You reached %(level)s!", level=gettext(after_level.name))
+            body = gettext("%(points)s lifetime points. Thank you for making things with us.", points=lifetime_after)
+        await notify(member_id, "level", key=f"level:{member_id}:{after_level.name}",
+                     title=title, body=body, link="/points")
 
 
 async def reverse(member_id: int, *, original_key: str, reason: str, reference: str = "") -> int:
