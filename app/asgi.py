@@ -180,7 +180,10 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
                                      "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}}}
             if settings.crowdmade_env == "production"
             else {"standard": {"format": "%(levelname)s - %(asctime)s - %(name)s - %(module)s - %(message)s"}},
-            loggers={"crowdmade": {"level": "INFO", "propagate": True}},
+            # The Stripe SDK and httpx log every request to Stripe at INFO: in a pledge surge that
+            # was ~10% of a web worker's CPU (py-spy, make bench). Their warnings still show.
+            loggers={"crowdmade": {"level": "INFO", "propagate": True},
+                     **{name: {"level": "WARNING", "propagate": True} for name in ("stripe", "httpx", "httpcore")}},
             log_exceptions="debug",
         ),
         request_max_body_size=1024 * 1024,
