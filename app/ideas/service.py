@@ -20,7 +20,7 @@ from typing import Any
 
 from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
-from app.db import as_aware, id_list, is_sqlite, raw, select_head, utcnow, write_transaction
+from app.db import as_aware, dict_rows, id_list, is_sqlite, raw, select_head, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.experiments import service as experiments
 from app.i18n import N_, gettext
@@ -719,8 +719,9 @@ async def search_ids(text: str, limit: int = 1000, *, public_only: bool = False)
 
 async def public_idea_cards(ids: list[int]) -> list[dict[str, Any]]:
     """Small cards (title, summary, votes, status) for public ideas, in the order of `ids`."""
-    rows = {r["id"]: r for r in await Idea.select(Idea.id, Idea.title, Idea.summary, Idea.vote_count, Idea.status).where(
-        Idea.id.is_in(list(ids) or [0]) & Idea.status.is_in([s.value for s in PUBLIC_STATUSES]))}
+    rows = {r["id"]: r for r in await dict_rows(
+        'SELECT "id", "title", "summary", "vote_count", "status" FROM "idea" '
+        f'WHERE "id" IN {id_list(ids)} AND "status" IN {PUBLIC_SQL}')}
     return [rows[i] for i in ids if i in rows]
 
 
@@ -731,11 +732,6 @@ ORDER_BY = {
     "new": '"idea"."created_at" DESC, "idea"."id" DESC',
     "top": '"idea"."vote_count" DESC, "idea"."id" DESC',
 }
-
-
-async def _rows(sql: str, *args: Any) -> list[dict[str, Any]]:
-    """Rows as plain dicts, as a Piccolo select returns them (PostgreSQL's raw rows are records)."""
-    return [dict(row) for row in await raw(sql, *args)]
 
 
 # Totals of the big public listings (no search, not "mine"): counting 90,000 ideas costs ~15 ms of
@@ -810,12 +806,12 @@ async def list_ideas(viewer: CurrentMember | None, query: IdeaQuery) -> IdeaPage
         total = len(found)
         if sort == "relevance":
             page_ids = [i for i in ranked if i in found][query.offset: query.offset + query.limit]
-            rows = {r["id"]: r for r in await _rows(f'{head} WHERE "idea"."id" IN {id_list(page_ids)} AND {{}}',
+            rows = {r["id"]: r for r in await dict_rows(f'{head} WHERE "idea"."id" IN {id_list(page_ids)} AND {{}}',
                                                     condition.querystring)} if page_ids else {}
             items = [rows[i] for i in page_ids if i in rows]
         else:
             order = ORDER_BY[sort]
-            items = await _rows(f'{head} WHERE "idea"."id" IN {id_list(sorted(found))} ORDER BY {order} LIMIT {{}} OFFSET {{}}',
+            items = await dict_rows(f'{head} WHERE "idea"."id" IN {id_list(sorted(found))} ORDER BY {order} LIMIT {{}} OFFSET {{}}',
                                 query.limit, query.offset)
         await attach_thumbnails(items)
         query.sort = sort
@@ -825,7 +821,7 @@ async def list_ideas(viewer: CurrentMember | None, query: IdeaQuery) -> IdeaPage
     # The page's ids first (an index scan on the sort key), then the joins for those 12 rows
     # only: a deep page (?page=200) no longer joins the 2,400 rows it skips (4x faster).
     order = ORDER_BY[sort]
-    items = await _rows(f'{head} WHERE "idea"."id" IN (SELECT "idea"."id" FROM "idea" {CATEGORY_JOIN} WHERE {{}} '
+    items = await dict_rows(f'{head} WHERE "idea"."id" IN (SELECT "idea"."id" FROM "idea" {CATEGORY_JOIN} WHERE {{}} '
                         f"ORDER BY {order} LIMIT {{}} OFFSET {{}}) ORDER BY {order}", condition.querystring,
                         query.limit, query.offset)
     await attach_thumbnails(items)
@@ -859,11 +855,12 @@ async def get_idea(idea_id: int, viewer: CurrentMember | None) -> dict[str, Any]
         Idea.category.slug,
         Idea.category.name,
     ))
-    rows = await _rows(f'{head} WHERE "idea"."id" = {{}} LIMIT 1', idea_id)
+    rows = await dict_rows(f'{head} WHERE "idea"."id" = {{}} LIMIT 1', idea_id)
     row = rows[0] if rows else None
     if row is None or not can_view(row, viewer):
         raise NotFound(gettext("Idea not found"))
-    row["images"] = await IdeaImage.select().where(IdeaImage.idea == idea_id).order_by(IdeaImage.position)
+    images = select_head("ideas.images", lambda: IdeaImage.select())
+    row["images"] = await dict_rows(f'{images} WHERE "idea_image"."idea" = {{}} ORDER BY "idea_image"."position"', idea_id)
     row["voted"] = bool(await voted_ids(viewer, [idea_id]))
     row["is_author"] = viewer is not None and viewer.id == row["author"]
     row["editable"] = row["is_author"] and row["status"] in EDITABLE_STATUSES
