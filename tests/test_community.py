@@ -36,6 +36,23 @@ async def test_comment_is_shown_as_text_threaded_and_mentions_notify(client):
     assert len(thread) == 1 and len(thread[0]["replies"]) == 1
 
 
+async def test_the_comment_count_leaves_out_deleted_and_hidden_comments_and_counts_replies(client):
+    author = await make_member("Counted Author")
+    writer = await make_member("Counted Writer")
+    staff = await make_member("Counting Moderator", staff=True)
+    idea_id = await make_idea(author)
+    kept = await community.add_comment(writer, idea_id, "Keep this one")
+    await community.add_comment(author, idea_id, "A reply", parent_id=kept)
+    reply = await community.add_comment(writer, idea_id, "A reply to the reply", parent_id=kept)
+    await community.add_comment(author, idea_id, "Deep reply", parent_id=reply)
+    deleted = await community.add_comment(writer, idea_id, "Deleted soon")
+    hidden = await community.add_comment(writer, idea_id, "Hidden soon")
+    await community.delete_comment(writer, deleted)
+    await community.hide_comment(staff, hidden, "Off topic")
+    page = await client.get(f"/ideas/{idea_id}")
+    assert '<span class="count">4</span>' in page.text
+
+
 async def test_hidden_comment_loses_its_points_and_reports_are_unique():
     author = await make_member("Author")
     writer = await make_member("Writer")

@@ -28,8 +28,8 @@ def _message(error: Exception) -> str:
 
 
 async def comments_context(idea_id: int, viewer) -> dict:  # noqa: ANN001
-    return {"comments": await service.thread(idea_id, viewer), "comment_count": await service.comment_count(idea_id),
-            "comment_idea_id": idea_id}
+    comments = await service.thread(idea_id, viewer)
+    return {"comments": comments, "comment_count": service.visible_count(comments), "comment_idea_id": idea_id}
 
 
 async def _comments_response(request: Request, idea_id: int, error: str = "") -> Response:

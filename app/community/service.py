@@ -11,7 +11,7 @@ from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.campaigns.tables import Campaign, Pledge
 from app.community.tables import CampaignUpdate, Comment, CommentReport, Follow
-from app.db import as_aware, dict_rows, raw, select_head, utcnow, write_transaction
+from app.db import as_aware, dict_rows, select_head, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.i18n import N_, gettext
 from app.ideas.service import PUBLIC_STATUSES
@@ -191,10 +191,10 @@ async def thread(idea_id: int, viewer: CurrentMember | None, *, now: dt.datetime
     return top
 
 
-async def comment_count(idea_id: int) -> int:
-    rows = await raw('SELECT COUNT(*) AS "n" FROM "comment" WHERE "idea" = {} AND "deleted_at" IS NULL '
-                     'AND "hidden_at" IS NULL', idea_id)
-    return int(rows[0]["n"])
+def visible_count(comments: list[dict[str, Any]]) -> int:
+    """Comments in a thread that are neither deleted nor hidden, replies included (the thread
+    holds every comment, so counting them needs no query of its own)."""
+    return sum((not c["deleted_at"] and not c["hidden_at"]) + visible_count(c["replies"]) for c in comments)
 
 
 # ---- follows ---------------------------------------------------------------------------------
