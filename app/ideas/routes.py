@@ -11,6 +11,7 @@ from app.i18n import N_, gettext
 from app.ideas import service
 from app.ideas.service import IdeaInput, IdeaQuery
 from app.media.storage import storage
+from app.web import page_cache
 from app.web.guards import requires_member, requires_staff
 from app.web.middleware import SESSION_COOKIE
 from app.web.responses import current_member, is_htmx, redirect, render
@@ -212,13 +213,16 @@ async def idea_page(request: Request, idea_id: int) -> Response:
         seen_cookie = context.pop("seen_cookie")
     page = render(request, "ideas/detail.html", context, fragment="ideas/_vote_button.html")
     if seen_cookie:
-        page.cookies.append(Cookie(key=views.RECENT_COOKIE, value=seen_cookie, path="/", httponly=True,
-                                   samesite="lax", max_age=30 * 86400))
+        page.cookies.append(_seen_cookie(seen_cookie))
     return page
 
 
-async def _view_context(request: Request, viewer, idea_id: int) -> dict:  # noqa: ANN001
-    """Count this view (buffered, no write here) and what other viewers looked at."""
+def _seen_cookie(value: str) -> Cookie:
+    return Cookie(key=views.RECENT_COOKIE, value=value, path="/", httponly=True, samesite="lax", max_age=30 * 86400)
+
+
+def _record_visit(request: Request, viewer, idea_id: int) -> str:  # noqa: ANN001
+    """Count this view (buffered, no write here); the visitor's new recently-viewed cookie."""
     before, seen_cookie = views.remember(request.cookies.get(views.RECENT_COOKIE), idea_id)
     session_id = request.state.get("session_id")
     returning = session_id and request.cookies.get(SESSION_COOKIE) == session_id  # not a cookie-less bot
@@ -226,6 +230,23 @@ async def _view_context(request: Request, viewer, idea_id: int) -> dict:  # noqa
                                                         session_id if returning else None), before,
                       source=views.source_of(request),
                       visitor=views.viewer_key(viewer.id if viewer else None, session_id))
+    return seen_cookie
+
+
+def _visit_from_cache(scope, match) -> list[bytes]:  # noqa: ANN001
+    """A visitor served the shared copy of an idea page (app/web/page_cache.py): their own view
+    and recently-viewed cookie, as a rendered page would have done."""
+    seen_cookie = _record_visit(Request(scope), None, int(match.group(1)))
+    return [_seen_cookie(seen_cookie).to_encoded_header()[1]]
+
+
+page_cache.visitor_page(r"/ideas/(\d+)", {views.RECENT_COOKIE}, _visit_from_cache)
+
+
+async def _view_context(request: Request, viewer, idea_id: int) -> dict:  # noqa: ANN001
+    """Count this view (none for a copy the page cache renders with nobody visiting) and what
+    other viewers looked at."""
+    seen_cookie = None if request.state.get("page_cache_render") else _record_visit(request, viewer, idea_id)
     also_ids = await views.viewed_also("idea", idea_id)
     also = await service.public_idea_cards(also_ids) if also_ids else []
     return {"viewers_today": await views.viewers_today("idea", idea_id), "viewed_also": also,

@@ -1,7 +1,7 @@
 """A one-second cache of whole public pages for visitors who are not signed in.
 
 On launch day most page views are anonymous and hit the same few pages (the front page, the
-ideas list, the shop). Each web process keeps the rendered page for PAGE_CACHE_SECONDS (1 s by
+ideas list, the shop, the campaign everyone was sent to). Each web process keeps the rendered page for PAGE_CACHE_SECONDS (1 s by
 default, 0 turns it off) and serves it again to other visitors, so counts stay fresh within a
 second (issue 6) while the database and the templates work once per second per page.
 
@@ -15,6 +15,11 @@ What must never be shared, and how it is kept out:
 - A response that sets a cookie (an experiment assigning a variant, a flash being cleared), is
   not 200 HTML, or streams, is never stored. The language is part of the key, and so is the
   whole query string. htmx fragment requests are not cached.
+- Idea pages are shared too, but a visit is each visitor's own: the page records the view and
+  updates the visitor's recently-viewed cookie. A page registered with `visitor_page()` names
+  the cookies it sets per visitor (left out of the copy kept) and a function that does the
+  visit's own work on every hit; a copy rendered in the background has no visitor (its state
+  says `page_cache_render`), so it records nothing.
 
 An expired page is served once more while its next copy renders in the background, and a page
 rendered for the first time is rendered once for the visitors who arrive meanwhile.
@@ -26,9 +31,12 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import time
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from litestar.constants import SCOPE_STATE_NAMESPACE
@@ -48,6 +56,32 @@ MAX_BODY = 512 * 1024
 FIRST_RENDER_WAIT = 5.0  # seconds a visitor waits for another request's first render of a page
 
 
+@dataclass(frozen=True)
+class VisitorPage:
+    """A shared page whose visit is each visitor's own (see the module's docstring)."""
+
+    pattern: re.Pattern[str]
+    cookies: frozenset[str]  # names of the cookies the page sets per visitor: never kept in the copy
+    on_hit: Callable[[Scope, re.Match[str]], list[bytes]]  # the visit's work; Set-Cookie values
+
+
+VISITOR_PAGES: list[VisitorPage] = []
+
+
+def visitor_page(pattern: str, cookies: set[str], on_hit: Callable[[Scope, re.Match[str]], list[bytes]]) -> None:
+    """Share the page at paths matching `pattern` (whole path) with visitors; `on_hit` runs for
+    each visitor served the shared copy and returns the Set-Cookie values for them."""
+    VISITOR_PAGES.append(VisitorPage(re.compile(pattern), frozenset(cookies), on_hit))
+
+
+def _visitor_page(path: str) -> tuple[VisitorPage, re.Match[str]] | None:
+    for page in VISITOR_PAGES:
+        match = page.pattern.fullmatch(path)
+        if match:
+            return page, match
+    return None
+
+
 class PageCache:
     def __init__(self, seconds: float, max_entries: int = MAX_ENTRIES) -> None:
         self.seconds = seconds
@@ -59,7 +93,9 @@ class PageCache:
 
     def key_for(self, scope: Scope, locale: str) -> tuple | None:
         """The cache key of this request, or None when it must not be shared."""
-        if self.seconds <= 0 or scope["method"] != "GET" or scope["path"] not in CACHEABLE_PATHS:
+        if self.seconds <= 0 or scope["method"] != "GET":
+            return None
+        if scope["path"] not in CACHEABLE_PATHS and _visitor_page(scope["path"]) is None:
             return None
         for name, value in scope.get("headers", []):
             if name.startswith(b"hx-"):
@@ -108,6 +144,9 @@ class PageCache:
             body = body.replace(PLACEHOLDER, token_bytes)
             vary = b", ".join([v for n, v in headers if n == b"vary"] + [b"Accept-Encoding"])
             headers = [*(h for h in headers if h[0] != b"vary"), (b"x-page-cache", b"hit"), (b"vary", vary)]
+            visit = _visitor_page(scope["path"])
+            if visit is not None:  # this visitor's own part of the visit (a view, their cookie)
+                headers += [(b"set-cookie", value) for value in visit[0].on_hit(scope, visit[1])]
             if accepts_gzip(scope) and len(body) >= 1024:
                 # The page is kept plain (the token is written in per visitor), then compressed
                 # for this visitor: ~0.1 ms for a 20 kB page at level 5.
@@ -132,6 +171,7 @@ class PageCache:
         """Render the page again with nobody waiting for it; drop the old copy if the new one may
         not be shared (an experiment started on it, an error)."""
         fresh = {k: v for k, v in state.items() if k not in ("experiments", SCOPE_STATE_NAMESPACE, CONNECTION_STATE_KEY, "page_cache_stored")}
+        fresh["page_cache_render"] = True  # nobody is visiting: a page records no visit
         background = {**_plain(scope), "state": fresh}
         ScopeState.from_scope(background).csrf_token = token
         stored: list[bool] = []
@@ -157,13 +197,18 @@ class PageCache:
         start: tuple[int, list[tuple[bytes, bytes]]] | None = None
         chunks: list[bytes] = []
         shareable = True
+        visit = _visitor_page(key[0])
+        own_cookies = visit[0].cookies if visit is not None else frozenset()
+
+        def visitors_own(name: bytes, value: bytes) -> bool:
+            return name.lower() == b"set-cookie" and value.partition(b"=")[0].strip().decode("latin-1") in own_cookies
 
         async def capture(message: Message) -> None:
             nonlocal start, shareable
             if message["type"] == "http.response.start":
                 # A copy, taken now: the middleware outside adds this visitor's session cookie to
                 # the message's own header list once it is passed on.
-                headers = list(message.get("headers") or [])
+                headers = [(n, v) for n, v in message.get("headers") or [] if not visitors_own(n, v)]
                 start = (message["status"], headers)
                 content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
                 if (message["status"] != 200 or not content_type.startswith(b"text/html")

@@ -185,3 +185,55 @@ async def test_visitors_arriving_together_wait_for_one_render(client, cache_on, 
     assert calls == 1
     assert sorted(p.headers.get("x-page-cache") or "rendered" for p in pages) == ["hit"] * 4 + ["rendered"]
     assert len({csrf_from(p.text) for p in pages}) == 5  # each visitor still has their own token
+
+
+async def test_idea_pages_are_shared_but_each_visit_is_the_visitors_own(client, cache_on):
+    """The copy of an idea page is shared; each visitor served it still has their view counted
+    and gets their own recently-viewed cookie, never the first visitor's."""
+    from app.community import views
+
+    author = await make_member("Ada Author")
+    seen_first = await make_idea(author, title="Insulated flask")
+    idea_id = await make_idea(author, title="Packable rain poncho")
+    first = await client.get(f"/ideas/{idea_id}")
+    assert first.status_code == 200 and first.headers.get("x-page-cache") is None
+    assert views.read_recent(first.cookies["cm_seen"]) == [idea_id]
+    async with visitor(client) as other:
+        await other.get(f"/ideas/{seen_first}")  # this visitor saw another idea before
+        views._pending.clear()
+        second = await other.get(f"/ideas/{idea_id}")
+    assert second.headers.get("x-page-cache") == "hit" and "Packable rain poncho" in second.text
+    assert views.read_recent(second.cookies["cm_seen"]) == [idea_id, seen_first]  # their own list
+    assert [c for c in second.headers.get_list("set-cookie") if c.startswith("cm_seen=")] == [
+        f"cm_seen={second.cookies['cm_seen']}; HttpOnly; Max-Age=2592000; Path=/; SameSite=lax"]
+    # their view is counted, with the pair "viewed this, then that"
+    assert [(v.kind, v.subject, v.recent) for v in views._pending] == [("idea", idea_id, (seen_first,))]
+    assert views._pending[0].viewer  # a returning visitor (their session cookie), so a viewer
+
+
+async def test_an_idea_page_rendered_in_the_background_records_no_view(client, cache_on):
+    from app.community import views
+
+    author = await make_member("Ada Author")
+    idea_id = await make_idea(author, title="Packable rain poncho")
+    await client.get(f"/ideas/{idea_id}")
+    for key, entry in list(cache_on.entries.items()):
+        cache_on.entries[key] = (0.0, *entry[1:])  # expired
+    async with visitor(client) as other:
+        await other.get("/ideas")  # a visitor who has been here before (their session cookie)
+        views._pending.clear()
+        served = await other.get(f"/ideas/{idea_id}")  # the last copy; the next renders meanwhile
+        await cache_on.settle()
+    assert served.headers.get("x-page-cache") == "hit"
+    assert [v.subject for v in views._pending] == [idea_id]  # this visitor's view, once
+    assert cache_on.entries[(f"/ideas/{idea_id}", b"", "en")][0] > 0  # the new copy is kept
+
+
+async def test_idea_pages_visitors_may_not_see_are_never_shared(client, cache_on):
+    author = await make_member("Ada Author")
+    draft = await make_idea(author, title="Secret draft", status="draft")
+    assert (await client.get(f"/ideas/{draft}")).status_code == 404
+    async with visitor(client) as other:
+        again = await other.get(f"/ideas/{draft}")
+    assert again.status_code == 404 and again.headers.get("x-page-cache") is None
+    assert not cache_on.entries
