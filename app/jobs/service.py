@@ -68,6 +68,13 @@ async def enqueue(
     return bool(rows)
 
 
+async def cancel(unique_key: str) -> bool:
+    """Drop a queued job that has become pointless (a pledge's expiry once it is confirmed); one
+    that a worker has already claimed runs, and its handler finds nothing to do."""
+    rows = await raw("DELETE FROM job WHERE unique_key = {} AND status = 'queued' RETURNING id", unique_key)
+    return bool(rows)
+
+
 @dataclass
 class ClaimedJob:
     id: int

@@ -275,3 +275,25 @@ async def test_a_confirm_that_loses_the_race_sends_no_confirmation(stripe, monke
     confirmed = await campaigns.confirm_pledge(member, start.pledge_id)  # the real confirm still works
     assert confirmed["status"] == "active"
     assert await EmailMessage.count().where(EmailMessage.kind == "pledge_confirmed") == 1
+
+
+async def test_a_confirmed_pledge_drops_its_expiry_job_and_a_pending_one_keeps_it(stripe):
+    """A pending pledge is cancelled 30 minutes on if its card is never saved; once it is
+    confirmed that job would find nothing to do, so it is dropped with the confirmation."""
+    import datetime as dt
+
+    from app.jobs.service import run_due_jobs
+    from app.jobs.tables import Job
+
+    campaign_id, campaign = await make_campaign()
+    variant = campaign["variants"][0]["id"]
+    backer, waverer = await make_member("Quick Backer"), await make_member("Slow Backer")
+    confirmed = await pledge_with_card(backer, campaign_id, variant)
+    pending = await campaigns.start_pledge(waverer, campaign_id, variant_id=variant, quantity=1, consent=True)
+    keys = [r["unique_key"] for r in await Job.select(Job.unique_key).where(
+        (Job.kind == "expire_pending_pledge") & (Job.status == "queued"))]
+    assert keys == [f"expire_pending_pledge:{pending.pledge_id}"]
+    await Job.update({Job.run_at: Job.run_at - dt.timedelta(minutes=31)}).where(Job.kind == "expire_pending_pledge")
+    await run_due_jobs()
+    statuses = {r["id"]: r["status"] for r in await Pledge.select(Pledge.id, Pledge.status)}
+    assert statuses == {confirmed: "active", pending.pledge_id: "cancelled"}
