@@ -1,9 +1,10 @@
 """A one-second cache of whole public pages for visitors who are not signed in.
 
 On launch day most page views are anonymous and hit the same few pages (the front page, the
-ideas list, the shop, the campaign everyone was sent to). Each web process keeps the rendered page for PAGE_CACHE_SECONDS (1 s by
-default, 0 turns it off) and serves it again to other visitors, so counts stay fresh within a
-second (issue 6) while the database and the templates work once per second per page.
+ideas list, the shop, the campaign everyone was sent to). Each web process keeps the rendered
+page for PAGE_CACHE_SECONDS (1 s by default, 0 turns it off) and serves it again to other
+visitors, so counts stay fresh within a second (issue 6) while the database and the templates
+work once per second per page.
 
 What must never be shared, and how it is kept out:
 - Signed-in members are never served from or stored in the cache (their vote state, hearts

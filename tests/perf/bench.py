@@ -2,7 +2,8 @@
 
 1. Creates the database `crowdmade_bench` on BENCH_ADMIN_URL (default
    postgresql://postgres@127.0.0.1:5432) when missing and loads `crowdmade demo --scale large`
-   into it (reused when its marker is there; BENCH_SCALE=small for a quick run).
+   into it (reused when its marker is there; BENCH_SCALE=small for a quick run), then runs
+   VACUUM ANALYZE (this machine's PostgreSQL runs with autovacuum off).
 2. Starts localstripe, a tiny SMTP sink, `crowdmade serve --workers 2` and `crowdmade worker`
    (CROWDMADE_ENV=production), and the baseline app (tests/perf/baseline_app.py: a bare
    Litestar page as big as the ideas list, from memory) with uvicorn and 2 workers.
