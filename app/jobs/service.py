@@ -17,6 +17,7 @@ import random
 import socket
 import traceback
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,13 +83,24 @@ class ClaimedJob:
     payload: dict[str, Any]
     attempts: int
     max_attempts: int
+    lease: dt.datetime | None = None  # when this claim expires and another worker may take the job
 
 
-def _claimed(row: dict[str, Any]) -> ClaimedJob:
+def _claimed(row: dict[str, Any], lease: dt.datetime) -> ClaimedJob:
     payload = row["payload"]
     if isinstance(payload, str):
         payload = json.loads(payload or "{}")
-    return ClaimedJob(row["id"], row["kind"], payload, row["attempts"], row["max_attempts"])
+    return ClaimedJob(row["id"], row["kind"], payload, row["attempts"], row["max_attempts"], lease)
+
+
+_lease: ContextVar[dt.datetime | None] = ContextVar("crowdmade_job_lease", default=None)
+
+
+def current_lease() -> dt.datetime | None:
+    """When the running job's claim expires (None outside a job). Work the job leases in turn (a
+    charge attempt) should end its lease then too: the next worker claims the job only after
+    this moment, and must find that work free, not still leased for a moment longer."""
+    return _lease.get()
 
 
 async def claim_jobs(limit: int) -> list[ClaimedJob]:
@@ -118,7 +130,7 @@ async def claim_jobs(limit: int) -> list[ClaimedJob]:
             now,
             limit,
         )
-    return [_claimed(r) for r in rows]
+    return [_claimed(r, lease) for r in rows]
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -128,6 +140,7 @@ def backoff_seconds(attempts: int) -> float:
 
 async def run_job(job: ClaimedJob) -> bool:
     handler = HANDLERS.get(job.kind)
+    lease = _lease.set(job.lease)
     try:
         if handler is None:
             raise LookupError(f"no handler for job kind {job.kind!r}")
@@ -145,6 +158,8 @@ async def run_job(job: ClaimedJob) -> bool:
             }
         ).where(Job.id == job.id)
         return False
+    finally:
+        _lease.reset(lease)
     await Job.update(
         {Job.status: "done", Job.finished_at: utcnow(), Job.locked_until: None}
     ).where(Job.id == job.id)

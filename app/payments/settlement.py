@@ -31,7 +31,7 @@ from app.campaigns.tables import Campaign, Pledge
 from app.db import as_aware, utcnow, write_transaction
 from app.errors import Conflict, NotFound
 from app.i18n import gettext
-from app.jobs.service import enqueue
+from app.jobs.service import current_lease, enqueue
 from app.orders.service import new_order_number
 from app.orders.tables import Order, OrderEvent, OrderLine
 from app.payments.gateway import PaymentOutcome, PaymentResult, gateway
@@ -92,7 +92,10 @@ async def charge_pledge(pledge_id: int, attempt: int, *, off_session: bool = Tru
     # No conflict target: the key and (pledge, attempt) are both unique, and a concurrent insert can
     # hit either first on PostgreSQL; both mean the same row.
     now = utcnow()
-    lease = now + dt.timedelta(seconds=get_settings().job_lease_seconds)
+    # Leased until the charge job's own claim expires (current_lease), so the worker that claims
+    # the job next finds the attempt free rather than still leased for the moment between the
+    # job's claim and this one. Outside a job (a member fixing a payment), a lease of its own.
+    lease = current_lease() or now + dt.timedelta(seconds=get_settings().job_lease_seconds)
     claimed = await ChargeAttempt.update({ChargeAttempt.status: "charging", ChargeAttempt.claimed_until: lease}).where(
         (ChargeAttempt.idempotency_key == key)
         & ((ChargeAttempt.status == "started")

@@ -295,3 +295,37 @@ async def test_a_new_card_cancels_the_payment_waiting_for_authentication(stripe)
     intents = (await gateway().client.v1.payment_intents.list_async(params={"limit": 100})).to_dict()["data"]
     succeeded = [i for i in intents if i["metadata"].get("pledge_id") == str(pledge_id) and i["status"] == "succeeded"]
     assert len(succeeded) == 1
+
+
+async def test_a_charge_run_by_a_job_is_leased_until_the_job_lease_ends(stripe, monkeypatch):
+    """The worker that claims a charge job after a crash does so once the job's lease has ended;
+    the charge attempt's lease ends at that same moment, so that worker finds the attempt free
+    (not still leased for the moment between the two claims, which cost a retry)."""
+    from app.db import as_aware
+
+    campaign_id, campaign = await make_campaign(goal=1)
+    backer = await make_member("Leased Backer")
+    pledge_id = await pledge_with_card(backer, campaign_id, campaign["variants"][0]["id"])
+    assert await campaigns.close_campaign(campaign_id, early=True) == "funded"
+    leased_until = []
+    gateway_class = type(gateway())
+    real_charge = gateway_class.charge
+
+    async def charge(self, **kwargs):
+        row = await ChargeAttempt.select(ChargeAttempt.claimed_until).where(ChargeAttempt.pledge == pledge_id).first()
+        leased_until.append(as_aware(row["claimed_until"]))
+        return await real_charge(self, **kwargs)
+
+    monkeypatch.setattr(gateway_class, "charge", charge)
+    charge_leases = []
+    for _ in range(10):
+        claimed = await jobs.claim_jobs(20)
+        if not claimed:
+            break
+        for job in claimed:
+            if job.kind == "charge_pledge":
+                charge_leases.append(job.lease)
+            await jobs.run_job(job)
+    assert len(charge_leases) == 1 and leased_until == charge_leases
+    assert (await Pledge.select(Pledge.status).where(Pledge.id == pledge_id).first())["status"] == "paid"
+    assert jobs.current_lease() is None  # outside a job again
