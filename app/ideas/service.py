@@ -480,10 +480,11 @@ VOTE_CLOSED_SQLSTATE = "CM001"  # raised by crowdmade_cast_vote
 async def _cast_vote(member: CurrentMember, idea_id: int, now: dt.datetime) -> VoteState | None:
     """PostgreSQL: the vote row, the counter with the hot score and review flag, the points
     (ledger lock, daily cap, entry, balance) and the badge counts in one call of the database
-    function crowdmade_cast_vote (migration 2026-12-01T23:30), a transaction of its own. The same steps as _count_vote below, which SQLite and the checked path run
-    statement by statement: as ten statements a vote cost more in round trips (asyncpg's send
-    and receive, the server's per-statement work) than in work (make bench, votes: 664-752/s,
-    then 907-1,054/s). None when no vote row was written (already voted, closed, own idea, not
+    function crowdmade_cast_vote (migration 2026-12-01T23:30), a transaction of its own. The
+    same steps as _count_vote below, which SQLite and the checked path run statement by
+    statement: as ten statements a vote cost more in round trips (asyncpg's send and receive,
+    the server's per-statement work) than in work (make bench, votes: 664-752/s, then
+    1,026-1,206/s). None when no vote row was written (already voted, closed, own idea, not
     found): the checked path says why."""
     rule = points.RULES["vote"]
     try:
@@ -500,8 +501,7 @@ async def _cast_vote(member: CurrentMember, idea_id: int, now: dt.datetime) -> V
         return None
     awarded = cast["awarded"] or 0
     badges_due = not cast["has_first"] or ((cast["member_votes"] or 0) >= 100 and not cast["has_hundred"])
-    level_up = cast["lifetime"] is not None and points.level_for(cast["lifetime"] - awarded).level != points.level_for(
-        cast["lifetime"]).level
+    level_up = cast["lifetime"] is not None and points.levelled_up(cast["lifetime"] - awarded, cast["lifetime"])
     if badges_due or level_up:
         # Rare after a member's first vote. A badge or level notification follows in its own
         # transaction: each is keyed, and a vote badge missed by a crash here comes with the
@@ -522,8 +522,9 @@ async def _count_vote(member: CurrentMember, idea_id: int, token: str, now: dt.d
     awarded = await points.award(
         member.id, "vote", key=f"vote:{token}", reference=f"idea:{idea_id}", cap_reasons=VOTE_CAP_REASONS
     )
+    # As crowdmade_cast_vote reads them: a member's votes are counted up to 100 only.
     held = await raw(
-        'SELECT (SELECT COUNT(*) FROM "vote" WHERE "member" = {}) AS "votes", '
+        'SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM "vote" WHERE "member" = {} LIMIT 100) AS "counted") AS "votes", '
         '(SELECT COUNT(*) FROM "member_badge" WHERE "member" = {} AND "badge" = {}) AS "first", '
         '(SELECT COUNT(*) FROM "member_badge" WHERE "member" = {} AND "badge" = {}) AS "hundred"',
         member.id, member.id, "first_vote", member.id, "hundred_votes")

@@ -165,10 +165,14 @@ async def award(
         return amount
 
 
+def levelled_up(lifetime_before: int, lifetime_after: int) -> bool:
+    return level_for(lifetime_after).level.threshold > level_for(lifetime_before).level.threshold
+
+
 async def notify_level_up(member_id: int, lifetime_before: int, lifetime_after: int) -> None:
     """Tell the member when lifetime points moved them up a level (inside the award's transaction)."""
-    before_level, after_level = level_for(lifetime_before).level, level_for(lifetime_after).level
-    if after_level.threshold > before_level.threshold:
+    if levelled_up(lifetime_before, lifetime_after):
+        after_level = level_for(lifetime_after).level
         from app.notifications.service import notify
 
         with i18n.use_locale(await member_locale(member_id)):
