@@ -43,7 +43,8 @@ from app.settings import PROJECT_ROOT, get_settings
 from app.shop import catalog_routes, checkout_routes, social_routes
 from app.web import ops
 from app.web.errors import EXCEPTION_HANDLERS
-from app.web.middleware import SecurityHeadersMiddleware, SessionMiddleware
+from app.web.input_guard import InputGuardMiddleware
+from app.web.middleware import SecurityHeaders, SessionMiddleware
 from app.web.templating import jinja_env
 
 log = logging.getLogger("crowdmade")
@@ -156,7 +157,10 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
 
     return Litestar(
         route_handlers=handlers,
-        middleware=[PROMETHEUS.middleware, SecurityHeadersMiddleware, SessionMiddleware],
+        middleware=[PROMETHEUS.middleware, SessionMiddleware, InputGuardMiddleware],
+        # Security headers on every response, the router's own 404 and 405 included (a middleware
+        # only sees requests that matched a route).
+        before_send=[SecurityHeaders()],
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(jinja_env())),
         plugins=[HTMXPlugin()],

@@ -230,9 +230,17 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class SecurityHeaders:
+    """A `before_send` hook (app/asgi.py) that gives EVERY response the same security headers.
+
+    Not a middleware: Litestar routes before the middleware stack runs, so its 404 (unknown
+    path) and 405 (wrong method), and any error raised inside a middleware, are answered by the
+    app's exception handler outside every middleware. `before_send` wraps the server's `send`
+    itself (Litestar.__call__), so nothing gets past it. A header a handler set itself wins.
+    The header bytes are built once: this runs for every response.
+    """
+
+    def __init__(self) -> None:
         settings = get_settings()
         stripe_origins = " ".join(sorted({_origin(u) for u in (settings.stripe_js_url, settings.stripe_api_base) if u}))
         frame_src = f"'self' {stripe_origins}".strip()  # 'self': the dev mailbox previews emails in a frame
@@ -242,29 +250,33 @@ class SecurityHeadersMiddleware:
             f"frame-src {frame_src}; frame-ancestors 'none'; "
             "form-action 'self'; base-uri 'self'; object-src 'none'"
         ).replace("  ", " ")
-        self.production = settings.is_production
+        common = [
+            (b"content-security-policy", self.csp.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        ]
+        if settings.is_production:
+            common.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self._headers = tuple(common) + ((b"x-frame-options", b"DENY"),)
+        # The dev mailbox shows an email's HTML in a frame of its own page.
+        self._mailbox_headers = tuple(common) + ((b"x-frame-options", b"SAMEORIGIN"),)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
+    async def __call__(self, message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
             return
-        state = scope.setdefault("state", {})
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers.setdefault("content-security-policy", self.csp)
-                headers.setdefault("x-content-type-options", "nosniff")
-                headers.setdefault("referrer-policy", "strict-origin-when-cross-origin")
-                headers.setdefault("x-frame-options", "SAMEORIGIN" if scope["path"].startswith("/dev/mailbox") else "DENY")
-                headers.setdefault("permissions-policy", "camera=(), microphone=(), geolocation=()")
-                if self.production:
-                    headers.setdefault("strict-transport-security", "max-age=31536000; includeSubDomains")
-                content_type = headers.get("content-type") or ""
-                if state.get("member") is not None and (
-                    content_type.startswith("text/html") or scope["path"].startswith("/api/")
-                ):
-                    headers["cache-control"] = "no-store"
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        headers = message.get("headers")
+        if not isinstance(headers, list):
+            headers = message["headers"] = list(headers or ())  # type: ignore[typeddict-item]
+        present = {name.lower() for name, _ in headers}
+        path = scope.get("path", "")
+        for name, value in self._mailbox_headers if path.startswith("/dev/mailbox") else self._headers:
+            if name not in present:
+                headers.append((name, value))
+        # A signed-in member's pages and API answers are theirs alone: no shared or browser cache.
+        if scope.get("state", {}).get("member") is not None and (
+            path.startswith("/api/")
+            or any(name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in headers)
+        ):
+            headers[:] = [(name, value) for name, value in headers if name.lower() != b"cache-control"]
+            headers.append((b"cache-control", b"no-store"))

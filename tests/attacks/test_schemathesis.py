@@ -19,6 +19,7 @@ FUZZ_MAX_EXAMPLES raised.
 from __future__ import annotations
 
 import os
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -129,6 +130,64 @@ async def test_operation_answers_as_documented(operation, data, api, world):
     case.validate_response(response, checks=CHECKS)
 
 
+
+
+HOSTILE_INTS = st.sampled_from([2**31, -(2**31) - 1, 2**63, -(2**70), 10**30])
+HOSTILE_TEXT = st.sampled_from(["\x00", "a\x00b", "\x01\x02", "x\x1b[2J", "\x7f", "\x0b\x0c"])
+NESTED_BODY = b"[" * 3000 + b"]" * 3000
+
+
+def _poison(value, data, label: str):  # noqa: ANN001, ANN202 (JSON-shaped values)
+    """The same value with its strings carrying control characters and its integers out of range."""
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return data.draw(HOSTILE_INTS, label=label)
+    if isinstance(value, str):
+        return value + data.draw(HOSTILE_TEXT, label=label)
+    if isinstance(value, dict):
+        return {k: _poison(v, data, f"{label}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_poison(v, data, f"{label}.{i}") for i, v in enumerate(value)]
+    return value
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+@settings(max_examples=max(4, MAX_EXAMPLES // 3), deadline=None, derandomize=True, database=None, print_blob=True,
+          suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+async def test_hostile_values_on_every_operation(operation, data, api, world):
+    """Issue 18: every operation, sent a valid request whose body is nested thousands of levels
+    deep, or whose strings carry NUL and other control characters, or whose integers do not fit
+    the database's integer column (in the body, the query and the path): never a 5xx, and a
+    refusal is a documented 4xx."""
+    method, path = operation.split(" ", 1)
+    api_operation = SCHEMA[path][method]
+    case = data.draw(api_operation.as_strategy(GenerationMode.POSITIVE), label="case")
+    for name in list(case.path_parameters or {}):
+        known = world["values"].get(name)
+        if known and data.draw(st.booleans(), label=f"real {name}"):
+            case.path_parameters[name] = data.draw(st.sampled_from(known), label=name)
+    kind = data.draw(st.sampled_from(["nested", "poisoned"]), label="kind")
+    auth = world["staff"] if path.startswith("/api/v1/staff/") else world["member"]
+    if kind == "poisoned":
+        if case.query:
+            case.query = _poison(dict(case.query), data, "query")
+        if case.path_parameters and data.draw(st.booleans(), label="poison path"):
+            poisoned = _poison(dict(case.path_parameters), data, "path")  # percent-encoded, as a client would
+            case.path_parameters = {k: quote(v, safe="") if isinstance(v, str) else v for k, v in poisoned.items()}
+        if isinstance(case.body, (dict, list)):
+            case.body = _poison(case.body, data, "body")
+    kwargs = case.as_transport_kwargs(base_url=str(api.base_url), headers=auth)
+    request = _httpx_kwargs(kwargs)
+    if kind == "nested" and method.upper() in ("POST", "PUT", "PATCH") and "files" not in request:
+        request.pop("json", None)
+        request.pop("data", None)
+        request["content"] = NESTED_BODY
+        request["headers"] = {**request["headers"], "content-type": "application/json"}
+    response = await api.request(kwargs["method"], kwargs["url"], **request)
+    assert response.status_code < 500, (operation, response.status_code, response.text[:300])
+    case.validate_response(response, checks=[not_a_server_error, status_code_conformance, content_type_conformance])
 
 
 async def test_the_document_served_is_the_one_fuzzed_and_lists_the_errors(api):
