@@ -5,8 +5,9 @@ from __future__ import annotations
 from litestar import Request, get, post
 
 from app.accounts import service
-from app.accounts.schemas import MemberOut, SignupIn, TokenIn, TokenOut, VerifyIn
+from app.accounts.schemas import MemberOut, SignupIn, SignupOut, TokenIn, TokenOut, VerifyIn
 from app.accounts.service import CurrentMember
+from app.i18n import gettext
 from app.web.guards import requires_member
 from app.web.responses import current_member
 
@@ -28,13 +29,16 @@ def member_out(member: CurrentMember) -> MemberOut:
     )
 
 
-@post("/auth/signup", summary="Create a member; a verification email is sent")
-async def api_signup(request: Request, data: SignupIn) -> MemberOut:
-    member = await service.signup(
+@post("/auth/signup", status_code=202,
+      summary="Sign up: the address gets a confirmation link (or, if it has an account, a notice)",
+      description="The answer is the same whether or not the email already has an account. Confirm the "
+                  "address with POST /auth/verify, then get a token from POST /auth/tokens.")
+async def api_signup(request: Request, data: SignupIn) -> SignupOut:
+    await service.signup(
         email=data.email, password=data.password, display_name=data.display_name, referral=data.referral,
         ip=request.scope.get("state", {}).get("client_ip", ""),
     )
-    return member_out(member)
+    return SignupOut(detail=gettext("Check your email to continue."))
 
 
 @post("/auth/tokens", summary="Exchange email and password for an API token")

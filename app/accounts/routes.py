@@ -94,16 +94,18 @@ async def signup_submit(request: Request) -> Response:
     except TooManyRequests as error:
         return render(request, "accounts/signup.html", {"values": {}, "errors": {"form": error.message}, **_signup_extras()},
                       status_code=429)
-    if data.get("marketing_opt_in") == "on":  # the box is unchecked unless the member ticks it
+    if member is not None and data.get("marketing_opt_in") == "on":  # unchecked unless the member ticks it
         from app.accounts.privacy import set_marketing_consent
 
         await set_marketing_consent(member.id, True)
-    cookie = await start_session(request, member)
-    return redirect(
-        "/welcome",
-        flash=("success", i18n.gettext("Welcome, %(name)s! Check your inbox to confirm your email.", name=member.display_name)),
-        cookies=[cookie],
-    )
+    # The same answer whether or not the address already had an account (no enumeration): the
+    # new member logs in from the link in the email, an existing one is told by email.
+    return redirect("/signup/sent")
+
+
+@get("/signup/sent")
+async def signup_sent(request: Request) -> Response:
+    return render(request, "accounts/signup_sent.html", {"hours": service.VERIFY_HOURS})
 
 
 @get("/welcome", guards=[requires_member])
@@ -124,8 +126,13 @@ async def verify_submit(request: Request) -> Response:
         member = await service.verify_email(data.get("token", ""))
     except FormError as error:
         return render(request, "accounts/verify.html", {"token": "", "errors": error.errors}, status_code=400)
+    # The link proves the address: a browser with no one logged in is logged in as its member (a
+    # new member's first login after sign-up); another member's session is left as it is.
+    signed_in = current_member(request)
+    cookies = [await start_session(request, member)] if signed_in is None else []
     return redirect("/", flash=("success", i18n.gettext(
-        "Thanks, %(name)s: your email is confirmed and you earned 50 points.", name=member.display_name)))
+        "Thanks, %(name)s: your email is confirmed and you earned 50 points.", name=member.display_name)),
+        cookies=cookies)
 
 
 @post("/verify/resend", guards=[requires_member])
@@ -313,6 +320,7 @@ ROUTES = [
     choose_language,
     signup_page,
     signup_submit,
+    signup_sent,
     welcome,
     verify_page,
     verify_submit,

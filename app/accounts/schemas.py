@@ -10,6 +10,12 @@ class SignupIn(msgspec.Struct):
     referral: str = ""  # the inviting member's handle
 
 
+class SignupOut(msgspec.Struct):
+    """The same answer for a new address and one that has an account (no enumeration)."""
+
+    detail: str
+
+
 class TokenIn(msgspec.Struct):
     email: str
     password: str

@@ -125,9 +125,19 @@ def _check_display_name(name: str) -> str | None:
     return None
 
 
+SIGNUP_NOTICE_SECONDS = 3600  # the "someone tried to sign up with your address" email: once per hour
+
+
 async def signup(*, email: str, password: str, display_name: str, ip: str = "", referral: str = "",
-                 ab_subject: str = "") -> CurrentMember:
-    """`ab_subject`: the visitor's experiment subject, kept by the member (app/experiments)."""
+                 ab_subject: str = "") -> CurrentMember | None:
+    """Create a member and email the confirmation link; None when the email already has an account.
+
+    The caller answers both the same way ("Check your email to continue"), so sign-up never tells
+    anyone which addresses have accounts: the existing member is emailed instead (at most once per
+    SIGNUP_NOTICE_SECONDS, by the email's unique key) and no account is made. The password is hashed
+    either way, so the answer takes as long. Field errors (a bad address, a weak password) do not
+    depend on who has an account. `ab_subject`: the visitor's experiment subject, kept by the member.
+    """
     settings = get_settings()
     if ip:
         count, retry = await counters().hit(f"signup:ip:{ip}", 3600)
@@ -142,33 +152,50 @@ async def signup(*, email: str, password: str, display_name: str, ip: str = "", 
         errors["display_name"] = problem
     if problem := password_problem(password or "", email=email, name=display_name):
         errors["password"] = problem
-    if not errors and await Member.exists().where(Member.email == email):
-        errors["email"] = gettext("An account with this email already exists. Log in or reset your password.")
     if errors:
         raise FormError(errors)
     password_hash = hash_password(password)
     async with write_transaction():
-        if await Member.exists().where(Member.email == email):
-            raise FormError({"email": gettext("An account with this email already exists. Log in or reset your password.")})
-        handle = await _free_handle(display_name)
-        referrer = None
-        if referral:
-            found = await Member.select(Member.id, Member.email).where(
-                (Member.handle == referral.strip().lower()) & Member.deleted_at.is_null()).first()
-            # No self-referral: the invite must come from another person's account.
-            if found and found["email"] != email:
-                referrer = found["id"]
-        rows = await Member.insert(
-            Member(email=email, display_name=display_name, handle=handle, password_hash=password_hash,
-                   referred_by=referrer, ab_subject=ab_subject[:40], locale=get_locale())
-        ).on_conflict(action="DO NOTHING").returning(*MEMBER_COLUMNS)
-        if not rows:  # a concurrent sign-up took the email (or the handle) first
-            raise FormError({"email": gettext("An account with this email already exists. Log in or reset your password.")})
+        rows = []
+        if not await Member.exists().where(Member.email == email):
+            handle = await _free_handle(display_name)
+            referrer = None
+            if referral:
+                found = await Member.select(Member.id, Member.email).where(
+                    (Member.handle == referral.strip().lower()) & Member.deleted_at.is_null()).first()
+                # No self-referral: the invite must come from another person's account.
+                if found and found["email"] != email:
+                    referrer = found["id"]
+            rows = await Member.insert(
+                Member(email=email, display_name=display_name, handle=handle, password_hash=password_hash,
+                       referred_by=referrer, ab_subject=ab_subject[:40], locale=get_locale())
+            ).on_conflict(action="DO NOTHING").returning(*MEMBER_COLUMNS)
+        if not rows:  # the address has an account (or a concurrent sign-up took it first)
+            await _email_signup_attempt(email)
+            log.info("signup for an existing address")
+            return None
         member = CurrentMember.from_row(rows[0])
         await send_verification_email(member)
         await experiments.record_goal("signup", subject=ab_subject or f"m:{member.id}")
     log.info("signup member=%s", member.id)
     return member
+
+
+async def _email_signup_attempt(email: str) -> None:
+    row = await Member.select(Member.id, Member.display_name).where(Member.email == email).first()
+    if row is None:  # a concurrent sign-up for the address has not committed yet: it gets the link
+        return
+    window = int(utcnow().timestamp()) // SIGNUP_NOTICE_SECONDS
+    await queue_email(
+        kind="signup_attempt",
+        subject_ref=f"member:{row['id']}:{window}",
+        to=email,
+        subject=N_("Someone tried to sign up at %(site)s with your address"),
+        subject_args={},
+        template="signup_attempt",
+        context={"name": row["display_name"], "login_link": f"{get_settings().base_url}/login",
+                 "reset_link": f"{get_settings().base_url}/password-reset"},
+    )
 
 
 async def send_verification_email(member: CurrentMember) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from app.accounts.tables import Member, Session
@@ -52,8 +53,11 @@ async def test_signup_verify_awards_points_once(client):
     assert page.status_code == 200 and "Confirm my email" in page.text
     member = await Member.select().where(Member.email == "new.fan@example.com").first()
     assert member["email_verified_at"] is None
+    assert (await client.get("/account", follow_redirects=False)).status_code in (302, 303)  # not logged in yet
     confirm = await client.post("/verify", data={"token": token, "_csrf_token": csrf_from(page.text)})
     assert confirm.status_code == 303
+    assert (await client.get("/account")).status_code == 200  # the link logged the new member in
+    page = await client.get(f"/verify?token={token}")  # a new session: a new CSRF token
     again = await client.post("/verify", data={"token": token, "_csrf_token": csrf_from(page.text)})
     assert again.status_code == 400 and "already used" in again.text
     member = await Member.select().where(Member.email == "new.fan@example.com").first()
@@ -62,12 +66,65 @@ async def test_signup_verify_awards_points_once(client):
     assert await PointsEntry.count().where(PointsEntry.member == member["id"]) == 1
 
 
-async def test_duplicate_email_is_refused_next_to_the_field(client):
-    await make_member("Existing")
-    existing = await Member.select(Member.email).first()
-    response = await _signup(client, email=existing["email"].upper())
-    assert response.status_code == 400
-    assert "already exists" in response.text
+def _without_tokens(response) -> tuple:
+    """What a sign-up answer shows, with the per-visitor tokens (session id, CSRF) blanked."""
+    headers = sorted((k, re.sub(r"cm_session=[^;]+", "cm_session=*", v)) for k, v in response.headers.multi_items()
+                     if k not in ("date", "content-length"))
+    return response.status_code, headers, re.sub(r'value="[0-9a-f]{64}"|"x-csrftoken": "[0-9a-f]{64}"', "*", response.text)
+
+
+async def test_signup_answers_the_same_for_a_taken_and_a_new_email(client):
+    """No account enumeration: byte-identical answers, and the existing member is told by email
+    (once per throttle window) instead of a second account being made."""
+
+    existing = await make_member("Existing Erik")
+    answers = []
+    for email in (existing.email.upper(), "brand.new@example.com"):
+        client.cookies.clear()  # two different visitors
+        answers.append(await _signup(client, email=email))
+    assert answers[0].status_code == 303 and answers[0].headers["location"] == "/signup/sent"
+    assert _without_tokens(answers[0]) == _without_tokens(answers[1])
+    assert await Member.count().where(Member.email == existing.email) == 1
+    page = await client.get("/signup/sent")
+    assert page.status_code == 200 and "Check your email to continue" in page.text
+    # The JSON API: the same answer for both.
+    api = []
+    for email in (existing.email, "api.new@example.com"):
+        api.append(await client.post("/api/v1/auth/signup", json={"email": email, "password": PASSWORD,
+                                                                 "display_name": "Someone"}))
+    assert [(r.status_code, r.content) for r in api] == [(202, b'{"detail":"Check your email to continue."}')] * 2
+    # The member with the address got one notice for the two tries in this window; nobody logged in.
+    notices = await EmailMessage.select().where(EmailMessage.kind == "signup_attempt")
+    assert [n["recipient"] for n in notices] == [existing.email]
+    assert "tried to create a new" in notices[0]["text_body"] and "/password-reset" in notices[0]["text_body"]
+    assert await EmailMessage.count().where(EmailMessage.kind == "verify_email") == 2  # the two new addresses
+    assert (await client.get("/account", follow_redirects=False)).status_code in (302, 303)
+
+
+async def test_signup_notice_is_sent_again_in_the_next_window(client, monkeypatch):
+    from app.accounts import service as accounts
+
+    existing = await make_member("Windowed Wanda")
+    await _signup(client, email=existing.email)
+    await _signup(client, email=existing.email)
+    assert await EmailMessage.count().where(EmailMessage.kind == "signup_attempt") == 1
+    later = accounts.utcnow() + dt.timedelta(seconds=accounts.SIGNUP_NOTICE_SECONDS)
+    monkeypatch.setattr(accounts, "utcnow", lambda: later)
+    await _signup(client, email=existing.email)
+    assert await EmailMessage.count().where(EmailMessage.kind == "signup_attempt") == 2
+
+
+async def test_concurrent_signups_for_one_address_make_one_account(client):
+    import asyncio
+
+    from app.accounts import service as accounts
+
+    results = await asyncio.gather(*(accounts.signup(email="race@example.com", password=PASSWORD,
+                                                     display_name=f"Racer {i}") for i in range(4)))
+    assert sum(result is not None for result in results) == 1
+    assert await Member.count().where(Member.email == "race@example.com") == 1
+    assert await EmailMessage.count().where(EmailMessage.kind == "verify_email") == 1
+    assert await EmailMessage.count().where(EmailMessage.kind == "signup_attempt") == 1
 
 
 async def test_session_id_rotates_at_login_and_logout(client):
@@ -232,13 +289,12 @@ async def test_api_signup_and_verify(client):
     response = await client.post("/api/v1/auth/signup", json={"email": "api.fan@example.com", "password": PASSWORD,
                                                             "display_name": "Api Fan", "points_balance": 99999,
                                                             "is_staff": True})
-    assert response.status_code == 201
-    assert response.json()["points_balance"] == 0 and response.json()["is_staff"] is False
+    assert response.status_code == 202 and response.json() == {"detail": "Check your email to continue."}
     email = await EmailMessage.select().where(EmailMessage.recipient == "api.fan@example.com").first()
     token = _link_token(email["text_body"], "/verify")
     verified = await client.post("/api/v1/auth/verify", json={"token": token})
     assert verified.status_code == 200 and verified.json()["email_verified"] is True
-    assert verified.json()["points_balance"] == 50
+    assert verified.json()["points_balance"] == 50 and verified.json()["is_staff"] is False
 
 
 async def test_password_reset_revokes_api_tokens(client):

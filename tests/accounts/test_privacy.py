@@ -390,6 +390,7 @@ async def _signup(client, email: str, *, opt_in: bool) -> None:
     if opt_in:
         data["marketing_opt_in"] = "on"
     assert (await client.post("/signup", data=data)).status_code == 303
+    await login(client, email)  # sign-up does not log in (the emailed link or a login does)
 
 
 async def test_signup_opt_in_and_consent_history(client):

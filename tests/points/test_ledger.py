@@ -111,9 +111,12 @@ async def test_referral_points_once_for_the_first_paid_order(client):
     referrer = await make_member("Referrer")
     response = await client.post("/api/v1/auth/signup", json={"email": "friend@example.com", "password": PASSWORD,
                                                             "display_name": "Friend", "referral": referrer.handle})
-    friend_id = response.json()["id"]
+    assert response.status_code == 202
+    friend_id = (await Member.select(Member.id).where(Member.email == "friend@example.com").first())["id"]
     assert await accounts.reward_referral(friend_id) == 200
     assert await accounts.reward_referral(friend_id) == 0
     me = await client.post("/api/v1/auth/signup", json={"email": "self@example.com", "password": PASSWORD,
                                                       "display_name": "Self", "referral": "no-such-handle"})
-    assert await accounts.reward_referral(me.json()["id"]) == 0
+    assert me.status_code == 202
+    me_id = (await Member.select(Member.id).where(Member.email == "self@example.com").first())["id"]
+    assert await accounts.reward_referral(me_id) == 0
