@@ -87,6 +87,15 @@ def _id(value: Any) -> str | None:
     return _to_dict(value).get("id")
 
 
+def metadata_number(metadata: dict[str, Any], key: str) -> int | None:
+    """A row id or attempt number our own charges put in a PaymentIntent's metadata, or None when
+    the value is not one (another integration's metadata, or a number no column can hold)."""
+    value = metadata.get(key)
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9:
+        return int(value)
+    return None
+
+
 def classify_payment(payment_intent: dict[str, Any] | None, error: stripe.StripeError | None = None) -> PaymentResult:
     """paid / needs authentication / declined / processing, from a PaymentIntent or an error.
 

@@ -215,16 +215,17 @@ async def refund_stray_payment(payment_intent_id: str, amount: int, pledge_id: i
 
 async def apply_payment_intent(payment_intent: dict[str, Any]) -> str:
     """A webhook's PaymentIntent: find our attempt by its id (or metadata) and record it."""
-    from app.payments.gateway import classify_payment
+    from app.payments.gateway import classify_payment, metadata_number
 
     result = classify_payment(payment_intent)
     row = await ChargeAttempt.select(ChargeAttempt.pledge, ChargeAttempt.attempt).where(
         ChargeAttempt.payment_intent_id == (payment_intent.get("id") or "")).first()
     if row is None:
         meta = payment_intent.get("metadata") or {}
-        if not (str(meta.get("pledge_id", "")).isdecimal() and str(meta.get("attempt", "")).isdecimal()):
+        pledge_id, attempt = metadata_number(meta, "pledge_id"), metadata_number(meta, "attempt")
+        if pledge_id is None or attempt is None:
             return "not ours"
-        row = {"pledge": int(meta["pledge_id"]), "attempt": int(meta["attempt"])}
+        row = {"pledge": pledge_id, "attempt": attempt}
         if not await ChargeAttempt.exists().where(ChargeAttempt.idempotency_key == attempt_key(row["pledge"], row["attempt"])):
             return "unknown attempt"
     await record_charge(row["pledge"], row["attempt"], result)

@@ -39,6 +39,7 @@ from app.payments.gateway import (
     PaymentResult,
     classify_payment,
     gateway,
+    metadata_number,
 )
 from app.settings import get_settings
 from app.shop import cart as carts
@@ -662,9 +663,10 @@ async def apply_payment_intent(payment_intent: dict[str, Any]) -> str:
             OrderPayment.payment_intent_id == payment_intent["id"]).first()
     if row is None:
         meta = payment_intent.get("metadata") or {}
-        if not (str(meta.get("order_id", "")).isdecimal() and str(meta.get("attempt", "")).isdecimal()):
+        order_id, attempt = metadata_number(meta, "order_id"), metadata_number(meta, "attempt")
+        if order_id is None or attempt is None:
             return "not ours"
-        row = {"order": int(meta["order_id"]), "attempt": int(meta["attempt"])}
+        row = {"order": order_id, "attempt": attempt}
         if not await OrderPayment.exists().where(OrderPayment.idempotency_key == attempt_key(row["order"], row["attempt"])):
             return "unknown attempt"
     return await record_payment(row["order"], row["attempt"], result)
