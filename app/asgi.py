@@ -21,6 +21,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from app import audit_routes
 from app.accounts import api as accounts_api
 from app.accounts import privacy as accounts_privacy
 from app.accounts import routes as accounts_routes
@@ -140,6 +141,7 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         *orders_routes.ROUTES,
         *payment_webhooks.ROUTES,
         *ops.ROUTES,
+        *audit_routes.ROUTES,
         *accounts_privacy.ROUTES,
         *experiments_routes.ROUTES,
         *insight_routes.ROUTES,

@@ -235,6 +235,7 @@ def serve(host: str, port: int | None, workers: int) -> None:
 def worker(concurrency: int) -> None:
     """Run background jobs (emails, scheduled moves). Run as many as you like."""
     _settings_or_exit()
+    import app.handlers  # noqa: F401  (every job handler and event subscriber)
     from app.db import start_database, stop_database
     from app.jobs.service import run_worker
 

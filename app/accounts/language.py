@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from app.accounts.tables import Member
+from app.mail import service as mail
 
 
 async def member_locale(member_id: int) -> str | None:
@@ -14,3 +15,6 @@ async def member_locale(member_id: int) -> str | None:
 async def email_locale(address: str) -> str | None:
     row = await Member.select(Member.locale).where(Member.email == address.lower()).first()
     return row["locale"] if row else None
+
+
+mail.provide_recipient_locale(email_locale)

@@ -23,6 +23,7 @@ from app.mail.service import queue_email
 from app.points import service as points
 from app.settings import get_settings
 from app.throttle import counters
+from app.web import identity
 
 log = logging.getLogger("crowdmade.accounts")
 
@@ -556,3 +557,7 @@ async def create_staff(*, email: str, password: str, display_name: str = "Staff"
             )
         ).returning(Member.id)
         return rows[0]["id"]
+
+
+# The HTTP glue (app/web) asks these who a session or a token belongs to.
+identity.provide_members(session=member_for_session, api_token=member_for_api_token)

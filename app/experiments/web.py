@@ -17,6 +17,7 @@ from litestar.response import Template
 from litestar.types import Receive, Scope, Send
 
 from app.experiments.service import RequestExperiments
+from app.web import identity
 
 
 class ExperimentTemplate(Template):
@@ -43,3 +44,6 @@ class _RenderWhenSent:
         if cookie := experiments.cookie_header():
             response.headers.add("set-cookie", cookie)
         await response(scope, receive, send)
+
+
+identity.provide_page_response(ExperimentTemplate)

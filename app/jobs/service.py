@@ -194,8 +194,6 @@ async def drain(max_rounds: int = 50) -> int:
 
 
 async def run_worker(stop: asyncio.Event, *, concurrency: int = 4, poll_seconds: float = 1.0) -> None:
-    import app.handlers  # noqa: F401  (registers every job handler)
-
     log.info("job worker %s started (concurrency %s)", WORKER_ID, concurrency)
     last_periodic = 0.0
     loop = asyncio.get_running_loop()

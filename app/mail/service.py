@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage as MimeMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from app import i18n
-from app.accounts.language import email_locale
 from app.db import utcnow
 from app.jobs.service import enqueue, job_handler
 from app.mail.tables import EmailMessage
@@ -16,6 +16,16 @@ from app.settings import get_settings
 from app.web.templating import render_text
 
 log = logging.getLogger("crowdmade.mail")
+
+
+# The stored language of the member an address belongs to: registered by accounts (mail sits
+# below every domain and knows no member).
+_recipient_locale: Callable[[str], Awaitable[str | None]] | None = None
+
+
+def provide_recipient_locale(lookup: Callable[[str], Awaitable[str | None]]) -> None:
+    global _recipient_locale  # noqa: PLW0603 (one registration, at import)
+    _recipient_locale = lookup
 
 
 async def queue_email(
@@ -32,7 +42,7 @@ async def queue_email(
     if to.lower().endswith(".invalid") or to.lower().endswith("@invalid"):
         return False  # a deleted member's pseudonymised address (RFC 2606 reserves .invalid): never sent
     settings = get_settings()
-    locale = locale or await email_locale(to) or i18n.get_locale()
+    locale = locale or (await _recipient_locale(to) if _recipient_locale else None) or i18n.get_locale()
     with i18n.use_locale(locale):
         if subject_args is not None:
             subject = i18n.gettext(subject, **{"site": settings.site_name, **subject_args})

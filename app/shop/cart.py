@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.types import Scope
+
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.errors import FormError, NotFound
 from app.experiments import service as experiments
 from app.i18n import gettext
 from app.shop.tables import Cart, CartLine, ProductImage, ProductVariant
+from app.web import identity
+from app.web.middleware import scope_cookie
 
 MAX_LINE_QUANTITY = 99
 CART_COOKIE = "cm_cart"  # "this browser has a visitor cart": without it the badge needs no query
@@ -249,3 +253,12 @@ async def remove_bought(member_id: int, variant_quantities: dict[int, int]) -> N
         else:
             await CartLine.update({CartLine.quantity: line["quantity"] - quantity}).where(CartLine.id == line["id"])
 
+
+
+async def _header_badge(scope: Scope, state: dict[str, Any]) -> None:
+    member = state["member"]
+    state["cart_count"] = await badge_count(member.id if member else None, state["session_id"],
+                                            visitor_has_cart=bool(scope_cookie(scope, CART_COOKIE)))
+
+
+identity.provide_page_state(_header_badge)

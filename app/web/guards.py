@@ -10,11 +10,11 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-from app.accounts.service import CurrentMember
 from app.i18n import gettext
+from app.web.identity import Viewer
 
 
-def member_of(connection: ASGIConnection) -> CurrentMember | None:
+def member_of(connection: ASGIConnection) -> Viewer | None:
     return connection.scope.get("state", {}).get("member")
 
 
@@ -31,11 +31,11 @@ async def requires_staff(connection: ASGIConnection, _: BaseRouteHandler) -> Non
         raise PermissionDeniedException(gettext("Staff only."))
 
 
-async def provide_member(request) -> CurrentMember | None:  # noqa: ANN001 (Litestar resolves by name)
+async def provide_member(request) -> Viewer | None:  # noqa: ANN001 (Litestar resolves by name)
     return member_of(request)
 
 
-async def provide_required_member(request) -> CurrentMember:  # noqa: ANN001
+async def provide_required_member(request) -> Viewer:  # noqa: ANN001
     member = member_of(request)
     if member is None:
         raise NotAuthorizedException(gettext("Log in to continue."))

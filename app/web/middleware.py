@@ -15,8 +15,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
 from app import i18n
-from app.accounts import service as accounts
 from app.settings import get_settings
+from app.web import identity
 from app.web.page_cache import page_cache
 
 SESSION_COOKIE = "cm_session"
@@ -80,7 +80,7 @@ def session_cookie_header(value: str, *, max_age: int | None = 30 * 86400) -> by
     return "; ".join(parts).encode()
 
 
-def _cookie(scope: Scope, name: str) -> str:
+def scope_cookie(scope: Scope, name: str) -> str:
     for header, value in scope.get("headers", []):
         if header == b"cookie":
             for part in value.decode("latin-1").split(";"):
@@ -102,7 +102,7 @@ def _choose_language(scope: Scope, member: Any, *, cookie: bool = True) -> None:
     browser's Accept-Language, else English."""
     code = getattr(member, "locale", None) if member is not None else None
     if not code and cookie:
-        code = i18n.normalize(_cookie(scope, i18n.LANG_COOKIE))
+        code = i18n.normalize(scope_cookie(scope, i18n.LANG_COOKIE))
     if not code:
         code = i18n.from_accept_language(_header(scope, b"accept-language"))
     i18n.set_locale(code)
@@ -131,7 +131,7 @@ class SessionMiddleware:
         if path.startswith("/api/"):
             auth = _header(scope, b"authorization")
             if auth.lower().startswith("bearer "):
-                state["member"] = await accounts.member_for_api_token(auth[7:].strip())
+                state["member"] = await identity.member_for_api_token(auth[7:].strip())
             _choose_language(scope, state["member"], cookie=False)
             await self.app(scope, receive, send)
             return
@@ -139,10 +139,10 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
 
-        raw = _cookie(scope, SESSION_COOKIE)
+        raw = scope_cookie(scope, SESSION_COOKIE)
         new_cookie = None
         if raw and not raw.startswith("a."):
-            state["member"] = await accounts.member_for_session(raw)
+            state["member"] = await identity.member_for_session(raw)
         if state["member"] is None and not (raw and is_signed_anonymous(raw)):
             raw = new_anonymous_id()  # no cookie, an unknown session, or a forged visitor id
             new_cookie = raw
@@ -152,13 +152,10 @@ class SessionMiddleware:
         state["csrf_token"] = token
         ScopeState.from_scope(scope).csrf_token = token
         if scope["method"] == "GET" and (_header(scope, b"hx-request") != "true" or _header(scope, b"hx-boosted") == "true"):
-            # A whole page: its header shows the cart badge (one indexed query; none for a
-            # visitor who never added anything).
-            from app.shop.cart import CART_COOKIE, badge_count
-
-            member = state["member"]
-            state["cart_count"] = await badge_count(member.id if member else None, raw,
-                                                    visitor_has_cart=bool(_cookie(scope, CART_COOKIE)))
+            # A whole page: what its header shows for this member or visitor (the shop's cart
+            # badge: one indexed query; none for a visitor who never added anything).
+            for fill in identity.HOOKS.page_state:
+                await fill(scope, state)
 
         if scope["method"] not in SAFE_METHODS:
             try:

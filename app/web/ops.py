@@ -9,13 +9,11 @@ import re
 import time
 
 from litestar import Request, Response, get
-from litestar.response import Redirect, Template
+from litestar.response import Redirect
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Gauge, generate_latest
 
 from app.db import raw, utcnow
 from app.settings import PROJECT_ROOT, get_settings
-from app.web.guards import requires_staff
-from app.web.responses import render
 
 JOBS_QUEUED = Gauge("crowdmade_jobs_queued", "Jobs waiting to run")
 JOBS_OLDEST = Gauge("crowdmade_jobs_oldest_age_seconds", "Age of the oldest due job that has not run")
@@ -93,18 +91,10 @@ async def metrics(request: Request) -> Response:
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
 
-@get("/staff/audit", guards=[requires_staff])
-async def staff_audit(request: Request) -> Template:
-    from app.audit import run_audit
-
-    report = await run_audit(stripe=request.query_params.get("stripe") == "1")
-    return render(request, "staff/audit.html", {"report": report, "groups": report.by_check()})
-
-
 @get("/favicon.ico", include_in_schema=False)
 async def favicon() -> Redirect:
     """Browsers and feed readers that ask for /favicon.ico without reading the page's <link>."""
     return Redirect("/static/img/favicon.svg", status_code=301, headers={"Cache-Control": "public, max-age=86400"})
 
 
-ROUTES = [healthz, readyz, metrics, staff_audit, favicon]
+ROUTES = [healthz, readyz, metrics, favicon]

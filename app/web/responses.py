@@ -13,14 +13,14 @@ from litestar import Request
 from litestar.datastructures import Cookie
 from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage, Template
 
-from app.accounts.service import CurrentMember
-from app.experiments.web import ExperimentTemplate
+from app.web import identity
+from app.web.identity import Viewer
 from app.web.middleware import FLASH_COOKIE
 
 Flash = tuple[str, str]  # (kind: success | info | error, text)
 
 
-def current_member(request: Request) -> CurrentMember | None:
+def current_member(request: Request) -> Viewer | None:
     return request.scope.get("state", {}).get("member")
 
 
@@ -78,13 +78,18 @@ def render(
     # the bell refreshing itself while a redirect is in flight, must leave it for that page.
     if ctx["flash"] and name == template and not name.rsplit("/", 1)[-1].startswith("_"):
         cookies.append(Cookie(key=FLASH_COOKIE, value="", path="/", max_age=0))
-    return ExperimentTemplate(
+    page_response = identity.HOOKS.page_response or _missing_page_response()
+    return page_response(
         template_name=name,
         context=ctx,
         status_code=status_code,
         headers={"Vary": "HX-Request", **(headers or {})},
         cookies=cookies,
     )
+
+
+def _missing_page_response() -> type:
+    raise RuntimeError("app.web.identity: no page response registered (import app.handlers first)")
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -14,7 +14,7 @@ from app.accounts import service as accounts
 from app.asgi import create_app
 from app.community import api as community_api
 from app.community import routes as community_routes
-from app.web import middleware
+from app.web import identity, middleware
 from app.web.guards import requires_staff
 from tests.factories import csrf_from, login, make_member
 
@@ -139,7 +139,7 @@ async def test_an_internal_error_still_carries_the_security_headers(client, monk
         monkeypatch.setattr(community_api.badges, "leaderboard", failing)
         url = "/api/v1/leaderboard"
     elif where == "session middleware":
-        monkeypatch.setattr(middleware.accounts, "member_for_session", failing)
+        monkeypatch.setattr(identity.HOOKS, "member_for_session", failing)
     else:
         import app.shop.cart
 
