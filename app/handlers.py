@@ -2,6 +2,7 @@
 (the web app, the worker, the demo loader, the tests) knows all of it after one import.
 
 - job handlers (`@job_handler`);
+- domain events' subscribers (`@subscribe`, app/events.py);
 - what the HTTP glue and the outbox ask the domains (`app.web.identity`, the mail outbox's
   recipient language), so `web` and `mail` import no domain.
 """
@@ -11,6 +12,7 @@ import app.accounts.privacy  # noqa: F401
 import app.accounts.service  # noqa: F401  (who a session or an API token belongs to)
 import app.campaigns.jobs  # noqa: F401
 import app.community.views  # noqa: F401
+import app.experiments.subscribers  # noqa: F401  (domain events' subscribers, as below)
 import app.experiments.web  # noqa: F401  (pages render with their experiments)
 import app.ideas.jobs  # noqa: F401
 import app.jobs.service  # noqa: F401
@@ -18,6 +20,7 @@ import app.mail.service  # noqa: F401
 import app.notifications.service  # noqa: F401
 import app.orders.fulfilment  # noqa: F401
 import app.points.badges  # noqa: F401
+import app.points.subscribers  # noqa: F401
 import app.shop.cart  # noqa: F401  (the header's cart badge)
 import app.shop.checkout  # noqa: F401
 import app.shop.reviews  # noqa: F401

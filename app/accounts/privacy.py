@@ -18,6 +18,7 @@ from markupsafe import escape
 
 from app import i18n
 from app.accounts import service as accounts
+from app.accounts.levels import level_for
 from app.accounts.service import LOGIN_WINDOW_SECONDS, CurrentMember, new_token, normalize_email, token_hash
 from app.accounts.tables import ApiToken, Consent, EmailToken, Member, Session
 from app.db import as_aware, is_sqlite, utcnow, write_transaction
@@ -213,7 +214,6 @@ async def export_data(member_id: int) -> dict[str, Any]:
     from app.mail.tables import EmailMessage
     from app.notifications.tables import Notification, NotificationSetting
     from app.orders.tables import Order, OrderEvent, OrderLine, Refund
-    from app.points import service as points
     from app.points.tables import MemberBadge, PointsEntry, Voucher
     from app.shop.cart import member_owner
     from app.shop.tables import Address, CartLine, ProductQuestion, Review, WishlistItem
@@ -225,7 +225,7 @@ async def export_data(member_id: int) -> dict[str, Any]:
     ).where((Member.id == member_id) & Member.deleted_at.is_null()).first()
     if profile is None:
         raise NotFound(gettext("Member not found"))
-    profile["level"] = points.level_for(profile["points_lifetime"]).level.name
+    profile["level"] = level_for(profile["points_lifetime"]).level.name
     profile["email_verified"] = profile.pop("email_verified_at") is not None
 
     ideas = await Idea.select(

@@ -7,12 +7,12 @@ from litestar.datastructures import Cookie
 
 from app import i18n
 from app.accounts import service
+from app.accounts.levels import level_for
 from app.accounts.service import CurrentMember
 from app.community.service import is_following
 from app.errors import FormError, TooManyRequests
 from app.experiments import service as experiments
 from app.ideas import service as ideas
-from app.points import service as points
 from app.points.badges import badges_of
 from app.web.guards import requires_member
 from app.web.middleware import SESSION_COOKIE, new_anonymous_id
@@ -305,7 +305,7 @@ async def profile_page(request: Request, handle: str) -> Response:
         "accounts/profile.html",
         {
             "profile": profile,
-            "level": points.level_for(profile["points_lifetime"]),
+            "level": level_for(profile["points_lifetime"]),
             "ideas": await ideas.ideas_by_author(profile["id"]),
             "own": own,
             "status_label": ideas.status_label,

@@ -12,15 +12,16 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from app.accounts.events import EmailVerified, MemberSignedUp, ProfileCompleted
+from app.accounts.levels import LevelProgress, level_for
 from app.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
 from app.accounts.tables import ApiToken, EmailToken, Member, Session
 from app.db import as_aware, select_head, utcnow, write_transaction
 from app.db import raw as raw_sql
 from app.errors import FormError, NotFound, TooManyRequests
-from app.experiments import service as experiments
+from app.events import emit
 from app.i18n import N_, get_locale, gettext, ngettext
 from app.mail.service import queue_email
-from app.points import service as points
 from app.settings import get_settings
 from app.throttle import counters
 from app.web import identity
@@ -68,8 +69,8 @@ class CurrentMember:
         )
 
     @property
-    def level(self) -> points.LevelProgress:
-        return points.level_for(self.points_lifetime)
+    def level(self) -> LevelProgress:
+        return level_for(self.points_lifetime)
 
 
 MEMBER_COLUMNS = (
@@ -177,7 +178,7 @@ async def signup(*, email: str, password: str, display_name: str, ip: str = "", 
             return None
         member = CurrentMember.from_row(rows[0])
         await send_verification_email(member)
-        await experiments.record_goal("signup", subject=ab_subject or f"m:{member.id}")
+        await emit(MemberSignedUp(member.id, ab_subject or ""))
     log.info("signup member=%s", member.id)
     return member
 
@@ -243,7 +244,7 @@ async def verify_email(raw_token: str) -> CurrentMember:
         await Member.update({Member.email_verified_at: utcnow()}).where(
             (Member.id == member_id) & Member.email_verified_at.is_null()
         )
-        await points.award(member_id, "signup_verified", key=f"signup_verified:{member_id}")
+        await emit(EmailVerified(member_id))
     return await get_member(member_id)
 
 
@@ -288,14 +289,6 @@ async def authenticate(*, email: str, password: str, ip: str = "") -> CurrentMem
         await Member.update({Member.password_hash: hash_password(password)}).where(Member.id == row["id"])
     log.info("login ok member=%s ip=%s", row["id"], ip)
     return CurrentMember.from_row(row)
-
-
-async def reward_referral(member_id: int) -> int:
-    """The referrer earns points when the invited friend's first order is paid (once per friend)."""
-    row = await Member.select(Member.referred_by).where(Member.id == member_id).first()
-    if not row or not row["referred_by"] or row["referred_by"] == member_id:
-        return 0
-    return await points.award(row["referred_by"], "referral", key=f"referral:{member_id}", reference=f"member:{member_id}")
 
 
 # ---- sessions ----------------------------------------------------------------------------
@@ -485,10 +478,7 @@ async def update_profile(
             {Member.display_name: display_name, Member.handle: handle, Member.bio: bio, Member.location: location}
         ).where(Member.id == member.id)
         if bio and location and member.verified:
-            from app.points import badges
-
-            await points.award(member.id, "profile_complete", key=f"profile_complete:{member.id}")
-            await badges.award_badge(member.id, "profile_complete")
+            await emit(ProfileCompleted(member.id))
     return await get_member(member.id)
 
 

@@ -202,7 +202,7 @@ async def _create_order(pledge_id: int, payment_intent_id: str) -> None:
                             OrderEvent(order=order_id, from_status="placed", to_status="paid", message="Pledge charged"))
     await points.award(pledge["member"], "pledge_paid", key=f"pledge_paid:{pledge_id}", reference=f"pledge:{pledge_id}",
                        points=10 * pledge["quantity"])
-    from app.accounts.service import reward_referral
+    from app.points.service import reward_referral
 
     await reward_referral(pledge["member"])
 

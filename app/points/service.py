@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from app import i18n
 from app.accounts.language import member_locale
+from app.accounts.levels import LEVELS, Level, LevelProgress, level_for  # noqa: F401 (re-exported)
 from app.accounts.tables import Member
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.i18n import N_, gettext
@@ -46,49 +47,6 @@ RULES: dict[str, Rule] = {
 
 # Spending is not "earning": it lowers the balance, never the lifetime total (and level).
 SPENDING_REASONS = frozenset({"redeem", "redeem_refund"})
-
-
-@dataclass(frozen=True)
-class Level:
-    name: str
-    threshold: int
-
-
-LEVELS: tuple[Level, ...] = (
-    Level(N_("Newcomer"), 0),
-    Level(N_("Supporter"), 250),
-    Level(N_("Contributor"), 1_000),
-    Level(N_("Insider"), 5_000),
-    Level(N_("Tastemaker"), 20_000),
-)
-
-
-@dataclass(frozen=True)
-class LevelProgress:
-    level: Level
-    next_level: Level | None
-    lifetime: int
-
-    @property
-    def percent(self) -> int:
-        if self.next_level is None:
-            return 100
-        span = self.next_level.threshold - self.level.threshold
-        return max(0, min(100, (self.lifetime - self.level.threshold) * 100 // span))
-
-    @property
-    def points_to_next(self) -> int:
-        return 0 if self.next_level is None else self.next_level.threshold - self.lifetime
-
-
-def level_for(lifetime: int) -> LevelProgress:
-    current = LEVELS[0]
-    following: Level | None = None
-    for index, level in enumerate(LEVELS):
-        if lifetime >= level.threshold:
-            current = level
-            following = LEVELS[index + 1] if index + 1 < len(LEVELS) else None
-    return LevelProgress(current, following, lifetime)
 
 
 def rule_label(reason: str) -> str:
@@ -286,3 +244,11 @@ async def give_back_voucher(order_id: int) -> None:
                 note = gettext("Voucher %(code)s returned", code=row["code"])
             await award(row["member"], "redeem_refund", key=f"redeem_refund:{row['code']}", points=row["points"],
                         reference=f"voucher:{row['code']}", note=note)
+
+
+async def reward_referral(member_id: int) -> int:
+    """The referrer earns points when the invited friend's first order is paid (once per friend)."""
+    row = await Member.select(Member.referred_by).where(Member.id == member_id).first()
+    if not row or not row["referred_by"] or row["referred_by"] == member_id:
+        return 0
+    return await award(row["referred_by"], "referral", key=f"referral:{member_id}", reference=f"member:{member_id}")

@@ -586,7 +586,7 @@ async def record_payment(order_id: int, attempt: int, result: PaymentResult) -> 
 
 async def _mark_paid(order_id: int, payment_intent_id: str, *, message: str = N_("Payment received")) -> bool:
     """placed -> paid exactly once, with everything a paid order sets off. False if it did not move."""
-    from app.accounts.service import reward_referral
+    from app.points.service import reward_referral
 
     async with write_transaction():
         moved = await move_order(order_id, OrderStatus.PAID, expect=(OrderStatus.PLACED,), message=message,

@@ -105,7 +105,6 @@ async def test_concurrent_redemptions_never_spend_more_than_the_balance():
 
 
 async def test_referral_points_once_for_the_first_paid_order(client):
-    from app.accounts import service as accounts
     from tests.factories import PASSWORD
 
     referrer = await make_member("Referrer")
@@ -113,10 +112,10 @@ async def test_referral_points_once_for_the_first_paid_order(client):
                                                             "display_name": "Friend", "referral": referrer.handle})
     assert response.status_code == 202
     friend_id = (await Member.select(Member.id).where(Member.email == "friend@example.com").first())["id"]
-    assert await accounts.reward_referral(friend_id) == 200
-    assert await accounts.reward_referral(friend_id) == 0
+    assert await points.reward_referral(friend_id) == 200
+    assert await points.reward_referral(friend_id) == 0
     me = await client.post("/api/v1/auth/signup", json={"email": "self@example.com", "password": PASSWORD,
                                                       "display_name": "Self", "referral": "no-such-handle"})
     assert me.status_code == 202
     me_id = (await Member.select(Member.id).where(Member.email == "self@example.com").first())["id"]
-    assert await accounts.reward_referral(me_id) == 0
+    assert await points.reward_referral(me_id) == 0
