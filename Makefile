@@ -25,6 +25,7 @@ E2E ?= 1
 NO_E2E := $(if $(filter 0,$(E2E)), and not e2e,)
 test: $(STAMP)
 	$(BIN)/bandit -c pyproject.toml -q -r app
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m tests.e2e.ensure_browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not serial$(NO_E2E)"
 	$(BIN)/python -m pytest -q -m "serial$(NO_E2E)"
@@ -45,6 +46,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests migrations
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/bandit -c pyproject.toml -q -r app
 
 migrate: $(STAMP)

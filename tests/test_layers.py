@@ -1,0 +1,73 @@
+"""The import contracts (pyproject.toml, [tool.importlinter]) that `make test` runs with
+`lint-imports`: they hold on the code as it is, and they fail on a new upward import, on a new
+link between reactions that must not know each other, and on a debt line that no longer matches
+an import (so the list of known upward imports can only shrink)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT = Path(sys.executable).with_name("lint-imports")
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    """The app package and its contracts, copied where a test may change them."""
+    shutil.copytree(ROOT / "app", tmp_path / "app", ignore=shutil.ignore_patterns("__pycache__", "locale"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def lint(where: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(LINT), "--no-cache"], cwd=where, capture_output=True, text=True, timeout=240,
+                          check=False)
+
+
+def test_the_contracts_hold_on_the_code_as_it_is(copy):
+    result = lint(copy)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "0 broken" in result.stdout
+
+
+def test_an_upward_import_breaks_the_layers(copy):
+    # The database layer reaching up into the shop.
+    with (copy / "app" / "db.py").open("a") as db:
+        db.write("\nfrom app.shop import cart as _cart  # noqa: E402,F401\n")
+    result = lint(copy)
+    assert result.returncode != 0
+    assert "app.db is not allowed to import app.shop" in result.stdout
+    assert "BROKEN" in result.stdout
+
+
+def test_a_core_domain_calling_a_reaction_breaks_the_layers(copy):
+    # accounts emits events now; a direct call of the points ledger again is refused.
+    with (copy / "app" / "accounts" / "service.py").open("a") as service:
+        service.write("\nfrom app.points import service as _points  # noqa: E402,F401\n")
+    result = lint(copy)
+    assert result.returncode != 0
+    assert "app.accounts is not allowed to import app.points" in result.stdout
+
+
+def test_reactions_that_must_not_know_each_other(copy):
+    with (copy / "app" / "insight" / "service.py").open("a") as insight:
+        insight.write("\nfrom app.experiments import service as _experiments  # noqa: E402,F401\n")
+    result = lint(copy)
+    assert result.returncode != 0
+    assert "app.insight is not allowed to import app.experiments" in result.stdout
+
+
+def test_a_paid_debt_must_leave_the_list(copy):
+    """Removing one known upward import without removing its line from the list fails too."""
+    checkout = copy / "app" / "payments" / "webhooks.py"
+    text = checkout.read_text()
+    assert "from app.shop import checkout" in text
+    checkout.write_text(text.replace("from app.shop import checkout", "checkout = None  # paid"))
+    result = lint(copy)
+    assert result.returncode != 0
+    assert "app.payments.webhooks -> app.shop.checkout" in result.stdout + result.stderr
