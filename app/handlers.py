@@ -11,6 +11,7 @@ import app.accounts.language  # noqa: F401  (an email's recipient language)
 import app.accounts.privacy  # noqa: F401
 import app.accounts.service  # noqa: F401  (who a session or an API token belongs to)
 import app.campaigns.jobs  # noqa: F401
+import app.community.subscribers  # noqa: F401
 import app.community.views  # noqa: F401
 import app.experiments.subscribers  # noqa: F401  (domain events' subscribers, as below)
 import app.experiments.web  # noqa: F401  (pages render with their experiments)

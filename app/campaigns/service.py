@@ -18,18 +18,23 @@ from piccolo.columns.combination import WhereRaw
 from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.campaigns import live
+from app.campaigns.events import (
+    CampaignFunded,
+    CampaignGoalReached,
+    CampaignMoved,
+    IdeaGreenlit,
+    PledgeConfirmed,
+)
 from app.campaigns.tables import Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
 from app.db import as_aware, dict_rows, is_sqlite, raw, select_head, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
-from app.experiments import service as experiments
+from app.events import emit
 from app.i18n import N_, babel_locale, get_locale, gettext, ngettext, use_locale
 from app.ideas.service import IdeaStatus, move_idea
 from app.ideas.tables import Idea, Vote
 from app.jobs.service import cancel as cancel_job
 from app.jobs.service import enqueue
 from app.mail.service import queue_email
-from app.points import badges
-from app.points import service as points
 from app.settings import get_settings
 
 log = logging.getLogger("crowdmade.campaigns")
@@ -138,10 +143,7 @@ async def move_campaign(campaign_id: int, to: CampaignStatus, *, actor_id: int |
             raise IllegalMove(gettext("The campaign changed at the same time; reload and try again."))
         await CampaignEvent.insert(CampaignEvent(campaign=campaign_id, actor=actor_id, from_status=current.value,
                                                  to_status=to.value, message=message))
-        if to.value in ("live", "funded"):
-            from app.community import activity
-
-            activity.announce()
+        await emit(CampaignMoved(campaign_id, current.value, to.value))
         return current
 
 
@@ -323,8 +325,7 @@ async def greenlight(staff: CurrentMember, idea_id: int, terms: GreenlightTerms,
                                                          position=position, limit_units=variant.limit_units))
         await CampaignEvent.insert(CampaignEvent(campaign=campaign_id, actor=staff.id, from_status="",
                                                  to_status=C.SCHEDULED.value, message="Greenlit"))
-        await points.award(idea["author"], "idea_greenlit", key=f"idea_greenlit:{idea_id}", reference=f"idea:{idea_id}")
-        await badges.award_badge(idea["author"], "idea_greenlit")
+        await emit(IdeaGreenlit(idea_id, idea["author"], campaign_id))
         for when in sorted({values["starts_at"], early_access_ends, values["ends_at"]}):
             await enqueue("campaign_tick", {"campaign_id": campaign_id}, run_at=when,
                           unique_key=f"campaign_tick:{campaign_id}:{int(when.timestamp())}")
@@ -618,9 +619,9 @@ async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_
     # After the campaign's row lock is released (a launch-day surge queues on it): badges are
     # unique per member, "backed together" counts only feed recommendations.
     async with write_transaction():
-        await _pledge_badges(member.id, campaign)
         await _count_backed_together(member.id, campaign["id"])
-        await experiments.record_goal("pledge", member_id=member.id)
+        await emit(PledgeConfirmed(member.id, campaign["id"], pledge_id, campaign["backers"],
+                                   CampaignStatus(campaign["status"]).value))
     await live.publish(pledge["campaign"])
     return await _owned_pledge(member, pledge_id)
 
@@ -680,19 +681,6 @@ async def also_backed(campaign_id: int, limit: int = 4) -> list[dict[str, Any]]:
     return [{**rows[p["other"]], "backers_together": p["backers"]} for p in pairs if p["other"] in rows]
 
 
-async def _pledge_badges(member_id: int, campaign: dict[str, Any]) -> None:
-    if campaign["backers"] == 0 and not await Pledge.exists().where(
-            (Pledge.campaign == campaign["id"]) & (Pledge.member != member_id)
-            & Pledge.status.is_in([P.ACTIVE.value, P.CHARGING.value, P.PAID.value])):
-        await badges.award_badge(member_id, "first_backer")
-    if campaign["status"] == C.EARLY_ACCESS:
-        await badges.award_badge(member_id, "early_insider")
-    backed = await Pledge.select(Pledge.campaign).where(
-        (Pledge.member == member_id) & Pledge.status.is_in([P.ACTIVE.value, P.CHARGING.value, P.PAID.value])).distinct()
-    if len(backed) >= 10:
-        await badges.award_badge(member_id, "ten_campaigns")
-
-
 async def _count(campaign: dict[str, Any], units: int, amount: int, *, backers: int) -> dict[str, Any]:
     """Add to the campaign's totals; returns them as counted (the row's new values)."""
     rows = await Campaign.update({
@@ -703,9 +691,7 @@ async def _count(campaign: dict[str, Any], units: int, amount: int, *, backers: 
                                                       Campaign.backers)
     if rows and rows[0]["pledged_units"] >= rows[0]["goal_units"] and rows[0]["goal_reached_at"] is None:
         await Campaign.update({Campaign.goal_reached_at: utcnow()}).where(Campaign.id == campaign["id"])
-        from app.community import activity
-
-        activity.announce()
+        await emit(CampaignGoalReached(campaign["id"]))
     return rows[0] if rows else {"backers": campaign["backers"] + backers}
 
 
@@ -891,9 +877,7 @@ async def close_campaign(campaign_id: int, *, actor_id: int | None = None, now: 
         await enqueue(job, {"campaign_id": campaign_id}, unique_key=f"{job}:{campaign_id}")
         idea = await Idea.select(Idea.author).where(Idea.id == campaign["idea"]).first()
         if target is C.FUNDED:
-            await points.award(idea["author"], "idea_funded", key=f"idea_funded:{campaign['idea']}",
-                               reference=f"campaign:{campaign_id}")
-            await badges.award_badge(idea["author"], "funded_creator")
+            await emit(CampaignFunded(campaign_id, campaign["idea"], idea["author"]))
     log.info("campaign %s closed: %s", campaign_id, target)
     await live.publish(campaign_id)
     return target

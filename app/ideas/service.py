@@ -22,8 +22,9 @@ from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.db import as_aware, dict_rows, id_list, is_sqlite, raw, select_head, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
-from app.experiments import service as experiments
+from app.events import emit
 from app.i18n import N_, gettext
+from app.ideas.events import IdeaAccepted, IdeaMoved, IdeaVoted
 from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
 from app.jobs.service import enqueue
 from app.mail.service import queue_email
@@ -150,16 +151,8 @@ async def move_idea(
         event = await IdeaEvent.insert(
             IdeaEvent(idea=idea_id, actor=actor_id, from_status=current.value, to_status=to.value, message=message)
         ).returning(IdeaEvent.id)
-        if to in PUBLIC_STATUSES:
-            from app.community.service import notify_idea_followers
-
-            await notify_idea_followers(idea_id, key=f"idea_event:{event[0]['id']}", exclude={idea["author"]},
-                                        title=FOLLOWER_TITLES[to], title_args={"title": idea["title"]},
-                                        link=f"/ideas/{idea_id}")
-        if to.value in ("voting", "greenlit"):
-            from app.community import activity
-
-            activity.announce()
+        await emit(IdeaMoved(idea_id, idea["author"], idea["title"], current.value, to.value, event[0]["id"],
+                             public=to in PUBLIC_STATUSES))
         return {**idea, "from": current, "to": to, "event_id": event[0]["id"]}
 
 
@@ -336,10 +329,7 @@ async def review(staff: CurrentMember, idea_id: int, action: str, message: str =
         moved = await move_idea(idea_id, target, actor_id=staff.id, message=message, extra=extra)
         author = await Member.select(Member.email, Member.display_name).where(Member.id == moved["author"]).first()
         if target is S.VOTING:
-            from app.points import badges
-
-            await points.award(moved["author"], "idea_accepted", key=f"idea_accepted:{idea_id}", reference=f"idea:{idea_id}")
-            await badges.award_badge(moved["author"], "first_idea")
+            await emit(IdeaAccepted(idea_id, moved["author"]))
             await enqueue("close_voting", {"idea_id": idea_id}, run_at=ends, unique_key=f"close_voting:{idea_id}")
         await _email_author(moved, author, target, message)
     return target
@@ -502,6 +492,7 @@ async def _cast_vote(member: CurrentMember, idea_id: int, now: dt.datetime) -> V
     awarded = cast["awarded"] or 0
     badges_due = not cast["has_first"] or ((cast["member_votes"] or 0) >= 100 and not cast["has_hundred"])
     level_up = cast["lifetime"] is not None and points.levelled_up(cast["lifetime"] - awarded, cast["lifetime"])
+    voted = IdeaVoted(member.id, idea_id, cast["member_votes"] or 0, bool(cast["has_first"]), bool(cast["has_hundred"]))
     if badges_due or level_up:
         # Rare after a member's first vote. A badge or level notification follows in its own
         # transaction: each is keyed, and a vote badge missed by a crash here comes with the
@@ -509,8 +500,9 @@ async def _cast_vote(member: CurrentMember, idea_id: int, now: dt.datetime) -> V
         async with write_transaction():
             if level_up:
                 await points.notify_level_up(member.id, cast["lifetime"] - awarded, cast["lifetime"])
-            await _vote_badges(member, cast["member_votes"] or 0, cast["has_first"], cast["has_hundred"])
-    await experiments.record_goal("vote", member_id=member.id)  # no query unless an experiment counts votes
+            await emit(voted)
+    else:
+        await emit(voted)  # the subscribers write nothing unless an experiment counts votes
     return VoteState(idea_id, True, cast["vote_count"], awarded)
 
 
@@ -528,18 +520,8 @@ async def _count_vote(member: CurrentMember, idea_id: int, token: str, now: dt.d
         '(SELECT COUNT(*) FROM "member_badge" WHERE "member" = {} AND "badge" = {}) AS "first", '
         '(SELECT COUNT(*) FROM "member_badge" WHERE "member" = {} AND "badge" = {}) AS "hundred"',
         member.id, member.id, "first_vote", member.id, "hundred_votes")
-    await _vote_badges(member, held[0]["votes"], bool(held[0]["first"]), bool(held[0]["hundred"]))
-    await experiments.record_goal("vote", member_id=member.id)
+    await emit(IdeaVoted(member.id, idea_id, held[0]["votes"], bool(held[0]["first"]), bool(held[0]["hundred"])))
     return VoteState(idea_id, True, votes, awarded)
-
-
-async def _vote_badges(member: CurrentMember, votes: int, has_first: bool, has_hundred: bool) -> None:
-    from app.points import badges
-
-    if not has_first:
-        await badges.award_badge(member.id, "first_vote")
-    if votes >= 100 and not has_hundred:
-        await badges.award_badge(member.id, "hundred_votes")
 
 
 async def _vote_checked(member: CurrentMember, idea_id: int) -> VoteState:

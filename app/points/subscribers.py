@@ -1,12 +1,19 @@
 """Points and badges earned for what happens elsewhere: inline subscribers (app/events.py), so
-each award commits or rolls back with the change that earned it."""
+each award commits or rolls back with the change that earned it. Each award is keyed, so a
+subscriber run twice for one change awards once."""
 
 from __future__ import annotations
 
 from app.accounts.events import EmailVerified, ProfileCompleted
+from app.campaigns.events import CampaignFunded, IdeaGreenlit, PledgeConfirmed
+from app.campaigns.service import CampaignStatus, PledgeStatus
+from app.campaigns.tables import Pledge
 from app.events import subscribe
+from app.ideas.events import IdeaAccepted, IdeaVoted
 from app.points import badges
 from app.points import service as points
+
+COUNTING = [PledgeStatus.ACTIVE.value, PledgeStatus.CHARGING.value, PledgeStatus.PAID.value]
 
 
 @subscribe(EmailVerified)
@@ -18,3 +25,48 @@ async def award_signup_verified(event: EmailVerified) -> None:
 async def award_profile_complete(event: ProfileCompleted) -> None:
     await points.award(event.member_id, "profile_complete", key=f"profile_complete:{event.member_id}")
     await badges.award_badge(event.member_id, "profile_complete")
+
+
+@subscribe(IdeaAccepted)
+async def award_idea_accepted(event: IdeaAccepted) -> None:
+    await points.award(event.author_id, "idea_accepted", key=f"idea_accepted:{event.idea_id}",
+                       reference=f"idea:{event.idea_id}")
+    await badges.award_badge(event.author_id, "first_idea")
+
+
+@subscribe(IdeaVoted)
+async def award_vote_badges(event: IdeaVoted) -> None:
+    """The vote's own points are the vote's (its database function on PostgreSQL writes them
+    with the vote, for speed): the badges follow here."""
+    if not event.has_first_vote:
+        await badges.award_badge(event.member_id, "first_vote")
+    if event.member_votes >= 100 and not event.has_hundred_votes:
+        await badges.award_badge(event.member_id, "hundred_votes")
+
+
+@subscribe(IdeaGreenlit)
+async def award_idea_greenlit(event: IdeaGreenlit) -> None:
+    await points.award(event.author_id, "idea_greenlit", key=f"idea_greenlit:{event.idea_id}",
+                       reference=f"idea:{event.idea_id}")
+    await badges.award_badge(event.author_id, "idea_greenlit")
+
+
+@subscribe(CampaignFunded)
+async def award_idea_funded(event: CampaignFunded) -> None:
+    await points.award(event.author_id, "idea_funded", key=f"idea_funded:{event.idea_id}",
+                       reference=f"campaign:{event.campaign_id}")
+    await badges.award_badge(event.author_id, "funded_creator")
+
+
+@subscribe(PledgeConfirmed)
+async def award_pledge_badges(event: PledgeConfirmed) -> None:
+    member_id, campaign_id = event.member_id, event.campaign_id
+    if event.backers_before == 0 and not await Pledge.exists().where(
+            (Pledge.campaign == campaign_id) & (Pledge.member != member_id) & Pledge.status.is_in(COUNTING)):
+        await badges.award_badge(member_id, "first_backer")
+    if event.campaign_status == CampaignStatus.EARLY_ACCESS.value:
+        await badges.award_badge(member_id, "early_insider")
+    backed = await Pledge.select(Pledge.campaign).where(
+        (Pledge.member == member_id) & Pledge.status.is_in(COUNTING)).distinct()
+    if len(backed) >= 10:
+        await badges.award_badge(member_id, "ten_campaigns")

@@ -1,0 +1,47 @@
+"""What happens to campaigns and pledges that other parts of the site react to (app/events.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class IdeaGreenlit:
+    """Staff turned an idea into a scheduled pre-order campaign."""
+
+    idea_id: int
+    author_id: int
+    campaign_id: int
+
+
+@dataclass(frozen=True)
+class CampaignMoved:
+    campaign_id: int
+    from_status: str
+    to_status: str
+
+
+@dataclass(frozen=True)
+class CampaignGoalReached:
+    campaign_id: int
+
+
+@dataclass(frozen=True)
+class CampaignFunded:
+    """The deadline passed with the goal reached (charging follows)."""
+
+    campaign_id: int
+    idea_id: int
+    author_id: int
+
+
+@dataclass(frozen=True)
+class PledgeConfirmed:
+    """A backer's card was saved and the pledge counts. `backers_before`: the campaign's backers
+    before this pledge, as counted under its lock; `campaign_status` as it was then."""
+
+    member_id: int
+    campaign_id: int
+    pledge_id: int
+    backers_before: int
+    campaign_status: str
