@@ -19,6 +19,7 @@ import app.ideas.jobs  # noqa: F401
 import app.jobs.service  # noqa: F401
 import app.mail.service  # noqa: F401
 import app.notifications.service  # noqa: F401
+import app.notifications.subscribers  # noqa: F401
 import app.orders.fulfilment  # noqa: F401
 import app.points.badges  # noqa: F401
 import app.points.subscribers  # noqa: F401

@@ -9,6 +9,7 @@ from app.campaigns.events import PledgeConfirmed
 from app.events import subscribe
 from app.experiments import service as experiments
 from app.ideas.events import IdeaVoted
+from app.shop.events import AddedToCart, ShopOrderPaid
 
 
 @subscribe(MemberSignedUp)
@@ -24,3 +25,13 @@ async def vote_goal(event: IdeaVoted) -> None:
 @subscribe(PledgeConfirmed)
 async def pledge_goal(event: PledgeConfirmed) -> None:
     await experiments.record_goal("pledge", member_id=event.member_id)
+
+
+@subscribe(AddedToCart)
+async def add_to_cart_goal(event: AddedToCart) -> None:
+    await experiments.record_goal("add_to_cart", member_id=event.member_id, subject=event.ab_subject)
+
+
+@subscribe(ShopOrderPaid)
+async def order_paid_goal(event: ShopOrderPaid) -> None:
+    await experiments.record_goal("order_paid", member_id=event.member_id)

@@ -30,13 +30,14 @@ from app.campaigns.service import (
 from app.campaigns.tables import Campaign, Pledge
 from app.db import as_aware, utcnow, write_transaction
 from app.errors import Conflict, NotFound
+from app.events import emit
 from app.i18n import gettext
 from app.jobs.service import current_lease, enqueue
 from app.orders.service import new_order_number
 from app.orders.tables import Order, OrderEvent, OrderLine
+from app.payments.events import PledgePaid
 from app.payments.gateway import PaymentOutcome, PaymentResult, gateway
 from app.payments.tables import ChargeAttempt
-from app.points import service as points
 from app.settings import get_settings
 
 log = logging.getLogger("crowdmade.settlement")
@@ -200,11 +201,7 @@ async def _create_order(pledge_id: int, payment_intent_id: str) -> None:
                                      total=pledge["amount"]))
     await OrderEvent.insert(OrderEvent(order=order_id, from_status="", to_status="placed", message="Pre-order"),
                             OrderEvent(order=order_id, from_status="placed", to_status="paid", message="Pledge charged"))
-    await points.award(pledge["member"], "pledge_paid", key=f"pledge_paid:{pledge_id}", reference=f"pledge:{pledge_id}",
-                       points=10 * pledge["quantity"])
-    from app.points.service import reward_referral
-
-    await reward_referral(pledge["member"])
+    await emit(PledgePaid(pledge_id, pledge["member"], pledge["quantity"]))
 
 
 async def refund_stray_payment(payment_intent_id: str, amount: int, pledge_id: int) -> None:

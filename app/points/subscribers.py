@@ -10,8 +10,10 @@ from app.campaigns.service import CampaignStatus, PledgeStatus
 from app.campaigns.tables import Pledge
 from app.events import subscribe
 from app.ideas.events import IdeaAccepted, IdeaVoted
+from app.payments.events import PledgePaid
 from app.points import badges
 from app.points import service as points
+from app.shop.events import ReviewHidden, ReviewSaved, ShopOrderPaid
 
 COUNTING = [PledgeStatus.ACTIVE.value, PledgeStatus.CHARGING.value, PledgeStatus.PAID.value]
 
@@ -70,3 +72,29 @@ async def award_pledge_badges(event: PledgeConfirmed) -> None:
         (Pledge.member == member_id) & Pledge.status.is_in(COUNTING)).distinct()
     if len(backed) >= 10:
         await badges.award_badge(member_id, "ten_campaigns")
+
+
+@subscribe(PledgePaid)
+async def award_pledge_paid(event: PledgePaid) -> None:
+    await points.award(event.member_id, "pledge_paid", key=f"pledge_paid:{event.pledge_id}",
+                       reference=f"pledge:{event.pledge_id}", points=10 * event.quantity)
+    await points.reward_referral(event.member_id)
+
+
+@subscribe(ShopOrderPaid)
+async def referral_for_order(event: ShopOrderPaid) -> None:
+    await points.reward_referral(event.member_id)
+
+
+@subscribe(ReviewSaved)
+async def award_review(event: ReviewSaved) -> None:
+    await points.award(event.member_id, "review", key=f"review:{event.product_id}:{event.member_id}",
+                       reference=f"product:{event.product_id}")
+    await badges.award_badge(event.member_id, "reviewer")
+
+
+@subscribe(ReviewHidden)
+async def take_back_review_points(event: ReviewHidden) -> None:
+    """Its points go, once (showing the review again does not pay them twice)."""
+    await points.reverse(event.member_id, original_key=f"review:{event.product_id}:{event.member_id}",
+                         reason="review_removed", reference=f"review:{event.review_id}")

@@ -14,8 +14,9 @@ from litestar.types import Scope
 
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.errors import FormError, NotFound
-from app.experiments import service as experiments
+from app.events import emit
 from app.i18n import gettext
+from app.shop.events import AddedToCart
 from app.shop.tables import Cart, CartLine, ProductImage, ProductVariant
 from app.web import identity
 from app.web.middleware import scope_cookie
@@ -113,7 +114,7 @@ async def add_to_cart(owner: str, variant_id: Any, quantity: Any = 1, *, member_
         else:
             await CartLine.insert(CartLine(cart=cart_id, variant=variant_id, quantity=wanted))
         await Cart.update({Cart.updated_at: utcnow()}).where(Cart.id == cart_id)
-        await experiments.record_goal("add_to_cart", member_id=member_id, subject=None if member_id else ab_subject)
+        await emit(AddedToCart(member_id, None if member_id else ab_subject))
     return await cart_count(owner)
 
 

@@ -24,18 +24,19 @@ from typing import Any
 
 from piccolo.columns.combination import WhereRaw
 
-from app.accounts.language import member_locale
 from app.accounts.service import CurrentMember
 from app.campaigns.service import parse_money
 from app.campaigns.tables import Campaign
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound, TooManyRequests
-from app.i18n import N_, gettext, use_locale
+from app.events import emit
+from app.i18n import N_, gettext
 from app.ideas.service import decode_cursor, encode_cursor, fts5_query  # noqa: F401  (re-exported for the API)
 from app.ideas.tables import Category, Idea, IdeaImage
 from app.media.images import StoredImage, check_and_reencode
 from app.media.storage import new_key, storage
 from app.settings import get_settings
+from app.shop.events import ProductQuestionAnswered, ProductQuestionAsked
 from app.shop.tables import BoughtTogether, Product, ProductImage, ProductQuestion, ProductVariant
 
 
@@ -825,12 +826,8 @@ async def ask_question(member: CurrentMember, slug: str, body: str) -> int:
             ProductQuestion.id)
         question_id = rows[0]["id"]
         if product["idea_author"] and product["idea_author"] != member.id:
-            from app.notifications.service import notify
-
-            with use_locale(await member_locale(product["idea_author"])):
-                title = gettext("%(name)s asked about %(product)s", name=member.display_name, product=product["name"])
-            await notify(product["idea_author"], "reply", key=f"product_question:{question_id}",
-                         title=title, body=text[:280], link=f"{product['url']}#question-{question_id}")
+            await emit(ProductQuestionAsked(question_id, product["idea_author"], member.display_name, product["name"],
+                                            product["url"], text))
     return question_id
 
 
@@ -851,12 +848,7 @@ async def answer_question(member: CurrentMember, slug: str, question_id: int, an
         await ProductQuestion.update({ProductQuestion.answer: text, ProductQuestion.answered_by: member.id,
                                       ProductQuestion.answered_at: utcnow()}).where(ProductQuestion.id == question_id)
         if question["member"] != member.id:
-            from app.notifications.service import notify
-
-            with use_locale(await member_locale(question["member"])):
-                title = gettext("Your question about %(product)s was answered", product=product["name"])
-            await notify(question["member"], "reply", key=f"product_answer:{question_id}",
-                         title=title, body=text[:280], link=f"{product['url']}#question-{question_id}")
+            await emit(ProductQuestionAnswered(question_id, question["member"], product["name"], product["url"], text))
 
 
 async def hide_question(staff: CurrentMember, slug: str, question_id: int) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from app.accounts.service import CurrentMember
 from app.db import as_aware, is_sqlite, raw, utcnow, write_transaction
 from app.errors import Conflict, FormError, NotFound
-from app.experiments import service as experiments
+from app.events import emit
 from app.i18n import N_, gettext, ngettext, use_locale
 from app.jobs.service import enqueue, job_handler
 from app.orders.service import OrderStatus, move_order, new_order_number, release_stock
@@ -43,6 +43,7 @@ from app.payments.gateway import (
 )
 from app.settings import get_settings
 from app.shop import cart as carts
+from app.shop.events import ShopOrderPaid
 from app.shop.tables import Address, Product, ProductVariant
 
 log = logging.getLogger("crowdmade.checkout")
@@ -586,8 +587,6 @@ async def record_payment(order_id: int, attempt: int, result: PaymentResult) -> 
 
 async def _mark_paid(order_id: int, payment_intent_id: str, *, message: str = N_("Payment received")) -> bool:
     """placed -> paid exactly once, with everything a paid order sets off. False if it did not move."""
-    from app.points.service import reward_referral
-
     async with write_transaction():
         moved = await move_order(order_id, OrderStatus.PAID, expect=(OrderStatus.PLACED,), message=message,
                                  extra={Order.payment_intent_id: payment_intent_id, Order.failure_message: "",
@@ -612,9 +611,8 @@ async def _mark_paid(order_id: int, payment_intent_id: str, *, message: str = N_
         await _count_bought_together(sorted(units))
         await carts.remove_bought(order["member"], {line["variant_id"]: line["quantity"] for line in lines
                                                     if line["variant_id"]})
-        await reward_referral(order["member"])
         await _confirm(order, lines)
-        await experiments.record_goal("order_paid", member_id=order["member"])
+        await emit(ShopOrderPaid(order_id, order["member"], order["number"]))
     return True
 
 
@@ -630,18 +628,13 @@ async def _count_bought_together(product_ids: list[int]) -> None:
 async def _confirm(order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
     from app.accounts.language import email_locale
     from app.mail.service import queue_email
-    from app.notifications.service import notify
 
     settings = get_settings()
     number = order["number"]
     ship_to = _json(order["ship_to"])
     code = ship_to.get("country", "")
     with use_locale(await email_locale(order["member.email"])):  # the buyer's language (also from a webhook)
-        title = gettext("Order %(number)s is confirmed", number=number)
-        body = gettext("Thank you! We'll email you when it ships.")
         country = gettext(COUNTRIES[code]) if code in COUNTRIES else code
-    await notify(order["member"], "order", key=f"order:{order['id']}:paid", title=title,
-                 body=body, link=f"/orders/{number}", email=False)
     await queue_email(
         kind="order_confirmation", subject_ref=f"order:{order['id']}", to=order["member.email"],
         subject=N_("Order %(number)s confirmed: thank you!"), subject_args={"number": number},

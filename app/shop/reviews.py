@@ -18,13 +18,13 @@ from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.errors import Forbidden, FormError, NotFound
+from app.events import emit
 from app.i18n import N_, gettext
 from app.jobs.service import enqueue, job_handler
 from app.mail.service import queue_email
 from app.orders.tables import Order, OrderLine
-from app.points import badges
-from app.points import service as points
 from app.settings import get_settings
+from app.shop.events import ReviewHidden, ReviewSaved
 from app.shop.tables import Product, Review
 
 log = logging.getLogger("crowdmade.shop.reviews")
@@ -142,9 +142,7 @@ async def submit_review(member: CurrentMember, product_id: int, *, rating: Any, 
                                  Review.updated_at: now}).where(Review.id == review_id)
             if not existing["hidden"] and existing["rating"] != stars:
                 await _move_rating(product_id, 0, stars - existing["rating"])
-        await points.award(member.id, "review", key=f"review:{product_id}:{member.id}",
-                           reference=f"product:{product_id}")
-        await badges.award_badge(member.id, "reviewer")
+        await emit(ReviewSaved(member.id, product_id))
     log.info("review %s of product %s by member %s (%s stars)", review_id, product["id"], member.id, stars)
     return await get_review(review_id)
 
@@ -167,8 +165,7 @@ async def set_hidden(staff: CurrentMember, review_id: int, *, hidden: bool, reas
             stars = moved[0]["rating"]
             await _move_rating(review["product"], -1 if hidden else 1, -stars if hidden else stars)
             if hidden:  # its points go, once (showing it again does not pay them twice)
-                await points.reverse(review["member"], original_key=f"review:{review['product']}:{review['member']}",
-                                     reason="review_removed", reference=f"review:{review_id}")
+                await emit(ReviewHidden(review["member"], review["product"], review_id))
     log.info("review %s %s by staff %s", review_id, "hidden" if hidden else "shown", staff.id)
     return await get_review(review_id)
 
