@@ -23,7 +23,7 @@ from litestar.template.config import TemplateConfig
 
 from app import audit_routes
 from app.accounts import api as accounts_api
-from app.accounts import privacy as accounts_privacy
+from app.accounts import privacy_routes as accounts_privacy
 from app.accounts import routes as accounts_routes
 from app.campaigns import api as campaigns_api
 from app.campaigns import routes as campaigns_routes

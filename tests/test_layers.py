@@ -71,3 +71,25 @@ def test_a_paid_debt_must_leave_the_list(copy):
     result = lint(copy)
     assert result.returncode != 0
     assert "app.payments.webhooks -> app.shop.checkout" in result.stdout + result.stderr
+
+
+def _domain(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 else module
+
+
+def test_no_module_imports_another_domains_private_names():
+    """`from app.shop.reviews import _lock_product` in accounts was how privacy reached into the
+    shop; a domain's underscored names are its own (the composition root's too)."""
+    import ast
+
+    offences = []
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("app."):
+                if _domain(node.module) == _domain(module):
+                    continue
+                offences += [f"{module}:{node.lineno} imports {node.module}.{alias.name}" for alias in node.names
+                             if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert offences == []

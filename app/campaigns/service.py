@@ -638,7 +638,7 @@ async def _activate_pledge(member: CurrentMember, pledge: dict[str, Any], paymen
         # pledge of a launch-day surge queues on that lock. If the pledge is not confirmed below
         # (the campaign ended, or it was confirmed or cancelled meanwhile) the email rolls back
         # with it; the email's key is unique besides, so it is sent once.
-        await _email_pledge(pledge_id, "pledge_confirmed", "confirmed")
+        await email_pledge(pledge_id, "pledge_confirmed", "confirmed")
         campaign = await _lock_campaign(pledge["campaign"], share=True)
         # Re-read under the lock: a change that committed meanwhile decides what is counted.
         pledge = await _owned_pledge(member, pledge_id)
@@ -727,7 +727,7 @@ async def change_pledge(member: CurrentMember, pledge_id: int, *, variant_id: An
                                                      message=f"Changed to {new_quantity} unit(s)")).returning(PledgeEvent.id)
         if pledge["status"] == P.ACTIVE:
             await _count(campaign, new_quantity - pledge["quantity"], amount - pledge["amount"], backers=0)
-            await _email_pledge(pledge_id, "pledge_changed", f"changed:{event[0]['id']}")
+            await email_pledge(pledge_id, "pledge_changed", f"changed:{event[0]['id']}")
     await live.publish(pledge["campaign"])
     return await _owned_pledge(member, pledge_id)
 
@@ -744,7 +744,7 @@ async def cancel_pledge(member: CurrentMember, pledge_id: int, *, now: dt.dateti
     ended = await _end_pending(pledge_id, P.CANCELLED, "Cancelled by the backer", allowed=(P.PENDING, P.ACTIVE),
                                require_open=True)
     if ended and was_active:
-        await _email_pledge(pledge_id, "pledge_cancelled", "cancelled")
+        await email_pledge(pledge_id, "pledge_cancelled", "cancelled")
     await live.publish(pledge["campaign"])
 
 
@@ -796,7 +796,7 @@ EMAIL_SUBJECTS = {  # translated into the recipient's language by queue_email
 }
 
 
-async def _email_pledge(pledge_id: int, kind: str, ref: str) -> None:
+async def email_pledge(pledge_id: int, kind: str, ref: str) -> None:
     head = select_head("campaigns.pledge_email", lambda: Pledge.select(Pledge.member,
         Pledge.id, Pledge.quantity, Pledge.amount, Pledge.status, Pledge.variant.name, Pledge.member.email,
         Pledge.member.display_name, Pledge.campaign.idea.title, Pledge.campaign.idea, Pledge.campaign.ends_at,
@@ -892,7 +892,7 @@ async def release_campaign(campaign_id: int) -> int:
             (Pledge.campaign == campaign_id) & (Pledge.status == P.ACTIVE.value)):
         if await _end_pending(row["id"], P.RELEASED, "The campaign was not funded", allowed=(P.ACTIVE,)):
             released += 1
-            await _email_pledge(row["id"], "campaign_failed", "failed")
+            await email_pledge(row["id"], "campaign_failed", "failed")
         if row["payment_method_id"]:
             await cards.forget_card(row["payment_method_id"])
     return released

@@ -23,7 +23,7 @@ from app.campaigns.service import (
     CampaignStatus,
     IllegalMove,
     PledgeStatus,
-    _email_pledge,
+    email_pledge,
     move_campaign,
     move_pledge,
 )
@@ -70,7 +70,7 @@ async def settle_campaign(campaign_id: int) -> int:
                 continue
             await enqueue("charge_pledge", {"pledge_id": row["id"], "attempt": 1},
                           unique_key=f"charge_pledge:{row['id']}:1", max_attempts=20)
-            await _email_pledge(row["id"], "campaign_funded", "funded")
+            await email_pledge(row["id"], "campaign_funded", "funded")
             queued += 1
     return queued
 
@@ -165,7 +165,7 @@ async def record_charge(pledge_id: int, attempt: int, result: PaymentResult) -> 
             if await move_pledge(pledge_id, P.PAID, message="Payment succeeded",
                                  data={"payment_intent": result.payment_intent_id}) is not None:
                 await _create_order(pledge_id, result.payment_intent_id or "")
-                await _email_pledge(pledge_id, "pledge_paid", "paid")
+                await email_pledge(pledge_id, "pledge_paid", "paid")
             elif result.payment_intent_id:
                 # Already paid by another attempt, or dropped: this money must go back.
                 await enqueue("refund_stray_payment", {"payment_intent": result.payment_intent_id,
@@ -179,7 +179,7 @@ async def record_charge(pledge_id: int, attempt: int, result: PaymentResult) -> 
                 await Pledge.update({Pledge.failure_message: result.message}).where(Pledge.id == pledge_id)
             else:
                 return
-            await _email_pledge(pledge_id, "payment_failed", f"attempt:{attempt}")
+            await email_pledge(pledge_id, "payment_failed", f"attempt:{attempt}")
     if campaign_id:
         await live.publish(campaign_id)
 
@@ -286,7 +286,7 @@ async def sweep_payment_failures(now: dt.datetime | None = None) -> dict[str, in
             async with write_transaction():
                 if await move_pledge(pledge["id"], P.DROPPED, expect=(P.PAYMENT_FAILED,),
                                      message=f"Not paid within {settings.payment_fix_days} days") is not None:
-                    await _email_pledge(pledge["id"], "pledge_dropped", "dropped")
+                    await email_pledge(pledge["id"], "pledge_dropped", "dropped")
                     counts["dropped"] += 1
             await _cancel_open_attempts(pledge["id"])
             continue
@@ -308,7 +308,7 @@ async def sweep_payment_failures(now: dt.datetime | None = None) -> dict[str, in
                     (Pledge.id == pledge["id"]) & (Pledge.reminders_sent == pledge["reminders_sent"])
                 ).returning(Pledge.id)
                 if marked:
-                    await _email_pledge(pledge["id"], "payment_reminder", f"reminder:{number}")
+                    await email_pledge(pledge["id"], "payment_reminder", f"reminder:{number}")
                     counts["reminded"] += 1
     return counts
 

@@ -292,3 +292,16 @@ async def _request_reviews_job(payload: dict[str, Any]) -> None:
 @job_handler("review_request")
 async def _review_request_job(payload: dict[str, Any]) -> None:
     await send_review_request(int(payload["order_line_id"]))
+
+
+async def remove_reviews_of(member_id: int) -> None:
+    """A deleted member's reviews, when they chose to remove their content: hidden (the product's
+    rating no longer counts them, under its row lock) and emptied. Inside the deletion's transaction."""
+    for review in await Review.select(Review.id, Review.product, Review.rating, Review.hidden).where(
+            Review.member == member_id):
+        await _lock_product(review["product"])
+        hidden = await Review.update({Review.hidden: True, Review.hidden_reason: "Removed by its author"}).where(
+            (Review.id == review["id"]) & Review.hidden.eq(False)).returning(Review.rating)
+        if hidden:
+            await _move_rating(review["product"], -1, -hidden[0]["rating"])
+        await Review.update({Review.title: "", Review.body: ""}).where(Review.id == review["id"])
