@@ -45,3 +45,16 @@ class PledgeConfirmed:
     pledge_id: int
     backers_before: int
     campaign_status: str
+
+
+@dataclass(frozen=True)
+class BackerNotice:
+    """A backer is emailed about their pledge (failed payment, reminder, dropped...); the bell shows
+    it too. `title` is already in the backer's language; `key` makes it once."""
+
+    member_id: int
+    pledge_id: int
+    kind: str
+    key: str
+    title: str
+    link: str

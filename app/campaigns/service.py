@@ -19,6 +19,7 @@ from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.campaigns import live
 from app.campaigns.events import (
+    BackerNotice,
     CampaignFunded,
     CampaignGoalReached,
     CampaignMoved,
@@ -805,14 +806,11 @@ async def email_pledge(pledge_id: int, kind: str, ref: str) -> None:
     row = (await dict_rows(f'{head} WHERE "pledge"."id" = {{}}', pledge_id))[0]
     title = row["campaign.idea.title"]
     if kind in IN_SITE:
-        from app.notifications.service import notify
-
         note_kind, note_title = IN_SITE[kind]
         link = f"/pledges/{pledge_id}/fix" if kind == "payment_failed" else "/me/pledges"
         with use_locale(row["member.locale"]):  # stored as the backer reads it
             note_title = gettext(note_title, title=title)
-        await notify(row["member"], note_kind, key=f"pledge:{pledge_id}:{ref}", title=note_title,
-                     link=link, email=False)
+        await emit(BackerNotice(row["member"], pledge_id, note_kind, f"pledge:{pledge_id}:{ref}", note_title, link))
     await queue_email(
         kind=kind, subject_ref=f"pledge:{pledge_id}:{ref}", to=row["member.email"],
         subject=EMAIL_SUBJECTS[kind], subject_args={"title": title}, template=f"pledges/{kind}",

@@ -4,9 +4,11 @@ is written with its change; each is keyed, so never twice."""
 from __future__ import annotations
 
 from app.accounts.language import member_locale
+from app.campaigns.events import BackerNotice
 from app.events import subscribe
 from app.i18n import gettext, use_locale
 from app.notifications.service import notify
+from app.orders.events import OrderNotice
 from app.shop.events import ProductQuestionAnswered, ProductQuestionAsked, ShopOrderPaid
 
 
@@ -33,3 +35,13 @@ async def answer_for_the_asker(event: ProductQuestionAnswered) -> None:
         title = gettext("Your question about %(product)s was answered", product=event.product_name)
     await notify(event.asker_id, "reply", key=f"product_answer:{event.question_id}", title=title,
                  body=event.text[:280], link=f"{event.product_url}#question-{event.question_id}")
+
+
+@subscribe(BackerNotice)
+async def backer_notice(event: BackerNotice) -> None:
+    await notify(event.member_id, event.kind, key=event.key, title=event.title, link=event.link, email=False)
+
+
+@subscribe(OrderNotice)
+async def order_notice(event: OrderNotice) -> None:
+    await notify(event.member_id, "order", key=event.key, title=event.title, link=event.link, email=False)

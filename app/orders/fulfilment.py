@@ -28,11 +28,12 @@ from app.accounts.service import CurrentMember
 from app.campaigns.service import parse_money
 from app.db import is_sqlite, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
+from app.events import emit
 from app.i18n import N_, gettext
 from app.jobs.service import enqueue, job_handler
 from app.mail.service import queue_email
-from app.notifications.service import notify
 from app.orders import carriers, lookup
+from app.orders.events import OrderNotice
 from app.orders.service import IllegalOrderMove, OrderStatus, label, move_order, release_stock
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund
 from app.settings import get_settings
@@ -103,8 +104,7 @@ async def tell_member(order_id: int, kind: str, *, ref: str, extra: dict[str, An
         ctx["carrier"] = carriers.display_name(order["carrier"])
         ctx["refund_reason"] = lookup.known_text(ctx["refund"]["reason"]) if ctx.get("refund") else ""
         title = gettext(IN_SITE[kind], number=order["number"], amount=money(ctx.get("amount"), order["currency"]))
-    await notify(order["member"], "order", key=f"order:{ref}", title=title, link=f"/orders/{order['number']}",
-                 email=False)
+    await emit(OrderNotice(order["member"], order_id, f"order:{ref}", title, f"/orders/{order['number']}"))
     if email and kind in EMAILS and order["member.deleted_at"] is None:
         await queue_email(kind=f"order_{kind}", subject_ref=f"order:{ref}", to=order["member.email"],
                           subject=EMAILS[kind], subject_args={"number": order["number"]}, locale=locale,

@@ -7,7 +7,7 @@ import logging
 from litestar import Request, Response, post
 
 from app.db import write_transaction
-from app.payments import settlement
+from app.payments import intents
 from app.payments.gateway import GatewayError, WebhookRejected, gateway
 from app.payments.tables import StripeEvent
 
@@ -70,12 +70,7 @@ async def handle_event(event: dict) -> str:
             return "duplicate"
         if kind in HANDLED:
             intent = (event.get("data") or {}).get("object") or {}
-            if (intent.get("metadata") or {}).get("order_id"):  # a shop checkout's payment
-                from app.shop import checkout
-
-                outcome = await checkout.apply_payment_intent(intent)
-            else:
-                outcome = await settlement.apply_payment_intent(intent)
+            outcome = await intents.applier_for(intent.get("metadata") or {})(intent)
         else:
             log.info("stripe event %s of type %s acknowledged, not handled", event_id, kind)
             outcome = "ignored"

@@ -32,6 +32,7 @@ from app.i18n import N_, gettext, ngettext, use_locale
 from app.jobs.service import enqueue, job_handler
 from app.orders.service import OrderStatus, move_order, new_order_number, release_stock
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment
+from app.payments import intents
 from app.payments.gateway import (
     ChargeRefused,
     GatewayError,
@@ -782,3 +783,5 @@ def totals(subtotal: int, shipping_code: str, discount: int | None) -> dict[str,
     return {"subtotal": subtotal, "shipping": shipping, "shipping_code": chosen["code"] if chosen else "",
             "discount": off, "total": max(0, subtotal + shipping - off), "choices": choices}
 
+
+intents.apply_intents_with("order_id", apply_payment_intent)  # the webhook's shop payments
