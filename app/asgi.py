@@ -37,6 +37,9 @@ from app.insight import routes as insight_routes
 from app.mail import routes as mail_routes
 from app.orders import api as orders_api
 from app.orders import routes as orders_routes
+from app.pages import home as home_page
+from app.pages import ideas as idea_pages
+from app.pages import profile as profile_page
 from app.payments import webhooks as payment_webhooks
 from app.points import api as points_api
 from app.points import routes as points_routes
@@ -131,6 +134,9 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
     )
     pages = [
         *accounts_routes.ROUTES,
+        *home_page.ROUTES,
+        *profile_page.ROUTES,
+        *idea_pages.ROUTES,
         *ideas_routes.ROUTES,
         *campaigns_routes.ROUTES,
         *community_routes.ROUTES,

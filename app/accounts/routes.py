@@ -7,13 +7,9 @@ from litestar.datastructures import Cookie
 
 from app import i18n
 from app.accounts import service
-from app.accounts.levels import level_for
 from app.accounts.service import CurrentMember
-from app.community.service import is_following
 from app.errors import FormError, TooManyRequests
-from app.experiments import service as experiments
-from app.ideas import service as ideas
-from app.points.badges import badges_of
+from app.web import identity
 from app.web.guards import requires_member
 from app.web.middleware import SESSION_COOKIE, new_anonymous_id
 from app.web.responses import current_member, redirect, render, safe_next
@@ -44,16 +40,14 @@ def _ip(request: Request) -> str:
 
 async def start_session(request: Request, member: CurrentMember) -> Cookie:
     """Log in: end the browser's previous session and issue a brand-new id (no fixation).
-    The visitor's cart (keyed by the old anonymous id) moves into the member's cart."""
-    from app.shop import cart
-
-    await cart.merge_visitor_cart(request.scope.get("state", {}).get("session_id"), member.id)
+    What the browser held as a visitor follows (the cart keyed by the old anonymous id, the A/B
+    variants it saw: app/web/identity.py)."""
     await service.end_session(request.cookies.get(SESSION_COOKIE, ""))
     raw = await service.create_session(
         member.id, ip=_ip(request), user_agent=request.headers.get("user-agent", "")
     )
     request.scope["state"]["session_cookie_set"] = True
-    await experiments.adopt_subject(request, member.id)  # the A/B variants seen before login are kept
+    await identity.signed_in(request, member.id)
     return _session_cookie(raw)
 
 
@@ -85,7 +79,7 @@ async def signup_submit(request: Request) -> Response:
             display_name=data.get("display_name", ""),
             ip=_ip(request),
             referral=data.get("ref", ""),
-            ab_subject=experiments.visitor_subject(request) or "",
+            ab_subject=identity.visitor_subject(request) or "",
         )
     except FormError as error:
         values = {k: v for k, v in data.items() if k != "password"}
@@ -295,27 +289,6 @@ async def account_token_delete(request: Request, token_id: int) -> Response:
     return redirect("/account", flash=("info", i18n.gettext("The token was revoked.")))
 
 
-@get("/members/{handle:str}")
-async def profile_page(request: Request, handle: str) -> Response:
-    profile = await service.get_profile(handle)
-    viewer = current_member(request)
-    own = viewer is not None and viewer.id == profile["id"]
-    return render(
-        request,
-        "accounts/profile.html",
-        {
-            "profile": profile,
-            "level": level_for(profile["points_lifetime"]),
-            "ideas": await ideas.ideas_by_author(profile["id"]),
-            "own": own,
-            "status_label": ideas.status_label,
-            "badges": await badges_of(profile["id"]),
-            "follow_kind": "member", "follow_target": profile["id"], "next": f"/members/{profile['handle']}",
-            "following": await is_following(viewer, "member", profile["id"]),
-        },
-    )
-
-
 ROUTES = [
     choose_language,
     signup_page,
@@ -338,5 +311,4 @@ ROUTES = [
     account_password,
     account_token_create,
     account_token_delete,
-    profile_page,
 ]

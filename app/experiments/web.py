@@ -16,7 +16,7 @@ from typing import Any
 from litestar.response import Template
 from litestar.types import Receive, Scope, Send
 
-from app.experiments.service import RequestExperiments
+from app.experiments.service import RequestExperiments, adopt_subject, visitor_subject
 from app.web import identity
 
 
@@ -47,3 +47,11 @@ class _RenderWhenSent:
 
 
 identity.provide_page_response(ExperimentTemplate)
+
+
+async def _keep_subject(request: Any, member_id: int) -> None:
+    await adopt_subject(request, member_id)  # the A/B variants seen before login are kept
+
+
+identity.provide_sign_in(_keep_subject)
+identity.provide_visitor_subject(visitor_subject)

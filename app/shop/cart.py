@@ -263,3 +263,10 @@ async def _header_badge(scope: Scope, state: dict[str, Any]) -> None:
 
 
 identity.provide_page_state(_header_badge)
+
+
+async def _follow_sign_in(request: Any, member_id: int) -> None:
+    await merge_visitor_cart(request.scope.get("state", {}).get("session_id"), member_id)
+
+
+identity.provide_sign_in(_follow_sign_in)

@@ -17,7 +17,6 @@ from litestar.datastructures import Cookie
 
 from app.db import as_aware
 from app.errors import Conflict, FormError, NotFound
-from app.experiments import service as experiments
 from app.i18n import N_, gettext
 from app.payments import cards
 from app.payments.gateway import GatewayError
@@ -25,6 +24,7 @@ from app.settings import get_settings
 from app.shop import cart as carts
 from app.shop import checkout
 from app.shop.checkout import CheckoutInput, PayResult
+from app.web import identity
 from app.web.guards import requires_member
 from app.web.responses import current_member, is_htmx, redirect, render, safe_next
 
@@ -84,7 +84,7 @@ async def cart_add(request: Request) -> Response:
     try:
         count = await carts.add_to_cart(owner, form.get("variant_id"), form.get("quantity", "1"),
                                         member_id=member.id if member else None,
-                                        ab_subject=None if member else experiments.visitor_subject(request))
+                                        ab_subject=None if member else identity.visitor_subject(request))
     except FormError as error:
         if is_htmx(request):
             count = await carts.cart_count(owner)

@@ -38,9 +38,14 @@ class _Hooks:
     page_state: list[PageState] | None = None
     # The response class pages are rendered with (experiments' renders at send time).
     page_response: type | None = None
+    # What follows a browser into a member's account when it signs in (the visitor's cart, its
+    # A/B subject): called with the request and the member's id.
+    on_sign_in: list[Callable[[Any, int], Awaitable[Any]]] | None = None
+    # The visitor's A/B subject, kept by a new account (experiments).
+    visitor_subject: Callable[[Any], str | None] | None = None
 
 
-HOOKS = _Hooks(page_state=[])
+HOOKS = _Hooks(page_state=[], on_sign_in=[])
 
 
 def provide_members(*, session: MemberLookup, api_token: MemberLookup) -> None:
@@ -55,6 +60,25 @@ def provide_page_state(fill: PageState) -> None:
 
 def provide_page_response(cls: type) -> None:
     HOOKS.page_response = cls
+
+
+def provide_sign_in(step: Callable[[Any, int], Awaitable[Any]]) -> None:
+    if step not in HOOKS.on_sign_in:
+        HOOKS.on_sign_in.append(step)
+
+
+def provide_visitor_subject(read: Callable[[Any], str | None]) -> None:
+    HOOKS.visitor_subject = read
+
+
+async def signed_in(request: Any, member_id: int) -> None:
+    """A browser signed in as the member: what it held as a visitor follows (app/accounts/routes.py)."""
+    for step in HOOKS.on_sign_in:
+        await step(request, member_id)
+
+
+def visitor_subject(request: Any) -> str | None:
+    return HOOKS.visitor_subject(request) if HOOKS.visitor_subject else None
 
 
 def _required(hook: Any, name: str) -> Any:
