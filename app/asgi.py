@@ -37,8 +37,10 @@ from app.insight import routes as insight_routes
 from app.mail import routes as mail_routes
 from app.orders import api as orders_api
 from app.orders import routes as orders_routes
+from app.pages import api as pages_api
 from app.pages import home as home_page
 from app.pages import ideas as idea_pages
+from app.pages import product as product_page
 from app.pages import profile as profile_page
 from app.payments import webhooks as payment_webhooks
 from app.points import api as points_api
@@ -127,7 +129,7 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
     api = Router(
         path="/api/v1",
         route_handlers=document_api_errors([
-            *accounts_api.ROUTES, *ideas_api.ROUTES, *campaigns_api.ROUTES, *community_api.ROUTES, *points_api.ROUTES,
+            *accounts_api.ROUTES, *pages_api.ROUTES, *ideas_api.ROUTES, *campaigns_api.ROUTES, *community_api.ROUTES, *points_api.ROUTES,
             *catalog_routes.API_ROUTES, *checkout_routes.API_ROUTES, *social_routes.API_ROUTES, *orders_api.API_ROUTES]),
         security=[{"BearerToken": []}],
         tags=["api"],
@@ -136,6 +138,7 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         *accounts_routes.ROUTES,
         *home_page.ROUTES,
         *profile_page.ROUTES,
+        *product_page.ROUTES,
         *idea_pages.ROUTES,
         *ideas_routes.ROUTES,
         *campaigns_routes.ROUTES,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from litestar import Request, get, post
+from litestar import Request, post
 
 from app.accounts import service
 from app.accounts.schemas import MemberOut, SignupIn, SignupOut, TokenIn, TokenOut, VerifyIn
 from app.accounts.service import CurrentMember
 from app.i18n import gettext
-from app.web.guards import requires_member
-from app.web.responses import current_member
 
 
 def member_out(member: CurrentMember) -> MemberOut:
@@ -54,13 +52,4 @@ async def api_verify(data: VerifyIn) -> MemberOut:
     return member_out(await service.verify_email(data.token))
 
 
-@get("/me", guards=[requires_member], summary="The member behind the token: points, level, badges")
-async def api_me(request: Request) -> MemberOut:
-    from app.points.badges import badges_of
-
-    out = member_out(current_member(request))
-    out.badges = [b["code"] for b in await badges_of(out.id)]
-    return out
-
-
-ROUTES = [api_signup, api_token, api_verify, api_me]
+ROUTES = [api_signup, api_token, api_verify]  # GET /me: app/pages/api.py (it shows badges too)

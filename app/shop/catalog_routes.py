@@ -1,19 +1,14 @@
-"""Catalog pages: /shop, product pages, questions and answers, the staff product editor;
-/api/v1/products."""
+"""Catalog pages: /shop and the staff product editor; /api/v1/products. The product page and its
+questions are composed in app/pages/product.py."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import Parameter
 
-from app.accounts.service import CurrentMember
-from app.community import views
-from app.errors import Conflict, Forbidden, FormError, NotFound
+from app.errors import Conflict, FormError, NotFound
 from app.i18n import gettext
-from app.settings import get_settings
 from app.shop import catalog
 from app.shop.catalog import PAGE_SIZE, ProductInput, ProductQuery, VariantInput
 from app.shop.catalog_schemas import (
@@ -23,9 +18,8 @@ from app.shop.catalog_schemas import (
     ProductSummaryOut,
     ProductVariantOut,
 )
-from app.web.guards import requires_member, requires_staff
-from app.web.middleware import SESSION_COOKIE
-from app.web.responses import current_member, is_htmx, redirect, render
+from app.web.guards import requires_staff
+from app.web.responses import current_member, form_text, is_htmx, redirect, render
 
 UPLOAD_LIMIT = 60 * 1024 * 1024  # 10 images of 5 MB plus the form
 RECENT_MAX_AGE = 90 * 86400
@@ -33,15 +27,6 @@ BLANK_VARIANT_ROWS = 3
 
 
 # ---- optional pieces from the other shop areas ----------------------------------------------
-
-
-async def _reviews(product_id: int, viewer) -> Any:  # noqa: ANN001
-    """Reviews block (app/shop/reviews.py); None until that area provides it."""
-    try:
-        from app.shop.reviews import product_reviews
-    except ImportError:
-        return None
-    return await product_reviews(product_id, viewer)
 
 
 async def _hearted(viewer, ids: list[int]) -> set[int]:  # noqa: ANN001
@@ -97,111 +82,6 @@ async def shop_list(request: Request) -> Response:
 
 
 # ---- the product page -----------------------------------------------------------------------
-
-
-async def _product_context(request: Request, slug: str) -> tuple[dict[str, Any], str]:
-    viewer = current_member(request)
-    product = await catalog.get_product(slug, viewer)
-    before, cookie = catalog.remember_view(request.cookies.get(catalog.RECENT_COOKIE), product["id"])
-    _count_view(request, viewer, product["id"], before)
-    together = await catalog.bought_together(product["id"])
-    liked = await catalog.also_liked(product["id"])
-    recent = await catalog.product_cards(before)
-    viewed = await catalog.product_cards(await views.viewed_also("product", product["id"]))
-    ids = [product["id"], *(p["id"] for p in together + liked + recent + viewed)]
-    return {
-        "product": product,
-        "viewers_today": await views.viewers_today("product", product["id"]),
-        "viewed_also": viewed,
-        "questions": await catalog.questions_for(product["id"]),
-        "bought_together": together,
-        "also_liked": liked,
-        "recently_viewed": recent,
-        "reviews": await _reviews(product["id"], viewer),
-        "hearts": await _hearted(viewer, ids),
-        "question_errors": {},
-        "question_values": {},
-        "status_label": catalog.status_label,
-    }, cookie
-
-
-def _count_view(request: Request, viewer: CurrentMember | None, product_id: int, before: list[int]) -> None:
-    """Buffered (no write here): a member or a returning visitor counts once a day."""
-    session_id = request.state.get("session_id")
-    returning = session_id and request.cookies.get(SESSION_COOKIE) == session_id
-    views.record_view("product", product_id, views.viewer_key(viewer.id if viewer else None,
-                                                              session_id if returning else None), before,
-                      source=views.source_of(request),
-                      visitor=views.viewer_key(viewer.id if viewer else None, session_id))
-
-
-def _with_recent_cookie(response: Response, cookie: str) -> Response:
-    response.set_cookie(key=catalog.RECENT_COOKIE, value=cookie, path="/", max_age=RECENT_MAX_AGE, httponly=True,
-                        samesite="lax", secure=get_settings().is_production)
-    return response
-
-
-@get("/shop/{slug:str}", name="product")
-async def product_page(request: Request, slug: str) -> Response:
-    context, cookie = await _product_context(request, slug)
-    return _with_recent_cookie(render(request, "shop/product.html", context), cookie)
-
-
-async def _questions_fragment(request: Request, slug: str, *, errors: dict | None = None, values: dict | None = None,
-                              notice: str = "", status_code: int = 200) -> Response:
-    viewer = current_member(request)
-    product = await catalog.get_product(slug, viewer)
-    return render(request, "shop/_questions.html", {
-        "product": product, "questions": await catalog.questions_for(product["id"]),
-        "question_errors": errors or {}, "question_values": values or {}, "question_notice": notice,
-    }, status_code=status_code)
-
-
-async def _form_text(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-@post("/shop/{slug:str}/questions", guards=[requires_member])
-async def ask_question(request: Request, slug: str) -> Response:
-    member = current_member(request)
-    form = await _form_text(request)
-    try:
-        question_id = await catalog.ask_question(member, slug, form.get("question", ""))
-    except FormError as error:
-        if is_htmx(request):
-            return await _questions_fragment(request, slug, errors=error.errors, values=form)
-        context, cookie = await _product_context(request, slug)
-        context.update(question_errors=error.errors, question_values=form)
-        return render(request, "shop/product.html", context, status_code=400)
-    except Forbidden as error:
-        if is_htmx(request):
-            return await _questions_fragment(request, slug, errors={"question": error.message}, values=form)
-        return redirect(f"/shop/{slug}#questions", flash=("error", error.message))
-    notice = gettext("Thanks! Your question is posted; we'll let you know when it's answered.")
-    if is_htmx(request):
-        return await _questions_fragment(request, slug, notice=notice)
-    return redirect(f"/shop/{slug}#question-{question_id}", flash=("success", notice))
-
-
-@post("/shop/{slug:str}/questions/{question_id:int}/answer", guards=[requires_member])
-async def answer_question(request: Request, slug: str, question_id: int) -> Response:
-    form = await _form_text(request)
-    try:
-        await catalog.answer_question(current_member(request), slug, question_id, form.get("answer", ""))
-    except FormError as error:
-        if is_htmx(request):
-            return await _questions_fragment(request, slug, errors={f"answer_{question_id}": error.errors["answer"]})
-        return redirect(f"/shop/{slug}#question-{question_id}", flash=("error", error.errors["answer"]))
-    if is_htmx(request):
-        return await _questions_fragment(request, slug, notice=gettext("Answer posted."))
-    return redirect(f"/shop/{slug}#question-{question_id}", flash=("success", gettext("Answer posted.")))
-
-
-@post("/shop/{slug:str}/questions/{question_id:int}/hide", guards=[requires_staff])
-async def hide_question(request: Request, slug: str, question_id: int) -> Response:
-    await catalog.hide_question(current_member(request), slug, question_id)
-    return redirect(f"/shop/{slug}#questions", flash=("info", gettext("The question is hidden.")))
 
 
 # ---- staff: the catalog editor ----------------------------------------------------------------
@@ -357,7 +237,7 @@ async def staff_product_update(request: Request, product_id: int) -> Response:
 
 @post("/staff/products/{product_id:int}/status", guards=[requires_staff])
 async def staff_product_status(request: Request, product_id: int) -> Response:
-    form = await _form_text(request)
+    form = await form_text(request)
     try:
         product = await catalog.set_status(current_member(request), product_id, form.get("status", ""))
     except (FormError, Conflict) as error:
@@ -371,7 +251,7 @@ async def staff_product_status(request: Request, product_id: int) -> Response:
 @post("/staff/products/{product_id:int}/variants/{variant_id:int}/stock", guards=[requires_staff])
 async def staff_variant_stock(request: Request, product_id: int, variant_id: int) -> Response:
     staff = current_member(request)
-    form = await _form_text(request)
+    form = await form_text(request)
     error_message, notice = "", ""
     try:
         variant = await catalog.set_stock(staff, variant_id, form.get("stock", ""), expected=form.get("expected"),
@@ -448,6 +328,6 @@ async def api_product(request: Request, product_id: int) -> ProductOut:
     return product_out(await catalog.get_product_by_id(product_id, current_member(request)))
 
 
-ROUTES = [shop_list, product_page, ask_question, answer_question, hide_question, staff_products, staff_product_new,
+ROUTES = [shop_list, staff_products, staff_product_new,
           staff_product_create, staff_product_edit, staff_product_update, staff_product_status, staff_variant_stock]
 API_ROUTES = [api_products, api_product]

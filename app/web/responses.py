@@ -24,6 +24,12 @@ def current_member(request: Request) -> Viewer | None:
     return request.scope.get("state", {}).get("member")
 
 
+async def form_text(request: Request) -> dict[str, str]:
+    """A form's text fields (uploads left out)."""
+    form = await request.form()
+    return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
 def is_htmx(request: Request) -> bool:
     """An htmx request for a fragment (boosted navigation still wants the whole page)."""
     headers = request.headers

@@ -1,0 +1,126 @@
+"""The product page and its questions: the product, its reviews, "bought together", "also
+liked", the member's recently viewed and hearts, and the community's "viewed also" and viewers
+today."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get, post
+
+from app.accounts.service import CurrentMember
+from app.community import views
+from app.errors import Forbidden, FormError
+from app.i18n import gettext
+from app.settings import get_settings
+from app.shop import catalog
+from app.shop.reviews import product_reviews
+from app.shop.wishlist import hearted_product_ids
+from app.web.guards import requires_member, requires_staff
+from app.web.middleware import SESSION_COOKIE
+from app.web.responses import current_member, form_text, is_htmx, redirect, render
+
+RECENT_MAX_AGE = 90 * 86400
+
+
+async def _product_context(request: Request, slug: str) -> tuple[dict[str, Any], str]:
+    viewer = current_member(request)
+    product = await catalog.get_product(slug, viewer)
+    before, cookie = catalog.remember_view(request.cookies.get(catalog.RECENT_COOKIE), product["id"])
+    _count_view(request, viewer, product["id"], before)
+    together = await catalog.bought_together(product["id"])
+    liked = await catalog.also_liked(product["id"])
+    recent = await catalog.product_cards(before)
+    viewed = await catalog.product_cards(await views.viewed_also("product", product["id"]))
+    ids = [product["id"], *(p["id"] for p in together + liked + recent + viewed)]
+    return {
+        "product": product,
+        "viewers_today": await views.viewers_today("product", product["id"]),
+        "viewed_also": viewed,
+        "questions": await catalog.questions_for(product["id"]),
+        "bought_together": together,
+        "also_liked": liked,
+        "recently_viewed": recent,
+        "reviews": await product_reviews(product["id"], viewer),
+        "hearts": set(await hearted_product_ids(viewer, ids)) if viewer else set(),
+        "question_errors": {},
+        "question_values": {},
+        "status_label": catalog.status_label,
+    }, cookie
+
+
+def _count_view(request: Request, viewer: CurrentMember | None, product_id: int, before: list[int]) -> None:
+    """Buffered (no write here): a member or a returning visitor counts once a day."""
+    session_id = request.state.get("session_id")
+    returning = session_id and request.cookies.get(SESSION_COOKIE) == session_id
+    views.record_view("product", product_id, views.viewer_key(viewer.id if viewer else None,
+                                                              session_id if returning else None), before,
+                      source=views.source_of(request),
+                      visitor=views.viewer_key(viewer.id if viewer else None, session_id))
+
+
+def _with_recent_cookie(response: Response, cookie: str) -> Response:
+    response.set_cookie(key=catalog.RECENT_COOKIE, value=cookie, path="/", max_age=RECENT_MAX_AGE, httponly=True,
+                        samesite="lax", secure=get_settings().is_production)
+    return response
+
+
+@get("/shop/{slug:str}", name="product")
+async def product_page(request: Request, slug: str) -> Response:
+    context, cookie = await _product_context(request, slug)
+    return _with_recent_cookie(render(request, "shop/product.html", context), cookie)
+
+
+async def _questions_fragment(request: Request, slug: str, *, errors: dict | None = None, values: dict | None = None,
+                              notice: str = "", status_code: int = 200) -> Response:
+    viewer = current_member(request)
+    product = await catalog.get_product(slug, viewer)
+    return render(request, "shop/_questions.html", {
+        "product": product, "questions": await catalog.questions_for(product["id"]),
+        "question_errors": errors or {}, "question_values": values or {}, "question_notice": notice,
+    }, status_code=status_code)
+
+
+@post("/shop/{slug:str}/questions", guards=[requires_member])
+async def ask_question(request: Request, slug: str) -> Response:
+    member = current_member(request)
+    form = await form_text(request)
+    try:
+        question_id = await catalog.ask_question(member, slug, form.get("question", ""))
+    except FormError as error:
+        if is_htmx(request):
+            return await _questions_fragment(request, slug, errors=error.errors, values=form)
+        context, cookie = await _product_context(request, slug)
+        context.update(question_errors=error.errors, question_values=form)
+        return render(request, "shop/product.html", context, status_code=400)
+    except Forbidden as error:
+        if is_htmx(request):
+            return await _questions_fragment(request, slug, errors={"question": error.message}, values=form)
+        return redirect(f"/shop/{slug}#questions", flash=("error", error.message))
+    notice = gettext("Thanks! Your question is posted; we'll let you know when it's answered.")
+    if is_htmx(request):
+        return await _questions_fragment(request, slug, notice=notice)
+    return redirect(f"/shop/{slug}#question-{question_id}", flash=("success", notice))
+
+
+@post("/shop/{slug:str}/questions/{question_id:int}/answer", guards=[requires_member])
+async def answer_question(request: Request, slug: str, question_id: int) -> Response:
+    form = await form_text(request)
+    try:
+        await catalog.answer_question(current_member(request), slug, question_id, form.get("answer", ""))
+    except FormError as error:
+        if is_htmx(request):
+            return await _questions_fragment(request, slug, errors={f"answer_{question_id}": error.errors["answer"]})
+        return redirect(f"/shop/{slug}#question-{question_id}", flash=("error", error.errors["answer"]))
+    if is_htmx(request):
+        return await _questions_fragment(request, slug, notice=gettext("Answer posted."))
+    return redirect(f"/shop/{slug}#question-{question_id}", flash=("success", gettext("Answer posted.")))
+
+
+@post("/shop/{slug:str}/questions/{question_id:int}/hide", guards=[requires_staff])
+async def hide_question(request: Request, slug: str, question_id: int) -> Response:
+    await catalog.hide_question(current_member(request), slug, question_id)
+    return redirect(f"/shop/{slug}#questions", flash=("info", gettext("The question is hidden.")))
+
+
+ROUTES = [product_page, ask_question, answer_question, hide_question]
