@@ -31,12 +31,7 @@ from app.db import utcnow
 from app.errors import Conflict, FormError, TooManyRequests
 from app.i18n import gettext
 from app.web.guards import requires_member
-from app.web.responses import current_member, redirect, render
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
+from app.web.responses import current_member, form_text, redirect, render
 
 
 def _ip(request: Request) -> str:
@@ -68,7 +63,7 @@ async def consents_page(request: Request) -> Response:
 
 @post("/account/consents", guards=[requires_member])
 async def consents_submit(request: Request) -> Response:
-    data = await _form(request)
+    data = await form_text(request)
     granted = data.get("marketing_email") in ("on", "yes", "1", "true")
     changed = await set_marketing_consent(current_member(request).id, granted)
     if not changed:
@@ -82,7 +77,7 @@ async def consents_submit(request: Request) -> Response:
 
 @post("/login/link")
 async def login_link_request(request: Request) -> Response:
-    data = await _form(request)
+    data = await form_text(request)
     try:
         email = await request_login_link(data.get("link_email", ""), ip=_ip(request))
     except (FormError, TooManyRequests) as error:
@@ -101,7 +96,7 @@ async def login_link_page(request: Request, token: str = "") -> Response:
 
 @post("/login/link/confirm")
 async def login_link_confirm(request: Request) -> Response:
-    data = await _form(request)
+    data = await form_text(request)
     try:
         member = await sign_in_with_link(data.get("token", ""), ip=_ip(request))
     except (FormError, TooManyRequests) as error:
@@ -148,7 +143,7 @@ async def delete_confirm_page(request: Request, token: str = "") -> Response:
 
 @post("/account/delete/confirm")
 async def delete_confirm(request: Request) -> Response:
-    data = await _form(request)
+    data = await form_text(request)
     token, content = data.get("token", ""), data.get("content", "keep")
     try:
         result = await delete_account(token, content=content)

@@ -12,7 +12,7 @@ from app.errors import FormError, TooManyRequests
 from app.web import identity
 from app.web.guards import requires_member
 from app.web.middleware import SESSION_COOKIE, new_anonymous_id
-from app.web.responses import current_member, redirect, render, safe_next
+from app.web.responses import current_member, form_text, redirect, render, safe_next
 
 
 def _session_cookie(value: str, *, max_age: int = 30 * 86400) -> Cookie:
@@ -27,11 +27,6 @@ def _session_cookie(value: str, *, max_age: int = 30 * 86400) -> Cookie:
         secure=get_settings().is_production,
         max_age=max_age,
     )
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
 def _ip(request: Request) -> str:
@@ -71,7 +66,7 @@ def _signup_extras() -> dict:
 
 @post("/signup")
 async def signup_submit(request: Request) -> Response:
-    data = await _form(request)
+    data = await form_text(request)
     try:
         member = await service.signup(
             email=data.get("email", ""),
@@ -115,7 +110,7 @@ async def verify_page(request: Request, token: str = "") -> Response:
 
 @post("/verify")
 async def verify_submit(request: Request) -> Response:
-    data = await _form(request)
+    data = await form_text(request)
     try:
         member = await service.verify_email(data.get("token", ""))
     except FormError as error:
@@ -144,7 +139,7 @@ async def login_page(request: Request, next: str = "") -> Response:  # noqa: A00
 
 @post("/login")
 async def login_submit(request: Request) -> Response:
-    data = await _form(request)
+    data = await form_text(request)
     target = safe_next(data.get("next"), "/")
     try:
         member = await service.authenticate(email=data.get("email", ""), password=data.get("password", ""), ip=_ip(request))
@@ -182,7 +177,7 @@ async def logout_all(request: Request) -> Response:
 async def choose_language(request: Request) -> Response:
     """The footer's language picker (a plain form: works without JavaScript). Remembered in a
     cookie, and on the member's account so their emails come in the same language."""
-    data = await _form(request)
+    data = await form_text(request)
     code = i18n.normalize(data.get("lang"))
     target = safe_next(data.get("next"), "/")
     if code is None:
@@ -203,7 +198,7 @@ async def reset_page(request: Request) -> Response:
 
 @post("/password-reset")
 async def reset_request(request: Request) -> Response:
-    data = await _form(request)
+    data = await form_text(request)
     await service.request_password_reset(data.get("email", ""))
     return render(request, "accounts/reset_request.html", {"sent": True, "values": {"email": data.get("email", "")}})
 
@@ -215,7 +210,7 @@ async def reset_confirm_page(request: Request, token: str = "") -> Response:
 
 @post("/password-reset/confirm")
 async def reset_confirm(request: Request) -> Response:
-    data = await _form(request)
+    data = await form_text(request)
     try:
         member = await service.reset_password(data.get("token", ""), data.get("password", ""))
     except FormError as error:
@@ -245,7 +240,7 @@ async def account_page(request: Request) -> Response:
 @post("/account", guards=[requires_member])
 async def account_update(request: Request) -> Response:
     member = current_member(request)
-    data = await _form(request)
+    data = await form_text(request)
     try:
         await service.update_profile(
             member,
@@ -264,7 +259,7 @@ async def account_update(request: Request) -> Response:
 @post("/account/password", guards=[requires_member])
 async def account_password(request: Request) -> Response:
     member = current_member(request)
-    data = await _form(request)
+    data = await form_text(request)
     try:
         await service.change_password(member, current=data.get("current_password", ""), new=data.get("new_password", ""))
         await service.end_other_sessions(member.id, request.cookies.get(SESSION_COOKIE, ""))
@@ -277,7 +272,7 @@ async def account_password(request: Request) -> Response:
 @post("/account/tokens", guards=[requires_member])
 async def account_token_create(request: Request) -> Response:
     member = current_member(request)
-    data = await _form(request)
+    data = await form_text(request)
     raw = await service.create_api_token(member.id, data.get("name", "API token").strip() or "API token")
     ctx = await _settings_context(member, new_token=raw)
     return render(request, "accounts/settings.html", ctx)
