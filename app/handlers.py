@@ -27,6 +27,7 @@ import app.notifications.service  # noqa: F401
 import app.notifications.subscribers  # noqa: F401
 import app.orders.fulfilment  # noqa: F401
 import app.orders.personal_data  # noqa: F401
+import app.orders.subscribers  # noqa: F401
 import app.payments.personal_data  # noqa: F401
 import app.points.badges  # noqa: F401
 import app.points.personal_data  # noqa: F401

@@ -1,7 +1,15 @@
 """Every domain's tables, in dependency order, for the Piccolo app and the tests."""
 
 from app.accounts.tables import ApiToken, Consent, EmailToken, Member, Session
-from app.campaigns.tables import BackedTogether, Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
+from app.campaigns.tables import (
+    BackedTogether,
+    Campaign,
+    CampaignEvent,
+    CampaignVariant,
+    ChargeAttempt,
+    Pledge,
+    PledgeEvent,
+)
 from app.community.tables import (
     CampaignUpdate,
     Comment,
@@ -18,7 +26,7 @@ from app.jobs.tables import Job
 from app.mail.tables import EmailMessage
 from app.notifications.tables import Notification, NotificationSetting
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund
-from app.payments.tables import ChargeAttempt, StripeEvent
+from app.payments.tables import StripeEvent
 from app.points.tables import MemberBadge, PointsEntry, Voucher
 from app.shop.tables import (
     Address,

@@ -58,3 +58,14 @@ class BackerNotice:
     key: str
     title: str
     link: str
+
+
+@dataclass(frozen=True)
+class PledgePaid:
+    """A funded campaign's charge for this pledge succeeded (once: the pledge's move to paid).
+    Orders writes the pre-order's order inline, in the same transaction."""
+
+    pledge_id: int
+    member_id: int
+    quantity: int
+    payment_intent_id: str = ""

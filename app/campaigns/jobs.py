@@ -2,11 +2,10 @@
 
 from typing import Any
 
-from app.campaigns import service
+from app.campaigns import service, settlement
 from app.campaigns.tables import Campaign
 from app.db import utcnow
 from app.jobs.service import job_handler
-from app.payments import settlement
 
 
 @job_handler("campaign_tick")

@@ -8,12 +8,12 @@ import datetime as dt
 from litestar import Request, Response, get, post
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from app.campaigns import live, service
+from app.campaigns import live, service, settlement
 from app.campaigns.service import GreenlightTerms, VariantTerms
 from app.errors import Conflict, Forbidden, FormError
 from app.i18n import gettext
 from app.ideas import service as ideas
-from app.payments import cards, settlement
+from app.payments import cards
 from app.payments.gateway import GatewayError, PaymentOutcome, gateway
 from app.settings import get_settings
 from app.web.guards import requires_member, requires_staff

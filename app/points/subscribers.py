@@ -5,12 +5,11 @@ subscriber run twice for one change awards once."""
 from __future__ import annotations
 
 from app.accounts.events import EmailVerified, ProfileCompleted
-from app.campaigns.events import CampaignFunded, IdeaGreenlit, PledgeConfirmed
+from app.campaigns.events import CampaignFunded, IdeaGreenlit, PledgeConfirmed, PledgePaid
 from app.campaigns.service import CampaignStatus, PledgeStatus
 from app.campaigns.tables import Pledge
 from app.events import subscribe
 from app.ideas.events import IdeaAccepted, IdeaVoted
-from app.payments.events import PledgePaid
 from app.points import badges
 from app.points import service as points
 from app.shop.events import ReviewHidden, ReviewSaved, ShopOrderPaid

@@ -13,14 +13,15 @@ import httpx
 import pytest
 
 from app.campaigns import service as campaigns
+from app.campaigns import settlement
 from app.campaigns.tables import Campaign, Pledge
 from app.db import utcnow
 from app.jobs import service as jobs
 from app.mail.tables import EmailMessage
 from app.orders.tables import Order
-from app.payments import settlement
 from app.payments.gateway import PaymentOutcome, gateway, sign_webhook_payload
-from app.payments.tables import ChargeAttempt, StripeEvent
+from app.campaigns.tables import ChargeAttempt
+from app.payments.tables import StripeEvent
 from app.payments.webhooks import handle_event
 from app.points.tables import PointsEntry
 from tests.campaigns.helpers import CARD_AUTH_LATER, CARD_DECLINED_LATER, make_campaign, pledge_with_card

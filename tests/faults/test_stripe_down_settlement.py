@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 
 from app.campaigns import service as campaigns
-from app.campaigns.tables import Pledge
+from app.campaigns.tables import ChargeAttempt, Pledge
 from app.db import utcnow
 from app.jobs import service as jobs
 from app.jobs.tables import Job
@@ -19,7 +19,6 @@ from app.mail.tables import EmailMessage
 from app.orders.tables import Order
 from app.payments import gateway as gateway_module
 from app.payments.gateway import Gateway, GatewayError
-from app.payments.tables import ChargeAttempt
 from app.settings import get_settings
 from tests.campaigns.helpers import make_campaign, pledge_with_card
 from tests.campaigns.test_settlement import payment_intents_by_pledge

@@ -18,13 +18,12 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 from app.campaigns import service as campaigns
-from app.campaigns.tables import Pledge
+from app.campaigns.tables import ChargeAttempt, Pledge
 from app.db import as_aware, write_transaction
 from app.jobs.tables import Job
 from app.mail import service as mail
 from app.mail.tables import EmailMessage
 from app.orders.tables import Order
-from app.payments.tables import ChargeAttempt
 from tests.campaigns.helpers import make_campaign, pledge_with_card
 from tests.campaigns.test_settlement import payment_intents_by_pledge
 from tests.factories import make_member

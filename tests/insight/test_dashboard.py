@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.campaigns.tables import Pledge
+from app.campaigns.tables import ChargeAttempt, Pledge
 from app.db import raw, utcnow
 from app.ideas import service as ideas
 from app.insight import service as insight
 from app.jobs import service as jobs
 from app.mail.tables import EmailMessage
 from app.orders.tables import Refund
-from app.payments.tables import ChargeAttempt
 from app.settings import get_settings
 from app.web.templating import money
 from tests.campaigns.helpers import make_campaign

@@ -7,11 +7,11 @@ import json
 
 from app.accounts.tables import Member
 from app.campaigns import service as campaigns
+from app.campaigns import settlement
 from app.db import write_transaction
 from app.jobs import service as jobs
 from app.orders.service import OrderStatus, move_order, new_order_number
 from app.orders.tables import Order, OrderEvent, OrderLine
-from app.payments import settlement
 from app.payments.gateway import PaymentOutcome, gateway
 from app.points import service as points
 from app.shop.tables import Product, ProductVariant

@@ -19,6 +19,7 @@ from typing import Any
 
 from app.accounts.tables import Member
 from app.campaigns import live
+from app.campaigns.events import PledgePaid
 from app.campaigns.service import (
     CampaignStatus,
     IllegalMove,
@@ -27,17 +28,14 @@ from app.campaigns.service import (
     move_campaign,
     move_pledge,
 )
-from app.campaigns.tables import Campaign, Pledge
+from app.campaigns.tables import Campaign, ChargeAttempt, Pledge
 from app.db import as_aware, utcnow, write_transaction
 from app.errors import Conflict, NotFound
 from app.events import emit
 from app.i18n import gettext
 from app.jobs.service import current_lease, enqueue
-from app.orders.service import new_order_number
-from app.orders.tables import Order, OrderEvent, OrderLine
-from app.payments.events import PledgePaid
+from app.payments import intents
 from app.payments.gateway import PaymentOutcome, PaymentResult, gateway
-from app.payments.tables import ChargeAttempt
 from app.settings import get_settings
 
 log = logging.getLogger("crowdmade.settlement")
@@ -164,7 +162,8 @@ async def record_charge(pledge_id: int, attempt: int, result: PaymentResult) -> 
         if result.outcome is PaymentOutcome.PAID:
             if await move_pledge(pledge_id, P.PAID, message="Payment succeeded",
                                  data={"payment_intent": result.payment_intent_id}) is not None:
-                await _create_order(pledge_id, result.payment_intent_id or "")
+                paid = await Pledge.select(Pledge.member, Pledge.quantity).where(Pledge.id == pledge_id).first()
+                await emit(PledgePaid(pledge_id, paid["member"], paid["quantity"], result.payment_intent_id or ""))
                 await email_pledge(pledge_id, "pledge_paid", "paid")
             elif result.payment_intent_id:
                 # Already paid by another attempt, or dropped: this money must go back.
@@ -182,26 +181,6 @@ async def record_charge(pledge_id: int, attempt: int, result: PaymentResult) -> 
             await email_pledge(pledge_id, "payment_failed", f"attempt:{attempt}")
     if campaign_id:
         await live.publish(campaign_id)
-
-
-async def _create_order(pledge_id: int, payment_intent_id: str) -> None:
-    pledge = await Pledge.select(Pledge.member, Pledge.quantity, Pledge.amount, Pledge.early_bird_units, Pledge.campaign,
-                                 Pledge.variant.name, Pledge.campaign.idea.title, Pledge.campaign.currency).where(
-        Pledge.id == pledge_id).first()
-    rows = await Order.insert(Order(
-        number=new_order_number(), member=pledge["member"], status="paid", kind="preorder",
-        currency=pledge["campaign.currency"], subtotal=pledge["amount"], total=pledge["amount"], pledge_id=pledge_id,
-        campaign_id=pledge["campaign"], payment_intent_id=payment_intent_id, paid_at=utcnow(),
-    )).on_conflict(target=Order.pledge_id, action="DO NOTHING").returning(Order.id)
-    if not rows:
-        return
-    order_id = rows[0]["id"]
-    await OrderLine.insert(OrderLine(order=order_id, title=pledge["campaign.idea.title"], variant=pledge["variant.name"],
-                                     quantity=pledge["quantity"], unit_price=pledge["amount"] // pledge["quantity"],
-                                     total=pledge["amount"]))
-    await OrderEvent.insert(OrderEvent(order=order_id, from_status="", to_status="placed", message="Pre-order"),
-                            OrderEvent(order=order_id, from_status="placed", to_status="paid", message="Pledge charged"))
-    await emit(PledgePaid(pledge_id, pledge["member"], pledge["quantity"]))
 
 
 async def refund_stray_payment(payment_intent_id: str, amount: int, pledge_id: int) -> None:
@@ -332,3 +311,6 @@ async def settlement_summary(campaign_id: int) -> dict[str, Any]:
 async def member_customer(member_id: int) -> str:
     row = await Member.select(Member.stripe_customer_id).where(Member.id == member_id).first()
     return row["stripe_customer_id"] if row else ""
+
+
+intents.apply_intents_with("pledge_id", apply_payment_intent, default=True)  # the webhook's pledge charges
