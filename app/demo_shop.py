@@ -22,6 +22,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
+from app.accounts import addresses
 from app.demo import PALETTES, TOWNS, product_image
 
 # (name, category, price in SEK, summary, material, [(variant, stock, price or "")], status)
@@ -346,7 +347,7 @@ async def _preorders(rng: random.Random, staff, demo_member) -> None:  # noqa: A
             if row["member"] == demo_member.id or rng.random() < 0.6:
                 member = await get_member(row["member"])
                 # what the order page prefills: the address saved at a shop checkout, if any
-                address = await fulfilment.address_suggestion(member.id) or address_for(
+                address = await addresses.address_suggestion(member.id) or address_for(
                     member, rng, "Umeå" if member.id == demo_member.id else None)
                 await fulfilment.set_delivery_address(member, row["id"], address)
         await fulfilment.bulk_in_production(staff, campaign["id"])

@@ -1,6 +1,6 @@
 """Every domain's tables, in dependency order, for the Piccolo app and the tests."""
 
-from app.accounts.tables import ApiToken, Consent, EmailToken, Member, Session
+from app.accounts.tables import Address, ApiToken, Consent, EmailToken, Member, Session
 from app.campaigns.tables import (
     BackedTogether,
     Campaign,
@@ -27,9 +27,8 @@ from app.mail.tables import EmailMessage
 from app.notifications.tables import Notification, NotificationSetting
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund
 from app.payments.tables import StripeEvent
-from app.points.tables import MemberBadge, PointsEntry, Voucher
+from app.points.tables import MemberBadge, PointsEntry
 from app.shop.tables import (
-    Address,
     BoughtTogether,
     Cart,
     CartLine,
@@ -40,6 +39,7 @@ from app.shop.tables import (
     ProductQuestion,
     ProductVariant,
     Review,
+    Voucher,
     WishlistItem,
 )
 

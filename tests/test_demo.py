@@ -55,10 +55,17 @@ async def _assert_shop(client, demo) -> None:
     """Products in every status with stock, orders at every stage paid through checkout, reviews,
     questions, wishlists and collections featured on the home page."""
     from app.orders.tables import OrderPayment
-    from app.points.tables import Voucher
     from app.shop.catalog import LOW_STOCK
     from app.shop.collections import featured_collections
-    from app.shop.tables import Collection, Product, ProductQuestion, ProductVariant, Review, WishlistItem
+    from app.shop.tables import (
+        Collection,
+        Product,
+        ProductQuestion,
+        ProductVariant,
+        Review,
+        Voucher,
+        WishlistItem,
+    )
     from tests.factories import login
 
     products = await Product.select(Product.id, Product.status, Product.campaign, Product.rating_count)

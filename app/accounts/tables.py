@@ -74,3 +74,16 @@ class Consent(Table, tablename="consent"):
     text_version = Varchar(length=20)
     text = Text()
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Address(Table, tablename="address"):
+    member = ForeignKey(Member, index=True, null=False, on_delete=OnDelete.cascade)
+    name = Varchar(length=100)
+    line1 = Varchar(length=120)
+    line2 = Varchar(length=120, default="")
+    postal_code = Varchar(length=20)
+    city = Varchar(length=80)
+    country = Varchar(length=2, default="SE")
+    phone = Varchar(length=30, default="")
+    is_default = Boolean(default=False)
+    created_at = Timestamptz(default=TimestamptzNow())

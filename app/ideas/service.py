@@ -30,7 +30,6 @@ from app.jobs.service import enqueue
 from app.mail.service import queue_email
 from app.media.images import StoredImage, check_and_reencode
 from app.media.storage import new_key, storage
-from app.points import service as points
 from app.settings import get_settings
 
 
@@ -464,6 +463,40 @@ async def _move_count(idea_id: int, delta: int, now: dt.datetime) -> int | None:
 
 
 VOTE_CAP_REASONS = ("vote", "vote_reversed")  # a withdrawn vote frees its points for today
+
+
+class VoteRewards:
+    """What a vote earns. Points registers its rules (`reward_votes_with`, from
+    app/points/subscribers.py), so ideas does not import a reaction; without it a vote earns
+    nothing. On PostgreSQL the database function crowdmade_cast_vote writes the award with the
+    vote, in one statement, from `rule()` and `day_start()`; elsewhere `award()` runs inside the
+    vote's transaction, so the vote and its points commit or roll back together."""
+
+    def rule(self) -> tuple[int, int | None]:
+        """(points per vote, daily cap)"""
+        return 0, None
+
+    def day_start(self, now: dt.datetime) -> dt.datetime:
+        return now
+
+    async def award(self, member_id: int, idea_id: int, token: str) -> int:
+        return 0
+
+    async def take_back(self, member_id: int, idea_id: int, token: str) -> int:
+        return 0
+
+    def levelled_up(self, lifetime_before: int, lifetime_after: int) -> bool:
+        return False
+
+    async def notify_level_up(self, member_id: int, lifetime_before: int, lifetime_after: int) -> None:
+        return None
+
+
+_vote_rewards: list[VoteRewards] = [VoteRewards()]
+
+
+def reward_votes_with(rewards: VoteRewards) -> None:
+    _vote_rewards[0] = rewards
 VOTE_CLOSED_SQLSTATE = "CM001"  # raised by crowdmade_cast_vote
 
 
@@ -476,12 +509,13 @@ async def _cast_vote(member: CurrentMember, idea_id: int, now: dt.datetime) -> V
     the server's per-statement work) than in work (make bench, votes: 664-752/s, then
     1,026-1,206/s). None when no vote row was written (already voted, closed, own idea, not
     found): the checked path says why."""
-    rule = points.RULES["vote"]
+    rewards = _vote_rewards[0]
+    per_vote, daily_cap = rewards.rule()
     try:
         rows = await raw(
             "SELECT * FROM crowdmade_cast_vote({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
             member.id, idea_id, uuid.uuid4().hex, now, get_settings().support_threshold, float(HOT_EPOCH),
-            float(HOT_DIVISOR), rule.points, rule.daily_cap, points.day_start(now), list(VOTE_CAP_REASONS))
+            float(HOT_DIVISOR), per_vote, daily_cap, rewards.day_start(now), list(VOTE_CAP_REASONS))
     except Exception as error:
         if getattr(error, "sqlstate", None) == VOTE_CLOSED_SQLSTATE:  # closed between its insert and update
             raise Conflict(gettext("Voting is closed for this idea.")) from None
@@ -491,7 +525,7 @@ async def _cast_vote(member: CurrentMember, idea_id: int, now: dt.datetime) -> V
         return None
     awarded = cast["awarded"] or 0
     badges_due = not cast["has_first"] or ((cast["member_votes"] or 0) >= 100 and not cast["has_hundred"])
-    level_up = cast["lifetime"] is not None and points.levelled_up(cast["lifetime"] - awarded, cast["lifetime"])
+    level_up = cast["lifetime"] is not None and rewards.levelled_up(cast["lifetime"] - awarded, cast["lifetime"])
     voted = IdeaVoted(member.id, idea_id, cast["member_votes"] or 0, bool(cast["has_first"]), bool(cast["has_hundred"]))
     if badges_due or level_up:
         # Rare after a member's first vote. A badge or level notification follows in its own
@@ -499,7 +533,7 @@ async def _cast_vote(member: CurrentMember, idea_id: int, now: dt.datetime) -> V
         # member's next vote.
         async with write_transaction():
             if level_up:
-                await points.notify_level_up(member.id, cast["lifetime"] - awarded, cast["lifetime"])
+                await rewards.notify_level_up(member.id, cast["lifetime"] - awarded, cast["lifetime"])
             await emit(voted)
     else:
         await emit(voted)  # the subscribers write nothing unless an experiment counts votes
@@ -511,9 +545,7 @@ async def _count_vote(member: CurrentMember, idea_id: int, token: str, now: dt.d
     votes = await _move_count(idea_id, +1, now)
     if votes is None:
         raise Conflict(gettext("Voting is closed for this idea."))  # rolls back the vote row
-    awarded = await points.award(
-        member.id, "vote", key=f"vote:{token}", reference=f"idea:{idea_id}", cap_reasons=VOTE_CAP_REASONS
-    )
+    awarded = await _vote_rewards[0].award(member.id, idea_id, token)
     # As crowdmade_cast_vote reads them: a member's votes are counted up to 100 only.
     held = await raw(
         'SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM "vote" WHERE "member" = {} LIMIT 100) AS "counted") AS "votes", '
@@ -559,9 +591,7 @@ async def withdraw_vote(member: CurrentMember, idea_id: int) -> VoteState:
             if not idea or idea[0]["status"] not in PUBLIC_STATUSES:
                 raise NotFound(gettext("Idea not found"))  # rolls back the delete
             raise Conflict(gettext("Voting has closed; votes can no longer be withdrawn."))  # rolls back the delete
-        reversed_points = await points.reverse(
-            member.id, original_key=f"vote:{existing['token']}", reason="vote_reversed", reference=f"idea:{idea_id}"
-        )
+        reversed_points = await _vote_rewards[0].take_back(member.id, idea_id, existing["token"])
     return VoteState(idea_id, False, votes, reversed_points)
 
 

@@ -15,3 +15,12 @@ class OrderNotice:
     key: str
     title: str
     link: str
+
+
+@dataclass(frozen=True)
+class OrderReleased:
+    """An order was cancelled, or refunded in full, before anything shipped: what it held comes
+    back (its units are given back by `release_stock`; points gives a spent voucher's points
+    back, inline, in the same transaction)."""
+
+    order_id: int

@@ -24,6 +24,7 @@ from typing import Any
 from piccolo.columns.combination import WhereRaw
 
 from app import i18n
+from app.accounts.addresses import clean_address
 from app.accounts.service import CurrentMember
 from app.campaigns.service import parse_money
 from app.db import is_sqlite, utcnow, write_transaction
@@ -33,7 +34,7 @@ from app.i18n import N_, gettext
 from app.jobs.service import enqueue, job_handler
 from app.mail.service import queue_email
 from app.orders import carriers, lookup
-from app.orders.events import OrderNotice
+from app.orders.events import OrderNotice, OrderReleased
 from app.orders.service import IllegalOrderMove, OrderStatus, label, move_order, release_stock
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund
 from app.settings import get_settings
@@ -328,10 +329,8 @@ async def _record_refund(refund_id: int, stripe_refund_id: str, *, email: bool) 
         if order["refunded"] >= order["total"] and not pending and order["status"] != S.CANCELLED:
             was = await move_order(order_id, S.REFUNDED, message=text[:500], actor_id=refund["staff"])
             if was in (S.PAID, S.IN_PRODUCTION):  # refunded before it shipped: nothing leaves the shelf
-                from app.points.service import give_back_voucher
-
                 await release_stock(order_id)
-                await give_back_voucher(order_id)
+                await emit(OrderReleased(order_id))
         else:
             await OrderEvent.insert(OrderEvent(order=order_id, from_status=order["status"], to_status=order["status"],
                                                message=text[:500], actor=refund["staff"]))
@@ -385,8 +384,6 @@ async def cancel_order(actor: CurrentMember, order_id: int, *, reason: str = "",
     """Cancel before shipping: the move (once), the stock back (shop orders), the points
     voucher back, and a refund of what is left, all reserved in one transaction; then Stripe.
     A member (`as_owner`) may cancel only their own shop order while it is paid."""
-    from app.points.service import give_back_voucher
-
     order = await Order.select(Order.member, Order.kind, Order.status).where(Order.id == order_id).first()
     if order is None:
         raise NotFound(gettext("Order not found"))
@@ -408,7 +405,7 @@ async def cancel_order(actor: CurrentMember, order_id: int, *, reason: str = "",
         await move_order(order_id, S.CANCELLED, expect=expect, message=f"{message}: {reason}" if reason else message,
                          actor_id=actor.id, strict=True)
         result.restocked = await release_stock(order_id)
-        await give_back_voucher(order_id)
+        await emit(OrderReleased(order_id))
         current = await Order.select().where(Order.id == order_id).first()
         paid = current["paid_at"] is not None
         due = current["total"] - current["refunded"] if paid else 0
@@ -574,8 +571,6 @@ ADDRESS_EDITABLE = (S.PAID, S.IN_PRODUCTION)
 async def set_delivery_address(member: CurrentMember, order_id: int, data: dict[str, Any]) -> dict[str, str]:
     """A pre-order is paid at the campaign's deadline without an address: the backer gives it
     (or changes it) on the order page until it ships. Field errors come back as FormError."""
-    from app.shop.checkout import clean_address
-
     order = await Order.select(Order.member, Order.kind, Order.status, Order.ship_to).where(Order.id == order_id).first()
     if order is None or order["member"] != member.id:
         raise NotFound(gettext("Order not found"))
@@ -592,12 +587,3 @@ async def set_delivery_address(member: CurrentMember, order_id: int, data: dict[
     return address
 
 
-async def address_suggestion(member_id: int) -> dict[str, str]:
-    """The member's default saved address (from a checkout), to prefill the pre-order form."""
-    from app.shop.tables import Address
-
-    row = await Address.select().where(Address.member == member_id).order_by(
-        Address.is_default, ascending=False).order_by(Address.id, ascending=False).first()
-    if row is None:
-        return {}
-    return {k: row[k] for k in ("name", "line1", "line2", "postal_code", "city", "country", "phone")}

@@ -10,10 +10,11 @@ import io
 import json
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from app.accounts.addresses import COUNTRIES
 from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.campaigns.tables import Campaign
@@ -135,22 +136,27 @@ def _timeline(order: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[
     return out
 
 
-async def _attach_links(lines: list[dict[str, Any]], campaign: dict[str, Any] | None) -> None:
-    from app.shop.tables import Product
+# Where an order's lines lead: the shop registers its product pages (`link_products_with`), so
+# orders does not import the shop. (product ids, the pre-order's campaign id) -> (url per product
+# id, the url of the campaign's product, or "").
+ProductLinks = Callable[[list[int], int | None], Awaitable[tuple[dict[int, str], str]]]
+_product_links: list[ProductLinks] = []
 
+
+def link_products_with(links: ProductLinks) -> None:
+    _product_links[:] = [links]
+
+
+async def _attach_links(lines: list[dict[str, Any]], campaign: dict[str, Any] | None) -> None:
     ids = list({line["product_id"] for line in lines if line["product_id"]})
-    # Only products still in the shop get a link: a hidden or archived one would answer 404.
-    slugs = {r["id"]: r["slug"] for r in await Product.select(Product.id, Product.slug).where(
-        Product.id.is_in(ids) & (Product.status == "active"))} if ids else {}
-    # A pre-order's line leads to the product once its campaign is published to the shop (where the
-    # backer can review it), else to the campaign's idea page.
-    published = await Product.select(Product.slug).where(
-        (Product.campaign == campaign["id"]) & (Product.status == "active")).first() if campaign else None
+    urls, published = {}, ""
+    if _product_links and (ids or campaign):
+        urls, published = await _product_links[0](ids, campaign["id"] if campaign else None)
     for line in lines:
-        if line["product_id"] in slugs:
-            line["url"] = f"/shop/{slugs[line['product_id']]}"
+        if line["product_id"] in urls:
+            line["url"] = urls[line["product_id"]]
         elif published:
-            line["url"] = f"/shop/{published['slug']}"
+            line["url"] = published
         elif campaign:
             line["url"] = f"/ideas/{campaign['idea']}"
         else:
@@ -158,10 +164,6 @@ async def _attach_links(lines: list[dict[str, Any]], campaign: dict[str, Any] | 
 
 
 def _country_name(code: str) -> str:
-    try:
-        from app.shop.checkout import COUNTRIES
-    except ImportError:  # pragma: no cover
-        return code
     return gettext(COUNTRIES[code]) if code in COUNTRIES else code
 
 

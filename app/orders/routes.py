@@ -9,6 +9,7 @@ import secrets
 from litestar import Request, Response, get, post
 from litestar.response import Stream
 
+from app.accounts import addresses
 from app.errors import Conflict, FormError
 from app.i18n import N_, gettext
 from app.orders import carriers, fulfilment, lookup
@@ -48,11 +49,9 @@ async def _order_page(request: Request, number: str, *, address_values: dict | N
     order = await lookup.order_detail(member, number)
     ctx = {"order": order, "address_values": address_values or {}, "address_errors": address_errors or {}}
     if order["can_edit_address"]:
-        from app.shop.checkout import COUNTRIES
-
-        ctx["countries"] = COUNTRIES
+        ctx["countries"] = addresses.COUNTRIES
         if address_values is None:
-            ctx["address_values"] = order["ship_to"] or await fulfilment.address_suggestion(member.id)
+            ctx["address_values"] = order["ship_to"] or await addresses.address_suggestion(member.id)
     return render(request, "orders/detail.html", ctx, status_code=status_code)
 
 

@@ -9,13 +9,14 @@ all report the same move and it happens once.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
 from app.db import utcnow, write_transaction
 from app.errors import Conflict, NotFound
 from app.i18n import N_, gettext
-from app.orders.tables import Order, OrderEvent
+from app.orders.tables import Order, OrderEvent, OrderLine
 
 
 class OrderStatus(StrEnum):
@@ -99,28 +100,30 @@ async def move_order(order_id: int, to: OrderStatus, *, expect: tuple[OrderStatu
         return OrderStatus(row["status"])
 
 
-async def release_stock(order_id: int) -> bool:
-    """Give an order's units back to its variants, once (payment failed, checkout abandoned or
-    order cancelled). A paid order's units also leave the sold counters. Returns False when
-    they were already given back. Runs in the caller's transaction when there is one."""
-    from app.orders.tables import OrderLine
-    from app.shop.tables import Product, ProductVariant
+# Who takes an order's units back, per order kind: the shop registers its variants' stock
+# (`return_stock_with`), so orders does not import the shop. (the order's lines with a variant,
+# whether they had been sold) -> None, in the caller's transaction.
+StockReturn = Callable[[list[dict[str, Any]], bool], Awaitable[None]]
+_stock_returns: dict[str, StockReturn] = {}
 
+
+def return_stock_with(kind: str, give_back: StockReturn) -> None:
+    _stock_returns[kind] = give_back
+
+
+async def release_stock(order_id: int) -> bool:
+    """Give an order's units back, once (payment failed, checkout abandoned or order cancelled).
+    A paid order's units also leave the sold counters. Returns False when they were already given
+    back (or its kind holds no units). Runs in the caller's transaction when there is one."""
+    if not _stock_returns:
+        return False
     async with write_transaction():
         rows = await Order.update({Order.stock_released: True, Order.updated_at: utcnow()}).where(
-            (Order.id == order_id) & (Order.stock_released.eq(False)) & (Order.kind == "shop")
-        ).returning(Order.paid_at)
+            (Order.id == order_id) & (Order.stock_released.eq(False)) & Order.kind.is_in(list(_stock_returns))
+        ).returning(Order.paid_at, Order.kind)
         if not rows:
             return False
-        was_sold = rows[0]["paid_at"] is not None
         lines = await OrderLine.select(OrderLine.variant_id, OrderLine.product_id, OrderLine.quantity).where(
             (OrderLine.order == order_id) & OrderLine.variant_id.is_not_null())
-        for line in sorted(lines, key=lambda line: line["variant_id"]):  # one lock order everywhere
-            values: dict[Any, Any] = {ProductVariant.stock: ProductVariant.stock + line["quantity"]}
-            if was_sold:
-                values[ProductVariant.sold] = ProductVariant.sold - line["quantity"]
-            await ProductVariant.update(values).where(ProductVariant.id == line["variant_id"])
-            if was_sold and line["product_id"]:
-                await Product.update({Product.sold_count: Product.sold_count - line["quantity"]}).where(
-                    Product.id == line["product_id"])
+        await _stock_returns[rows[0]["kind"]](lines, rows[0]["paid_at"] is not None)
         return True

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.accounts.personal_data import Part, register
-from app.points.tables import MemberBadge, PointsEntry, Voucher
+from app.points.tables import MemberBadge, PointsEntry
+from app.shop.tables import Voucher
 
 
 async def export(member_id: int, profile: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ the same transaction as the entry they sum, so they can never drift from the row
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+import uuid
 from dataclasses import dataclass
 
 from app import i18n
@@ -14,8 +16,11 @@ from app.accounts.language import member_locale
 from app.accounts.levels import LEVELS, Level, LevelProgress, level_for  # noqa: F401 (re-exported)
 from app.accounts.tables import Member
 from app.db import is_sqlite, raw, utcnow, write_transaction
+from app.errors import FormError
 from app.i18n import N_, gettext
 from app.points.tables import PointsEntry
+from app.settings import get_settings
+from app.shop.tables import Voucher
 
 
 @dataclass(frozen=True)
@@ -167,10 +172,6 @@ async def history(member_id: int, *, limit: int = 50, before_id: int | None = No
 
 async def adjust(staff_id: int, member_id: int, points: int, reason: str) -> int:
     """Staff: add or remove points with a reason the member sees in their history."""
-    import uuid
-
-    from app.errors import FormError
-
     reason = (reason or "").strip()
     errors = {}
     if not reason or len(reason) > 200:
@@ -192,13 +193,6 @@ VOUCHER_AMOUNT = 10_000  # minor units: 100 SEK off a catalog order
 async def redeem_voucher(member_id: int) -> dict:
     """Spend VOUCHER_POINTS on a voucher. The balance check and the spend share one locked
     transaction, so concurrent redemptions can never spend more than the balance."""
-    import secrets
-    import uuid
-
-    from app.errors import FormError
-    from app.points.tables import Voucher
-    from app.settings import get_settings
-
     async with write_transaction():
         await _lock_member(member_id)
         row = await Member.select(Member.points_balance).where(Member.id == member_id).first()
@@ -217,25 +211,11 @@ async def redeem_voucher(member_id: int) -> dict:
 
 
 async def vouchers_of(member_id: int) -> list[dict]:
-    from app.points.tables import Voucher
-
     return await Voucher.select().where(Voucher.member == member_id).order_by(Voucher.id, ascending=False)
-
-
-async def spend_voucher(member_id: int, code: str, order_id: int) -> dict | None:
-    """Mark a voucher spent on an order, exactly once (the shop's checkout calls this)."""
-    from app.points.tables import Voucher
-
-    rows = await Voucher.update({Voucher.status: "spent", Voucher.order_id: order_id, Voucher.spent_at: utcnow()}).where(
-        (Voucher.code == (code or "").strip().upper()) & (Voucher.member == member_id) & (Voucher.status == "issued")
-    ).returning(Voucher.id, Voucher.amount)
-    return rows[0] if rows else None
 
 
 async def give_back_voucher(order_id: int) -> None:
     """A cancelled order returns its voucher's points (once)."""
-    from app.points.tables import Voucher
-
     async with write_transaction():
         rows = await Voucher.update({Voucher.status: "cancelled"}).where(
             (Voucher.order_id == order_id) & (Voucher.status == "spent")).returning(Voucher.member, Voucher.points, Voucher.code)

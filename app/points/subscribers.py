@@ -4,12 +4,16 @@ subscriber run twice for one change awards once."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from app.accounts.events import EmailVerified, ProfileCompleted
 from app.campaigns.events import CampaignFunded, IdeaGreenlit, PledgeConfirmed, PledgePaid
 from app.campaigns.service import CampaignStatus, PledgeStatus
 from app.campaigns.tables import Pledge
 from app.events import subscribe
 from app.ideas.events import IdeaAccepted, IdeaVoted
+from app.ideas.service import VOTE_CAP_REASONS, VoteRewards, reward_votes_with
+from app.orders.events import OrderReleased
 from app.points import badges
 from app.points import service as points
 from app.shop.events import ReviewHidden, ReviewSaved, ShopOrderPaid
@@ -97,3 +101,37 @@ async def take_back_review_points(event: ReviewHidden) -> None:
     """Its points go, once (showing the review again does not pay them twice)."""
     await points.reverse(event.member_id, original_key=f"review:{event.product_id}:{event.member_id}",
                          reason="review_removed", reference=f"review:{event.review_id}")
+
+
+@subscribe(OrderReleased)
+async def return_voucher(event: OrderReleased) -> None:
+    """A voucher spent on an order cancelled before it shipped goes back to the wallet (once)."""
+    await points.give_back_voucher(event.order_id)
+
+
+class PointsForVotes(VoteRewards):
+    """The vote rule of the points table, for ideas' vote (app/ideas/service.py, VoteRewards)."""
+
+    def rule(self) -> tuple[int, int | None]:
+        rule = points.RULES["vote"]
+        return rule.points, rule.daily_cap
+
+    def day_start(self, now: dt.datetime) -> dt.datetime:
+        return points.day_start(now)
+
+    async def award(self, member_id: int, idea_id: int, token: str) -> int:
+        return await points.award(member_id, "vote", key=f"vote:{token}", reference=f"idea:{idea_id}",
+                                  cap_reasons=VOTE_CAP_REASONS)
+
+    async def take_back(self, member_id: int, idea_id: int, token: str) -> int:
+        return await points.reverse(member_id, original_key=f"vote:{token}", reason="vote_reversed",
+                                    reference=f"idea:{idea_id}")
+
+    def levelled_up(self, lifetime_before: int, lifetime_after: int) -> bool:
+        return points.levelled_up(lifetime_before, lifetime_after)
+
+    async def notify_level_up(self, member_id: int, lifetime_before: int, lifetime_after: int) -> None:
+        await points.notify_level_up(member_id, lifetime_before, lifetime_after)
+
+
+reward_votes_with(PointsForVotes())

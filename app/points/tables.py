@@ -23,17 +23,3 @@ class MemberBadge(Table, tablename="member_badge"):
     member = ForeignKey(Member, index=True, null=False)
     badge = Varchar(length=40)
     awarded_at = Timestamptz(default=TimestamptzNow())
-
-
-class Voucher(Table, tablename="voucher"):
-    """Points turned into money off a shop order; spent exactly once (a conditional update)."""
-
-    code = Varchar(length=20, unique=True)
-    member = ForeignKey(Member, index=True, null=False)
-    points = Integer()
-    amount = Integer()  # minor units off
-    currency = Varchar(length=3, default="SEK")
-    status = Varchar(length=12, default="issued")  # issued | spent | cancelled
-    order_id = Integer(null=True, default=None)
-    created_at = Timestamptz(default=TimestamptzNow())
-    spent_at = Timestamptz(null=True, default=None)

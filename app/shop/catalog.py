@@ -35,6 +35,7 @@ from app.ideas.service import decode_cursor, encode_cursor, fts5_query  # noqa: 
 from app.ideas.tables import Category, Idea, IdeaImage
 from app.media.images import StoredImage, check_and_reencode
 from app.media.storage import new_key, storage
+from app.orders import lookup
 from app.settings import get_settings
 from app.shop.events import ProductQuestionAnswered, ProductQuestionAsked
 from app.shop.tables import BoughtTogether, Product, ProductImage, ProductQuestion, ProductVariant
@@ -957,3 +958,17 @@ async def publishable_campaigns() -> list[dict[str, Any]]:
         Campaign.status.is_in(list(PUBLISHABLE_CAMPAIGNS))
         & Campaign.id.not_in(Product.select(Product.campaign).where(Product.campaign.is_not_null()))
     ).order_by(Campaign.id, ascending=False)
+
+
+async def product_links(product_ids: list[int], campaign_id: int | None) -> tuple[dict[int, str], str]:
+    """An order line's product page, and a pre-order's once its campaign is published to the shop
+    (where the backer can review it). Only products still in the shop: a hidden or archived one
+    would answer 404."""
+    urls = {r["id"]: f"/shop/{r['slug']}" for r in await Product.select(Product.id, Product.slug).where(
+        Product.id.is_in(product_ids) & (Product.status == "active"))} if product_ids else {}
+    published = await Product.select(Product.slug).where(
+        (Product.campaign == campaign_id) & (Product.status == "active")).first() if campaign_id else None
+    return urls, f"/shop/{published['slug']}" if published else ""
+
+
+lookup.link_products_with(product_links)  # the order page's links

@@ -24,13 +24,16 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.accounts.addresses import ADDRESS_FIELDS, COUNTRIES, clean_address
 from app.accounts.service import CurrentMember
+from app.accounts.tables import Address
 from app.db import as_aware, is_sqlite, raw, utcnow, write_transaction
 from app.errors import Conflict, FormError, NotFound
 from app.events import emit
-from app.i18n import N_, gettext, ngettext, use_locale
+from app.i18n import N_, gettext, use_locale
 from app.jobs.service import enqueue, job_handler
-from app.orders.service import OrderStatus, move_order, new_order_number, release_stock
+from app.orders.events import OrderReleased
+from app.orders.service import OrderStatus, move_order, new_order_number, release_stock, return_stock_with
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment
 from app.payments import intents
 from app.payments.gateway import (
@@ -44,33 +47,12 @@ from app.payments.gateway import (
 )
 from app.settings import get_settings
 from app.shop import cart as carts
+from app.shop import vouchers
 from app.shop.events import ShopOrderPaid
-from app.shop.tables import Address, Product, ProductVariant
+from app.shop.tables import Product, ProductVariant
 
 log = logging.getLogger("crowdmade.checkout")
 
-ADDRESS_FIELDS: dict[str, tuple[str, int, bool]] = {  # field -> (label, max length, required)
-    "name": (N_("Full name"), 100, True),
-    "line1": (N_("Street address"), 120, True),
-    "line2": (N_("Apartment, suite, c/o"), 120, False),
-    "postal_code": (N_("Postal code"), 20, True),
-    "city": (N_("City"), 80, True),
-    "country": (N_("Country"), 2, True),
-    "phone": (N_("Phone"), 30, False),
-}
-ADDRESS_REQUIRED = {  # the message for a required field left empty
-    "name": N_("Enter your full name."),
-    "line1": N_("Enter your street address."),
-    "postal_code": N_("Enter your postal code."),
-    "city": N_("Enter your city."),
-    "country": N_("Enter your country."),
-}
-COUNTRIES = {  # English names (stored data and emails translate them where shown: country_names())
-    "SE": N_("Sweden"), "NO": N_("Norway"), "DK": N_("Denmark"), "FI": N_("Finland"), "IS": N_("Iceland"),
-    "DE": N_("Germany"), "NL": N_("Netherlands"), "BE": N_("Belgium"), "FR": N_("France"), "ES": N_("Spain"),
-    "IT": N_("Italy"), "AT": N_("Austria"), "PL": N_("Poland"), "IE": N_("Ireland"), "GB": N_("United Kingdom"),
-    "EE": N_("Estonia"), "LV": N_("Latvia"), "LT": N_("Lithuania"),
-}
 # The default delivery options (settings.shipping_rates), for the catalogs; a label configured
 # otherwise is shown as written.
 SHIPPING_LABELS = (N_("Standard delivery (2-4 days)"), N_("Express delivery (next day)"), N_("Standard"), N_("Express"))
@@ -119,35 +101,6 @@ class PayResult:
     setup_intent_client_secret: str = ""  # declined: a fresh SetupIntent for another card
 
 
-def country_names() -> dict[str, str]:
-    """The countries we ship to, named in the page's language."""
-    return {code: gettext(name) for code, name in COUNTRIES.items()}
-
-
-def clean_address(data: dict[str, Any]) -> dict[str, str]:
-    """Trimmed address fields, or a FormError naming each bad field."""
-    address, errors = {}, {}
-    for name, (label, length, required) in ADDRESS_FIELDS.items():
-        value = " ".join(str(data.get(name) or "").split())
-        if name == "country":
-            value = value.upper()
-        if required and not value:
-            errors[name] = gettext(ADDRESS_REQUIRED[name])
-        elif len(value) > length:
-            errors[name] = ngettext("%(label)s can be at most %(num)s character.",
-                                    "%(label)s can be at most %(num)s characters.", length, label=gettext(label))
-        address[name] = value
-    if address["country"] and address["country"] not in COUNTRIES and "country" not in errors:
-        errors["country"] = gettext("Choose a country we ship to.")
-    if address["postal_code"] and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 -]{1,18}", address["postal_code"]):
-        errors.setdefault("postal_code", gettext("Enter a valid postal code."))
-    if address["phone"] and not re.fullmatch(r"\+?[0-9 ()-]{5,30}", address["phone"]):
-        errors.setdefault("phone", gettext("Enter a phone number with digits only (and +, spaces or dashes)."))
-    if errors:
-        raise FormError(errors)
-    return address
-
-
 def shipping_choices(subtotal: int) -> list[dict[str, Any]]:
     """The flat rates from settings; free over `free_shipping_over` when that is set. `label` is in
     the page's language, `stored_label` as configured (what the order keeps)."""
@@ -163,10 +116,6 @@ def shipping_for(code: str, subtotal: int) -> dict[str, Any]:
         if choice["code"] == code:
             return choice
     raise FormError({"shipping": gettext("Choose a delivery option.")})
-
-
-def _voucher_code(text: Any) -> str:
-    return re.sub(r"\s+", "", str(text or "")).upper()[:20]
 
 
 def _line_key(variant_id: int) -> str:
@@ -241,7 +190,6 @@ async def _address_for(member: CurrentMember, data: CheckoutInput) -> tuple[dict
 async def place_order(member: CurrentMember, data: CheckoutInput, *, now: dt.datetime | None = None) -> PlacedOrder:
     """Validate, create the order and take its units, spend the voucher; then a SetupIntent."""
     from app.payments import cards
-    from app.points import service as points
 
     now = now or utcnow()
     errors: dict[str, str] = {}
@@ -263,7 +211,7 @@ async def place_order(member: CurrentMember, data: CheckoutInput, *, now: dt.dat
     lines = await _priced_lines(quantities)
     subtotal = sum(line["total"] for line in lines)
     shipping = shipping_for(data.shipping, subtotal)
-    voucher = _voucher_code(data.voucher)
+    voucher = vouchers.voucher_code(data.voucher)
     if data.voucher and not re.fullmatch(r"[A-Z0-9-]{4,20}", voucher):
         raise FormError({"voucher": gettext("That doesn't look like a voucher code.")})
     currency = lines[0]["currency"] or get_settings().currency
@@ -287,7 +235,7 @@ async def place_order(member: CurrentMember, data: CheckoutInput, *, now: dt.dat
                                            message=N_("Checkout"), actor=member.id))
         discount = 0
         if voucher:
-            spent = await points.spend_voucher(member.id, voucher, order_id)
+            spent = await vouchers.spend_voucher(member.id, voucher, order_id)
             if spent is None:  # rolls back the order: nothing half-written
                 raise FormError({"voucher": gettext("This voucher code is not valid for your account or was already used.")})
             discount = min(spent["amount"], subtotal)
@@ -690,20 +638,10 @@ async def cancel_unpaid_order(order_id: int, *, message: str = N_("Not paid in t
             return "unchanged"
         await release_stock(order_id)
         if reissue_voucher:
-            await _reissue_voucher(order_id)
+            await vouchers.reissue_voucher(order_id)
         else:
-            from app.points import service as points
-
-            await points.give_back_voucher(order_id)
+            await emit(OrderReleased(order_id))
     return "cancelled"
-
-
-async def _reissue_voucher(order_id: int) -> None:
-    """The voucher of a replaced checkout is unspent again (a conditional update: once)."""
-    from app.points.tables import Voucher
-
-    await Voucher.update({Voucher.status: "issued", Voucher.order_id: None, Voucher.spent_at: None}).where(
-        (Voucher.order_id == order_id) & (Voucher.status == "spent"))
 
 
 async def expire_checkouts(now: dt.datetime | None = None) -> int:
@@ -751,30 +689,6 @@ async def refund_stray_order_payment_job(payload: dict[str, Any]) -> None:
 # ---- for pages -----------------------------------------------------------------------------
 
 
-async def saved_addresses(member_id: int) -> list[dict[str, Any]]:
-    return await Address.select().where(Address.member == member_id).order_by(
-        Address.is_default, ascending=False).order_by(Address.id, ascending=False).limit(10)
-
-
-async def open_vouchers(member_id: int) -> list[dict[str, Any]]:
-    from app.points.tables import Voucher
-
-    return await Voucher.select(Voucher.code, Voucher.amount, Voucher.currency).where(
-        (Voucher.member == member_id) & (Voucher.status == "issued")).order_by(Voucher.id)
-
-
-async def voucher_amount(member_id: int, code: str) -> int | None:
-    """The discount a still-unspent voucher of this member gives (a preview; spending is atomic)."""
-    from app.points.tables import Voucher
-
-    code = _voucher_code(code)
-    if not code:
-        return None
-    row = await Voucher.select(Voucher.amount).where(
-        (Voucher.code == code) & (Voucher.member == member_id) & (Voucher.status == "issued")).first()
-    return row["amount"] if row else None
-
-
 def totals(subtotal: int, shipping_code: str, discount: int | None) -> dict[str, Any]:
     choices = shipping_choices(subtotal)
     chosen = next((c for c in choices if c["code"] == shipping_code), choices[0] if choices else None)
@@ -785,3 +699,19 @@ def totals(subtotal: int, shipping_code: str, discount: int | None) -> dict[str,
 
 
 intents.apply_intents_with("order_id", apply_payment_intent)  # the webhook's shop payments
+
+
+async def give_back_units(lines: list[dict[str, Any]], was_sold: bool) -> None:
+    """A released shop order's units go back to their variants (and leave the sold counters if
+    they had been sold), in variant id order: one lock order everywhere."""
+    for line in sorted(lines, key=lambda line: line["variant_id"]):
+        values: dict[Any, Any] = {ProductVariant.stock: ProductVariant.stock + line["quantity"]}
+        if was_sold:
+            values[ProductVariant.sold] = ProductVariant.sold - line["quantity"]
+        await ProductVariant.update(values).where(ProductVariant.id == line["variant_id"])
+        if was_sold and line["product_id"]:
+            await Product.update({Product.sold_count: Product.sold_count - line["quantity"]}).where(
+                Product.id == line["product_id"])
+
+
+return_stock_with("shop", give_back_units)  # orders.release_stock, for shop orders

@@ -15,6 +15,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 
+from app.accounts import addresses
 from app.db import as_aware
 from app.errors import Conflict, FormError, NotFound
 from app.i18n import N_, gettext
@@ -22,7 +23,7 @@ from app.payments import cards
 from app.payments.gateway import GatewayError
 from app.settings import get_settings
 from app.shop import cart as carts
-from app.shop import checkout
+from app.shop import checkout, vouchers
 from app.shop.checkout import CheckoutInput, PayResult
 from app.web import identity
 from app.web.guards import requires_member
@@ -143,16 +144,16 @@ async def _checkout_context(request: Request, values: dict | None = None, errors
     member = current_member(request)
     summary = await carts.cart_summary(carts.member_owner(member.id))
     values = dict(values or {})
-    addresses = await checkout.saved_addresses(member.id)
+    saved = await addresses.saved_addresses(member.id)
     if "address_id" not in values:
-        values["address_id"] = str(addresses[0]["id"]) if addresses else "new"
+        values["address_id"] = str(saved[0]["id"]) if saved else "new"
     values.setdefault("country", "SE")
     choices = checkout.shipping_choices(summary["subtotal"])
     values.setdefault("shipping", choices[0]["code"] if choices else "")
-    discount = await checkout.voucher_amount(member.id, values.get("voucher", "")) if values.get("voucher") else None
+    discount = await vouchers.voucher_amount(member.id, values.get("voucher", "")) if values.get("voucher") else None
     return {
-        "cart": summary, "values": values, "errors": errors or {}, "addresses": addresses,
-        "countries": checkout.country_names(), "vouchers": await checkout.open_vouchers(member.id),
+        "cart": summary, "values": values, "errors": errors or {}, "addresses": saved,
+        "countries": addresses.country_names(), "vouchers": await vouchers.open_vouchers(member.id),
         "totals": checkout.totals(summary["subtotal"], values["shipping"], discount),
         "voucher_ok": discount is not None, "hold_minutes": get_settings().checkout_hold_minutes,
         "publishable_key": cards.publishable_key(), "cart_count": summary["count"],
@@ -176,7 +177,7 @@ async def checkout_summary(request: Request, shipping: str = "", voucher: str = 
 
 def _input_from_form(form: dict[str, str], lines: list[tuple]) -> CheckoutInput:
     return CheckoutInput(
-        lines=lines, address={k: form.get(k, "") for k in checkout.ADDRESS_FIELDS},
+        lines=lines, address={k: form.get(k, "") for k in addresses.ADDRESS_FIELDS},
         address_id=form.get("address_id") or None, save_address=form.get("save_address") == "yes",
         shipping=form.get("shipping", ""), voucher=form.get("voucher", ""),
     )
@@ -310,7 +311,7 @@ async def done_page(request: Request, number: str) -> Response:
     if order["status"] == "placed":
         return redirect(f"/checkout/{number}/pay")
     label = order["ship_to"].get("shipping_label") or ""
-    return render(request, "shop/done.html", {"order": order, "countries": checkout.country_names(),
+    return render(request, "shop/done.html", {"order": order, "countries": addresses.country_names(),
                                               "shipping_label": gettext(label) if label else ""})
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from app.accounts.personal_data import Erasure, Part, register
+from app.accounts.tables import Address
 from app.shop.cart import member_owner
 from app.shop.reviews import remove_reviews_of
-from app.shop.tables import Address, Cart, CartLine, Product, ProductQuestion, Review, WishlistItem
+from app.shop.tables import Cart, CartLine, Product, ProductQuestion, Review, WishlistItem
 
 
 async def export(member_id: int, profile: dict[str, Any]) -> dict[str, Any]:

@@ -104,19 +104,6 @@ class CartLine(Table, tablename="cart_line"):
     added_at = Timestamptz(default=TimestamptzNow())
 
 
-class Address(Table, tablename="address"):
-    member = ForeignKey(Member, index=True, null=False, on_delete=OnDelete.cascade)
-    name = Varchar(length=100)
-    line1 = Varchar(length=120)
-    line2 = Varchar(length=120, default="")
-    postal_code = Varchar(length=20)
-    city = Varchar(length=80)
-    country = Varchar(length=2, default="SE")
-    phone = Varchar(length=30, default="")
-    is_default = Boolean(default=False)
-    created_at = Timestamptz(default=TimestamptzNow())
-
-
 class WishlistItem(Table, tablename="wishlist_item"):
     """A heart on a product or an idea (unique per member and subject in the migration)."""
 
@@ -144,3 +131,17 @@ class CollectionItem(Table, tablename="collection_item"):
     product = ForeignKey(Product, null=True, on_delete=OnDelete.cascade)
     idea = ForeignKey(Idea, null=True, on_delete=OnDelete.cascade)
     note = Varchar(length=200, default="")
+
+
+class Voucher(Table, tablename="voucher"):
+    """Points turned into money off a shop order; spent exactly once (a conditional update)."""
+
+    code = Varchar(length=20, unique=True)
+    member = ForeignKey(Member, index=True, null=False)
+    points = Integer()
+    amount = Integer()  # minor units off
+    currency = Varchar(length=3, default="SEK")
+    status = Varchar(length=12, default="issued")  # issued | spent | cancelled
+    order_id = Integer(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    spent_at = Timestamptz(null=True, default=None)

@@ -13,7 +13,7 @@ from piccolo.columns import JSON, JSONB, Text, Varchar
 
 from app.accounts import privacy
 from app.accounts import service as accounts
-from app.accounts.tables import ApiToken, Consent, EmailToken, Member, Session
+from app.accounts.tables import Address, ApiToken, Consent, EmailToken, Member, Session
 from app.campaigns.service import variants_of
 from app.campaigns.tables import Campaign, Pledge, PledgeEvent
 from app.community import service as community
@@ -29,7 +29,7 @@ from app.notifications.tables import Notification
 from app.orders.tables import Order
 from app.payments.gateway import gateway
 from app.shop import cart, catalog, reviews, wishlist
-from app.shop.tables import Address, Cart, Product, Review, WishlistItem
+from app.shop.tables import Cart, Product, Review, WishlistItem
 from app.tables import ALL_TABLES
 from tests.campaigns.helpers import make_campaign, pledge_with_card
 from tests.factories import PASSWORD, csrf_from, login, make_idea, make_member

@@ -14,13 +14,12 @@ import pytest
 
 from app.campaigns import service as campaigns
 from app.campaigns import settlement
-from app.campaigns.tables import Campaign, Pledge
+from app.campaigns.tables import Campaign, ChargeAttempt, Pledge
 from app.db import utcnow
 from app.jobs import service as jobs
 from app.mail.tables import EmailMessage
 from app.orders.tables import Order
 from app.payments.gateway import PaymentOutcome, gateway, sign_webhook_payload
-from app.campaigns.tables import ChargeAttempt
 from app.payments.tables import StripeEvent
 from app.payments.webhooks import handle_event
 from app.points.tables import PointsEntry

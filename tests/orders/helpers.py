@@ -14,6 +14,7 @@ from app.orders.service import OrderStatus, move_order, new_order_number
 from app.orders.tables import Order, OrderEvent, OrderLine
 from app.payments.gateway import PaymentOutcome, gateway
 from app.points import service as points
+from app.shop import vouchers
 from app.shop.tables import Product, ProductVariant
 from tests.campaigns.helpers import CARD_OK, make_campaign, pledge_with_card
 from tests.shop.helpers import make_product
@@ -67,7 +68,7 @@ async def make_shop_order(member, *, price: int = 25_000, quantity: int = 2, sto
             (ProductVariant.id == variant_id) & (ProductVariant.stock >= quantity)).returning(ProductVariant.id)
         assert taken, "not enough stock for the test order"
         if voucher:
-            assert await points.spend_voucher(member.id, code, order_id)
+            assert await vouchers.spend_voucher(member.id, code, order_id)
     payment_intent = ""
     if pay:
         customer, method = await customer_with_card(member)

@@ -14,8 +14,7 @@ from app.mail.tables import EmailMessage
 from app.notifications.tables import Notification
 from app.orders import fulfilment
 from app.orders.tables import Order, OrderEvent, Refund
-from app.points.tables import Voucher
-from app.shop.tables import ProductVariant
+from app.shop.tables import ProductVariant, Voucher
 from tests.factories import csrf_from, login, make_member
 from tests.orders.helpers import make_preorders, make_shop_order, refunds_in_stripe
 

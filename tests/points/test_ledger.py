@@ -81,7 +81,8 @@ def test_levels_by_lifetime_points():
 
 async def test_concurrent_redemptions_never_spend_more_than_the_balance():
     from app.errors import FormError
-    from app.points.tables import Voucher
+    from app.shop import vouchers
+    from app.shop.tables import Voucher
 
     member = await make_member("Redeemer")
     await points.award(member.id, "adjustment", key="seed-points", points=3500, note="test")
@@ -98,7 +99,7 @@ async def test_concurrent_redemptions_never_spend_more_than_the_balance():
     balance, lifetime = await _balance(member.id)
     assert balance == 500 and lifetime == 3500  # spending lowers the balance, not the level
     code = next(r for r in results if r)["code"]
-    spent = await asyncio.gather(*(points.spend_voucher(member.id, code, order_id=n) for n in range(1, 6)))
+    spent = await asyncio.gather(*(vouchers.spend_voucher(member.id, code, order_id=n) for n in range(1, 6)))
     assert len([s for s in spent if s]) == 1
     await points.give_back_voucher(next(s for s in range(1, 6) if spent[s - 1]))
     assert (await _balance(member.id))[0] == 1500

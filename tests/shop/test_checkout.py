@@ -11,6 +11,7 @@ import re
 import httpx
 import pytest
 
+from app.accounts.tables import Address
 from app.db import utcnow
 from app.errors import Conflict, FormError, NotFound
 from app.mail.tables import EmailMessage
@@ -18,12 +19,11 @@ from app.notifications.tables import Notification
 from app.orders.tables import Order, OrderEvent, OrderPayment
 from app.payments.gateway import gateway, sign_webhook_payload
 from app.points import service as points
-from app.points.tables import Voucher
 from app.settings import get_settings
 from app.shop import cart as carts
 from app.shop import checkout
 from app.shop.checkout import CheckoutInput
-from app.shop.tables import Address, BoughtTogether, Product, ProductVariant
+from app.shop.tables import BoughtTogether, Product, ProductVariant, Voucher
 from tests.campaigns.helpers import CARD_AUTH_LATER, CARD_DECLINED_LATER, CARD_OK, save_card
 from tests.factories import PASSWORD, csrf_from, login, make_member
 from tests.shop.helpers import make_product
