@@ -29,11 +29,13 @@ from app.campaigns import api as campaigns_api
 from app.campaigns import routes as campaigns_routes
 from app.community import api as community_api
 from app.community import routes as community_routes
+from app.community import views
 from app.db import start_database, stop_database
 from app.experiments import routes as experiments_routes
 from app.ideas import api as ideas_api
 from app.ideas import routes as ideas_routes
 from app.insight import routes as insight_routes
+from app.jobs.service import run_worker
 from app.mail import routes as mail_routes
 from app.orders import api as orders_api
 from app.orders import routes as orders_routes
@@ -101,13 +103,10 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         if manage_database:
             await start_database()
         stop = asyncio.Event()
-        from app.community import views
 
         flusher = asyncio.create_task(views.run_flusher(stop))  # buffered page views
         worker = None
         if in_process_jobs:
-            from app.jobs.service import run_worker
-
             worker = asyncio.create_task(run_worker(stop, concurrency=2, poll_seconds=0.5))
         # What is loaded by now lives as long as the process: keep it out of the cyclic garbage
         # collector's full passes (a full pass over it paused a web worker ~80 ms, the p99 of

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.db import raw, utcnow
+from app.payments.gateway import PaymentOutcome, gateway
 
 log = logging.getLogger("crowdmade.audit")
 
@@ -202,7 +203,6 @@ async def run_audit(*, stripe: bool = False, now: dt.datetime | None = None) -> 
 async def _stripe_violations() -> list[Violation]:
     """Every succeeded payment we recorded is succeeded in Stripe for the same amount, and
     refunds there never exceed the charge."""
-    from app.payments.gateway import PaymentOutcome, gateway
 
     found: list[Violation] = []
     rows = await raw(

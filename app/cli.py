@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import ctypes
 import signal
+import signal as signals
+import socket
+import subprocess
 import sys
+import time
 
 import click
+import httpx
+import uvicorn
+from piccolo.apps.migrations.commands.forwards import run_forwards
 
-from app.demo import DEMO_MEMBER, DEMO_STAFF, DEMO_SWEDISH  # noqa: E402
-from app.settings import SettingsError, get_settings, set_environment
+from app.accounts.service import create_staff
+from app.audit import format_report, run_audit
+from app.db import start_database, stop_database
+from app.demo import DEMO_MEMBER, DEMO_STAFF, DEMO_SWEDISH, load_demo  # noqa: E402
+from app.demo_scale import SCALES, load_scale
+from app.errors import FormError
+from app.ideas.service import ensure_categories
+from app.jobs.service import run_worker
+from app.payments.service import HANDLED
+from app.settings import PROJECT_ROOT, SettingsError, get_settings, set_environment
 
 
 def _settings_or_exit():
@@ -21,11 +38,6 @@ def _settings_or_exit():
 
 
 async def migrate_database() -> None:
-    from piccolo.apps.migrations.commands.forwards import run_forwards
-
-    from app.db import start_database, stop_database
-    from app.ideas.service import ensure_categories
-
     response = await run_forwards(app_name="crowdmade", migration_id="all", fake=False)
     if not response.success:
         raise click.ClickException(f"migrations failed: {response.message}")
@@ -58,11 +70,8 @@ def migrate() -> None:
 def demo(seed: int, scale: str, reset: bool) -> None:
     """Load demo data: members, ideas in every state, votes, points; or benchmark-scale data."""
     _settings_or_exit()
-    from app.demo_scale import SCALES
 
     if scale in SCALES:
-        from app.demo_scale import load_scale
-
         asyncio.run(migrate_database())
         try:
             result = asyncio.run(load_scale(scale, seed=seed))
@@ -80,7 +89,6 @@ def demo(seed: int, scale: str, reset: bool) -> None:
         factor = int(scale)
     except ValueError:
         raise click.BadParameter(f"use a number or one of {', '.join(SCALES)}", param_hint="--scale") from None
-    from app.demo import load_demo
 
     asyncio.run(migrate_database())
     loaded = asyncio.run(load_demo(seed=seed, scale=factor, force=reset))
@@ -95,9 +103,6 @@ def demo(seed: int, scale: str, reset: bool) -> None:
 def createstaff(email: str, password: str, name: str, admin: bool) -> None:
     """Create a staff account (or make an existing member staff)."""
     _settings_or_exit()
-    from app.accounts.service import create_staff
-    from app.db import start_database, stop_database
-    from app.errors import FormError
 
     async def go() -> int:
         await start_database()
@@ -129,11 +134,8 @@ def run(host: str, port: int | None, no_demo: bool) -> None:
         start_localstripe(base)
     asyncio.run(migrate_database())
     if not no_demo:
-        from app.demo import load_demo
-
         if asyncio.run(load_demo(seed=42, scale=1, force=False)):
             click.echo("Loaded demo data.")
-    import uvicorn
 
     click.echo("")
     click.echo(click.style(f"  Crowdmade is running at {base}", fg="green", bold=True))
@@ -147,8 +149,6 @@ def run(host: str, port: int | None, no_demo: bool) -> None:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -157,8 +157,6 @@ def _free_port() -> int:
 def _die_with_parent() -> None:
     """In the child, before exec: the kernel sends it SIGTERM when `crowdmade run` ends, however it ends
     (uvicorn re-raises SIGTERM after its shutdown, so `atexit` does not run then)."""
-    import ctypes
-    import signal as signals
 
     pr_set_pdeathsig = 1
     try:
@@ -172,13 +170,6 @@ def start_localstripe(base_url: str) -> None:
 
     It is started as a separate program from the dev/test tooling, never imported here.
     """
-    import atexit
-    import subprocess
-    import time
-
-    import httpx
-
-    from app.settings import PROJECT_ROOT
 
     port = _free_port()
     process = subprocess.Popen(
@@ -194,7 +185,6 @@ def start_localstripe(base_url: str) -> None:
         except httpx.HTTPError:
             time.sleep(0.1)
     secret = "whsec_localstripe_dev"
-    from app.payments.webhooks import HANDLED
 
     # Subscribed to the events the app handles, as a Stripe dashboard endpoint is (README).
     httpx.post(f"{api}/_config/webhooks/crowdmade", json={"url": f"{base_url}/webhooks/stripe", "secret": secret,
@@ -217,7 +207,6 @@ def serve(host: str, port: int | None, workers: int) -> None:
         click.echo(click.style(f"  Warning: CROWDMADE_ENV is {settings.crowdmade_env!r}; set CROWDMADE_ENV=production "
                                "for a real deployment (Secure cookies, HSTS, no dev mailbox).", fg="yellow"), err=True)
     set_environment(JOBS_IN_PROCESS="false")
-    import uvicorn
 
     uvicorn.run(
         "app.asgi:create_app",
@@ -236,8 +225,6 @@ def worker(concurrency: int) -> None:
     """Run background jobs (emails, scheduled moves). Run as many as you like."""
     _settings_or_exit()
     import app.handlers  # noqa: F401  (every job handler and event subscriber)
-    from app.db import start_database, stop_database
-    from app.jobs.service import run_worker
 
     async def go() -> None:
         await start_database()
@@ -259,8 +246,6 @@ def audit(stripe: bool) -> None:
     """Check every invariant (counts, totals, ledger, stock, charges, refunds, emails, jobs);
     exits 1 and names each violation when one fails."""
     _settings_or_exit()
-    from app.audit import format_report, run_audit
-    from app.db import start_database, stop_database
 
     async def go():
         await start_database()

@@ -17,6 +17,23 @@ import math
 import random
 
 from PIL import Image, ImageDraw
+from rich.progress import Progress
+
+from app.accounts import service as accounts
+from app.accounts.passwords import hash_password
+from app.accounts.service import get_member
+from app.accounts.tables import Member
+from app.campaigns import service as campaigns
+from app.campaigns.service import GreenlightTerms, VariantTerms
+from app.campaigns.tables import Campaign
+from app.community import service as community
+from app.db import start_database, stop_database, utcnow
+from app.ideas import service as ideas
+from app.ideas.tables import Idea
+from app.jobs.service import drain
+from app.payments.gateway import gateway
+from app.points import service as points
+from app.settings import get_settings
 
 DEMO_MEMBER = ("member@crowdmade.test", "welcome-fan-2026")
 DEMO_STAFF = ("staff@crowdmade.test", "welcome-staff-2026")
@@ -146,8 +163,6 @@ def product_image(rng: random.Random, category: str, label: str) -> bytes:
 
 
 async def _already_loaded() -> bool:
-    from app.accounts.tables import Member
-
     return await Member.exists().where(Member.email == DEMO_MEMBER[0])
 
 
@@ -156,7 +171,6 @@ async def _free_tag() -> str:
 
     Derived from the database, not the seed, so loading again and again never collides.
     """
-    from app.accounts.tables import Member
 
     if not await _already_loaded():
         return ""
@@ -169,7 +183,6 @@ async def _free_tag() -> str:
 
 async def _free_identity(email: str, handle: str) -> tuple[str, str]:
     """The email and handle, with a suffix if a real member already uses either."""
-    from app.accounts.tables import Member
 
     suffix, base_email, base_handle = 1, email, handle
     while await Member.exists().where((Member.email == email) | (Member.handle == handle)):
@@ -180,8 +193,6 @@ async def _free_identity(email: str, handle: str) -> tuple[str, str]:
 
 async def load_demo(*, seed: int = 42, scale: int = 1, force: bool = False, manage_database: bool = True,
                     images: bool = True, progress: bool = True) -> bool:
-    from app.db import start_database, stop_database
-
     if manage_database:
         await start_database()
     try:
@@ -195,16 +206,7 @@ async def load_demo(*, seed: int = 42, scale: int = 1, force: bool = False, mana
 
 
 async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool) -> None:
-    from rich.progress import Progress
-
     import app.handlers  # noqa: F401  (the jobs the demo runs at the end)
-    from app.accounts import service as accounts
-    from app.accounts.passwords import hash_password
-    from app.accounts.tables import Member
-    from app.db import utcnow
-    from app.ideas import service as ideas
-    from app.ideas.tables import Idea
-    from app.jobs.service import drain
 
     now = utcnow()
     tag = await _free_tag()
@@ -237,8 +239,6 @@ async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool)
                 created_at=now - dt.timedelta(days=rng.randrange(25, 90)),
             )).returning(Member.id)
             if verified:
-                from app.points import service as points
-
                 await points.award(rows[0]["id"], "signup_verified", key=f"signup_verified:{rows[0]['id']}")
             members.append(await accounts.get_member(rows[0]["id"]))
             bar.advance(task)
@@ -302,7 +302,7 @@ async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool)
         await _community(rng, staff, demo_member, voters, created)
         await drain(max_rounds=200)  # settles the funded campaign: its pre-orders exist before the shop opens
         bar.advance(task)
-        from app.demo_shop import load_shop
+        from app.demo_shop import load_shop  # here: demo_shop imports this module's palettes and towns
 
         await load_shop(rng, staff, demo_member, members, created, images=images, tag=tag)
         await drain(max_rounds=200)
@@ -310,9 +310,6 @@ async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool)
 
 
 async def _campaigns(rng: random.Random, staff, demo_member, voters: list, idea_ids: list[int], now: dt.datetime) -> None:  # noqa: ANN001
-    from app.campaigns import service as campaigns
-    from app.campaigns.service import GreenlightTerms, VariantTerms
-    from app.settings import get_settings
 
     stages = [
         # (stage, goal, units wanted, early bird, starts in days)
@@ -370,9 +367,6 @@ REPLIES = ["Good point!", "Agreed, +1 to that.", "Yes, and pockets!", "I was thi
 
 async def _community(rng: random.Random, staff, demo_member, voters: list, created: dict) -> None:  # noqa: ANN001
     """Comments with replies and a mention, a reported comment, follows, creator updates."""
-    from app.campaigns.tables import Campaign
-    from app.community import service as community
-    from app.ideas.tables import Idea
 
     public = created.get("voting", [])[:12] + created.get("campaign", []) + created.get("greenlit", [])
     for idea_id in public:
@@ -399,7 +393,6 @@ async def _community(rng: random.Random, staff, demo_member, voters: list, creat
         Campaign.status.is_in(["live", "charging", "early_access"]))
     for campaign in campaigns:
         idea = await Idea.select(Idea.author).where(Idea.id == campaign["idea"]).first()
-        from app.accounts.service import get_member
 
         author = await get_member(idea["author"])
         await community.post_update(author, campaign["id"], title="Thank you, backers!",
@@ -413,8 +406,6 @@ async def _community(rng: random.Random, staff, demo_member, voters: list, creat
 
 async def _pledge(member, campaign_id: int, variant_id: int, quantity: int) -> None:  # noqa: ANN001
     """A pledge with a test card saved the way Stripe.js would."""
-    from app.campaigns import service as campaigns
-    from app.payments.gateway import gateway
 
     start = await campaigns.start_pledge(member, campaign_id, variant_id=variant_id, quantity=quantity, consent=True)
     client = gateway().client

@@ -27,11 +27,24 @@ import json
 import random
 import re
 import resource
+import sqlite3
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import asyncpg
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from app.accounts.passwords import hash_password
+from app.accounts.tables import Member
+from app.audit import format_report, run_audit
+from app.campaigns.service import CONSENT_VERSION, consent_text
+from app.db import raw, start_database, stop_database, utcnow
+from app.demo import BIOS, DESCRIPTION, FIRST, IDEAS, LAST, TOUCHES, TOWNS
+from app.ideas.service import ensure_categories, hot_score
+from app.settings import get_settings
 
 BENCH_PASSWORD = "bench-password-2026"  # noqa: S105 (a public test fixture)
 # every bench member's password (the bench logs in with it)
@@ -78,7 +91,6 @@ def marker_email(scale: str) -> str:
 
 def member_email(scale: str, n: int) -> str:
     """The email of the n-th bench member (n from 1)."""
-    from app.demo import FIRST
 
     return f"{FIRST[n % len(FIRST)].lower()}.{n}@{scale}.{BENCH_DOMAIN}"
 
@@ -112,8 +124,6 @@ class PostgresSink(Sink):
         self.txn = None
 
     async def open(self) -> None:
-        import asyncpg
-
         self.conn = await asyncpg.connect(self.dsn)
         await self.conn.execute("SET synchronous_commit = off")
         self.txn = self.conn.transaction()
@@ -151,8 +161,6 @@ class SQLiteSink(Sink):
         self.conn = None
 
     async def open(self) -> None:
-        import sqlite3
-
         import piccolo.engine.sqlite  # noqa: F401  (registers the adapters Piccolo reads back)
 
         def go() -> Any:
@@ -191,8 +199,6 @@ class SQLiteSink(Sink):
 
 
 def make_sink() -> Sink:
-    from app.settings import get_settings
-
     settings = get_settings()
     if settings.is_sqlite:
         return SQLiteSink(str(settings.sqlite_path))
@@ -230,8 +236,6 @@ def _spread(rng: random.Random, total: int, caps: list[int], skew: float = 0.9, 
 
 class Loader:
     def __init__(self, sink: Sink, scale: str, counts: ScaleCounts, seed: int, progress: Any, now: dt.datetime) -> None:
-        from app.settings import get_settings
-
         self.sink = sink
         self.scale = scale
         self.c = counts
@@ -314,9 +318,6 @@ class Loader:
         return dict(self.written)
 
     async def members(self) -> None:
-        from app.accounts.passwords import hash_password
-        from app.demo import BIOS, FIRST, LAST, TOWNS
-
         self.task("members", self.c.members + 1)
         password_hash = hash_password(BENCH_PASSWORD)
         base = self.base["member"]
@@ -350,9 +351,6 @@ class Loader:
                                   "stripe_customer_id", "referred_by", "wishlist_public", "created_at", "deleted_at"), rows)
 
     async def ideas(self) -> None:
-        from app.demo import DESCRIPTION, IDEAS, TOUCHES
-        from app.ideas.service import hot_score
-
         rng = self.rng
         total = self.c.ideas
         self.task("ideas", total)
@@ -505,7 +503,6 @@ class Loader:
         variant_id, pledge_id = v_base, p_base
         self.live_campaigns: list[tuple[int, int]] = []
         currency = self.settings.currency
-        from app.campaigns.service import CONSENT_VERSION, consent_text
 
         for index, (idea_id, status, backers) in enumerate(zip(ideas, plan, backers_per, strict=True)):
             campaign_id = c_base + 1 + index
@@ -672,8 +669,6 @@ class Loader:
         await self.flush_ledger()
 
     async def shop(self) -> None:
-        from app.demo import IDEAS
-
         rng = self.rng
         currency = self.settings.currency
         self.task("products and orders", self.c.products + self.c.orders + len(self.preorders))
@@ -721,7 +716,6 @@ class Loader:
                          "payment_method_id", "voucher_code", "shipping_method", "ship_to", "reserved_until",
                          "stock_released", "failure_message", "carrier", "tracking_number", "paid_at", "shipped_at",
                          "delivered_at", "cancelled_at", "created_at", "updated_at")
-        from app.demo import TOWNS
 
         buyers = self.verified
         order_id = o_base
@@ -879,7 +873,6 @@ def _chunks(rows: list, size: int) -> Iterable[list]:
 
 async def scale_loaded(scale: str) -> bool:
     """The marker (the bench staff member) is there: the whole data set of this scale is."""
-    from app.accounts.tables import Member
 
     return await Member.exists().where(Member.email == marker_email(scale))
 
@@ -893,7 +886,6 @@ async def load_scale(scale: str | ScaleCounts = "large", *, name: str | None = N
     `scale` is a name from SCALES or explicit counts (then `name` tags the emails and slugs).
     Raises RuntimeError when the audit finds any violation after the load.
     """
-    from app.db import start_database, stop_database, utcnow
 
     counts = SCALES[scale] if isinstance(scale, str) else scale
     tag = name or (scale if isinstance(scale, str) else "custom")
@@ -913,8 +905,6 @@ async def load_scale(scale: str | ScaleCounts = "large", *, name: str | None = N
             result["loaded"] = True
             result["seconds"] = round(time.perf_counter() - started, 1)
         if audit:
-            from app.audit import format_report, run_audit
-
             audit_started = time.perf_counter()
             report = await run_audit(now=utcnow())
             result["audit_seconds"] = round(time.perf_counter() - audit_started, 1)
@@ -929,11 +919,6 @@ async def load_scale(scale: str | ScaleCounts = "large", *, name: str | None = N
 
 
 async def _load(counts: ScaleCounts, tag: str, seed: int, progress: bool) -> dict[str, int]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from app.db import utcnow
-    from app.ideas.service import ensure_categories
-
     await ensure_categories()
     now = utcnow().replace(microsecond=0)
     sink = make_sink()
@@ -949,8 +934,6 @@ async def _load(counts: ScaleCounts, tag: str, seed: int, progress: bool) -> dic
     if sink.kind == "postgres":
         # Fresh statistics (the planner sees 100,000 ideas at once) and the visibility map, so
         # counts can be index-only scans: autovacuum would get there later, the bench starts now.
-        from app.db import raw
-
         for table in TABLES:
             if rows.get(table):
                 await raw(f'VACUUM ANALYZE "{table}"')

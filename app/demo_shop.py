@@ -23,7 +23,22 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from app.accounts import addresses
+from app.accounts.service import get_member
+from app.accounts.tables import Member
+from app.campaigns.service import get_campaign
+from app.campaigns.tables import Campaign
+from app.db import utcnow
 from app.demo import PALETTES, TOWNS, product_image
+from app.ideas.service import ensure_categories
+from app.ideas.tables import Idea
+from app.media.images import store_image
+from app.orders import fulfilment
+from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund
+from app.payments.gateway import gateway
+from app.points import service as points
+from app.settings import get_settings
+from app.shop import catalog, checkout, collections, reviews, wishlist
+from app.shop.tables import Review
 
 # (name, category, price in SEK, summary, material, [(variant, stock, price or "")], status)
 PRODUCTS: list[tuple[str, str, str, str, str, list[tuple[str, int, str]], str]] = [
@@ -138,8 +153,6 @@ def address_for(member, rng: random.Random, town: str | None = None) -> dict[str
 async def load_shop(rng: random.Random, staff, demo_member, members: list, created: dict[str, list[int]],  # noqa: ANN001
                     *, images: bool, tag: str = "") -> None:
     """`tag` is the demo's suffix on a database that already holds demo data (`--reset`)."""
-    from app.ideas.service import ensure_categories
-    from app.settings import get_settings
 
     rng = random.Random(rng.getrandbits(64))  # the shop's own stream: later changes upstream don't reshuffle it
     await ensure_categories()
@@ -161,7 +174,6 @@ async def load_shop(rng: random.Random, staff, demo_member, members: list, creat
 
 async def _products(rng: random.Random, staff, *, images: bool) -> dict[str, dict[str, Any]]:  # noqa: ANN001
     """Every product by name (created active; hidden and archived ones are retired after their orders)."""
-    from app.shop import catalog
 
     products: dict[str, dict[str, Any]] = {}
     for row in sorted(await catalog.publishable_campaigns(), key=lambda row: row["id"]):  # funded, not yet in the shop
@@ -188,14 +200,11 @@ async def _products(rng: random.Random, staff, *, images: bool) -> dict[str, dic
 
 
 async def _campaign(campaign_id: int) -> dict[str, Any]:
-    from app.campaigns.service import get_campaign
-
     return await get_campaign(campaign_id)
 
 
 async def _retire(staff, products: dict[str, dict[str, Any]]) -> None:  # noqa: ANN001
     """The hidden and archived products were sold before; they leave the shop now."""
-    from app.shop import catalog
 
     for product in products.values():
         if product.get("demo_status") in ("hidden", "archived"):
@@ -228,7 +237,6 @@ def _pick_lines(rng: random.Random, products: dict, left: dict[int, int], favour
 
 async def _orders(rng: random.Random, staff, demo_member, buyers: list, products: dict) -> list[DemoOrder]:  # noqa: ANN001
     """Shop orders paid through checkout, then moved by staff to their stage (oldest first)."""
-    from app.points import service as points
 
     left = {v["id"]: v["stock"] for p in products.values() for v in p["variants"]}
     favourites = ["Everyday merino tee", "Organic cotton socks, 5-pack", "Canvas roll-top backpack", "Enamel camp mug",
@@ -272,16 +280,12 @@ async def _orders(rng: random.Random, staff, demo_member, buyers: list, products
 
 
 async def _balance(member_id: int) -> int:
-    from app.accounts.tables import Member
-
     row = await Member.select(Member.points_balance).where(Member.id == member_id).first()
     return row["points_balance"]
 
 
 async def _buy(order: DemoOrder, address: dict[str, str]) -> None:
     """Checkout as the browser does it: place the order, save the card on its SetupIntent, pay."""
-    from app.payments.gateway import gateway
-    from app.shop import checkout
 
     placed = await checkout.place_order(order.member, checkout.CheckoutInput(
         lines=order.lines, address=address, save_address=True, shipping=order.shipping, voucher=order.voucher))
@@ -299,8 +303,6 @@ async def _buy(order: DemoOrder, address: dict[str, str]) -> None:
 
 
 async def _fulfil(rng: random.Random, staff, order: DemoOrder) -> None:  # noqa: ANN001
-    from app.orders import fulfilment
-    from app.orders.tables import Order
 
     if order.stage == "cancelled":
         await fulfilment.cancel_order(staff, order.order_id, reason=rng.choice(
@@ -335,10 +337,6 @@ def _tracking(rng: random.Random, carrier: str) -> str:
 
 async def _preorders(rng: random.Random, staff, demo_member) -> None:  # noqa: ANN001
     """The funded campaign's pre-orders: delivery addresses given by their backers, then into production."""
-    from app.accounts.service import get_member
-    from app.campaigns.tables import Campaign
-    from app.orders import fulfilment
-    from app.orders.tables import Order
 
     for campaign in await Campaign.select(Campaign.id).where(Campaign.status == "charging").order_by(Campaign.id):
         orders = await Order.select(Order.id, Order.member).where(
@@ -358,8 +356,6 @@ async def _preorders(rng: random.Random, staff, demo_member) -> None:  # noqa: A
 
 async def _reviews(rng: random.Random, staff, demo_member, plan: list[DemoOrder]) -> None:  # noqa: ANN001
     """Buyers review what they bought (most wait for the parcel); staff hide one review with a reason."""
-    from app.orders.tables import OrderLine
-    from app.shop import reviews
 
     ratings = [5, 5, 4, 5, 3, 4, 5, 2, 4, 5, 1, 4, 5, 3]
     written = 0
@@ -394,8 +390,6 @@ async def _reviews(rng: random.Random, staff, demo_member, plan: list[DemoOrder]
 
 async def _questions(rng: random.Random, staff, members: list, products: dict) -> None:  # noqa: ANN001
     """Members ask on product pages; staff answer, or the idea's creator for a campaign's product."""
-    from app.accounts.service import get_member
-    from app.shop import catalog
 
     askers = [m for m in members if m.verified]
     asked = [(p["name"], q, a) for p in products.values() if p.get("campaign") for q, a in CAMPAIGN_QUESTIONS]
@@ -413,8 +407,6 @@ async def _questions(rng: random.Random, staff, members: list, products: dict) -
 
 
 async def _public_ideas(created: dict[str, list[int]]) -> list[dict[str, Any]]:
-    from app.ideas.tables import Idea
-
     ids = created.get("campaign", []) + created.get("greenlit", []) + created.get("voting", [])
     if not ids:
         return []
@@ -425,8 +417,6 @@ async def _public_ideas(created: dict[str, list[int]]) -> list[dict[str, Any]]:
 
 async def _wishlists(rng: random.Random, demo_member, buyers: list, products: dict,  # noqa: ANN001
                      created: dict[str, list[int]]) -> None:
-    from app.shop import wishlist
-
     active = [p for p in products.values() if p.get("demo_status", "active") == "active"]
     ideas = await _public_ideas(created)
     for member in [demo_member, *rng.sample(buyers, k=min(len(buyers), 9))]:
@@ -463,10 +453,6 @@ COLLECTIONS = [
 
 async def _collections(rng: random.Random, staff, products: dict, created: dict[str, list[int]],  # noqa: ANN001
                        *, images: bool, tag: str) -> None:
-    from app.media.images import store_image
-    from app.settings import get_settings
-    from app.shop import collections
-
     ideas = await _public_ideas(created)
     for title, category, body, published, featured, position, names, idea_categories, notes in COLLECTIONS:
         cover_key = ""
@@ -496,9 +482,6 @@ async def _collections(rng: random.Random, staff, products: dict, created: dict[
 async def _backdate(plan: list[DemoOrder]) -> None:
     """Every order really happened now; spread them over the past weeks so the order history,
     timelines and the review-request job look like a shop that has been open a while."""
-    from app.db import utcnow
-    from app.orders.tables import Order, OrderEvent, OrderPayment, Refund
-    from app.shop.tables import Review
 
     now = utcnow()
     steps = {"placed": dt.timedelta(0), "paid": dt.timedelta(minutes=2), "shipped": dt.timedelta(days=1, hours=3),

@@ -6,6 +6,7 @@ import logging
 import time
 from functools import lru_cache
 
+import redis.asyncio as redis
 from redis.exceptions import RedisError
 
 from app.settings import get_settings
@@ -43,8 +44,6 @@ class RedisCounters:
     error because Redis is down, and each process still limits what it sees."""
 
     def __init__(self, url: str) -> None:
-        import redis.asyncio as redis
-
         self._redis = redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
         self._fallback = MemoryCounters()
         self._down = False

@@ -144,3 +144,21 @@ def test_no_module_imports_another_domains_private_names():
                 offences += [f"{module}:{node.lineno} imports {node.module}.{alias.name}" for alias in node.names
                              if alias.name.startswith("_") and not alias.name.startswith("__")]
     assert offences == []
+
+
+def test_an_import_inside_a_function_says_why():
+    """Imports sit at the top of a module; one inside a function (to break a cycle within the
+    composition root, or to load something heavy only when used) carries a comment saying why."""
+    import ast
+
+    silent = []
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.Import | ast.ImportFrom):
+                        said = "#" in lines[inner.lineno - 1] or lines[inner.lineno - 2].strip().startswith("#")
+                        if not said:
+                            silent.append(f"{path.relative_to(ROOT)}:{inner.lineno}")
+    assert sorted(set(silent)) == []

@@ -18,7 +18,8 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password-ever")
 
 @lru_cache(maxsize=1)
 def _common_passwords() -> frozenset[str]:
-    # zxcvbn ships a ranked list of the 30,000 most common leaked passwords.
+    # zxcvbn ships a ranked list of the 30,000 most common leaked passwords (imported on first
+    # use: a large module that only sign-up and password changes need).
     from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
     return frozenset(FREQUENCY_LISTS["passwords"])

@@ -7,8 +7,10 @@ from litestar.datastructures import Cookie
 
 from app import i18n
 from app.accounts import service
+from app.accounts.privacy import marketing_text, set_marketing_consent
 from app.accounts.service import CurrentMember
 from app.errors import FormError, TooManyRequests
+from app.settings import get_settings
 from app.web import identity
 from app.web.guards import requires_member
 from app.web.middleware import SESSION_COOKIE, new_anonymous_id
@@ -16,8 +18,6 @@ from app.web.responses import current_member, form_text, redirect, render, safe_
 
 
 def _session_cookie(value: str, *, max_age: int = 30 * 86400) -> Cookie:
-    from app.settings import get_settings
-
     return Cookie(
         key=SESSION_COOKIE,
         value=value,
@@ -59,8 +59,6 @@ async def signup_page(request: Request, ref: str = "") -> Response:
 
 
 def _signup_extras() -> dict:
-    from app.accounts.privacy import marketing_text
-
     return {"marketing_text": marketing_text()}
 
 
@@ -84,7 +82,6 @@ async def signup_submit(request: Request) -> Response:
         return render(request, "accounts/signup.html", {"values": {}, "errors": {"form": error.message}, **_signup_extras()},
                       status_code=429)
     if member is not None and data.get("marketing_opt_in") == "on":  # unchecked unless the member ticks it
-        from app.accounts.privacy import set_marketing_consent
 
         await set_marketing_consent(member.id, True)
     # The same answer whether or not the address already had an account (no enumeration): the

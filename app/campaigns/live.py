@@ -15,6 +15,8 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
+import redis.asyncio as redis
+
 from app.settings import get_settings
 
 log = logging.getLogger("crowdmade.live")
@@ -65,15 +67,11 @@ def subscribe_activity():  # noqa: ANN201
 def _redis_client(url: str):
     global _redis
     if _redis is None:
-        import redis.asyncio as redis
-
         _redis = redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1)
     return _redis
 
 
 async def _listen_redis(url: str) -> None:
-    import redis.asyncio as redis
-
     client = redis.from_url(url)
     pubsub = client.pubsub()
     await pubsub.subscribe(CHANNEL)

@@ -7,13 +7,16 @@ Settlement (charging) lives in app/payments/settlement.py.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from babel.dates import format_datetime
 from piccolo.columns.combination import WhereRaw
+from piccolo.query import OrderByRaw
 
 from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
@@ -26,7 +29,7 @@ from app.campaigns.events import (
     IdeaGreenlit,
     PledgeConfirmed,
 )
-from app.campaigns.tables import Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
+from app.campaigns.tables import BackedTogether, Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
 from app.db import as_aware, dict_rows, is_sqlite, raw, select_head, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.events import emit
@@ -36,6 +39,7 @@ from app.ideas.tables import Idea, Vote
 from app.jobs.service import cancel as cancel_job
 from app.jobs.service import enqueue
 from app.mail.service import queue_email
+from app.payments import cards
 from app.settings import get_settings
 
 log = logging.getLogger("crowdmade.campaigns")
@@ -113,7 +117,6 @@ def consent_text(amount: str, deadline: str) -> str:
 
 def _utc_time(value: dt.datetime, pattern: str = "dd MMM yyyy HH:mm") -> str:
     """A deadline as the backer reads it ("01 Dec 2026 18:00 UTC"), month names in their language."""
-    from babel.dates import format_datetime
 
     return format_datetime(as_aware(value), pattern, tzinfo=dt.UTC, locale=babel_locale(get_locale())) + " UTC"
 
@@ -152,7 +155,6 @@ async def move_pledge(pledge_id: int, to: PledgeStatus, *, expect: tuple[PledgeS
                       message: str = "", extra: dict | None = None, data: dict | None = None) -> PledgeStatus | None:
     """One pledge move as a conditional update; returns the old status, or None when the pledge
     was not in an allowed state (someone else moved it first)."""
-    import json
 
     allowed_from = [s.value for s, targets in PLEDGE_MOVES.items() if to in targets and (not expect or s in expect)]
     async with write_transaction():
@@ -422,7 +424,6 @@ def decorate(row: dict[str, Any], now: dt.datetime | None = None) -> dict[str, A
 async def list_campaigns(sort: str = "ending", limit: int = 24, statuses: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     if sort not in ("ending", "funded", "almost", "new"):
         raise FormError({"sort": gettext("Sort by ending, funded, almost or new.")})
-    from piccolo.query import OrderByRaw
 
     states = list(statuses or (C.EARLY_ACCESS.value, C.LIVE.value))
     # Sorted and limited in SQL (the same order `decorate` would give): a page of 4 must not
@@ -551,8 +552,6 @@ class _EarlyBirdsLeft(Exception):
 
 async def _start_pledge(member: CurrentMember, campaign_id: int, variant_id: int, quantity: int, now: dt.datetime,
                         *, exclusive: bool) -> PledgeStart:
-    from app.payments import cards
-
     async with write_transaction():
         campaign = await _lock_campaign(campaign_id, share=not exclusive)
         free = (campaign["early_bird_units"] or 0) - (campaign["early_bird_taken"] or 0)
@@ -601,7 +600,6 @@ async def _owned_pledge(member: CurrentMember, pledge_id: int) -> dict[str, Any]
 
 async def confirm_pledge(member: CurrentMember, pledge_id: int, *, setup_intent_id: str | None = None) -> dict[str, Any]:
     """Check the SetupIntent with Stripe, store the card, activate the pledge (idempotent)."""
-    from app.payments import cards
 
     pledge = await _owned_pledge(member, pledge_id)
     if pledge["status"] == P.ACTIVE:
@@ -670,8 +668,6 @@ async def _count_backed_together(member_id: int, campaign_id: int) -> None:
 
 
 async def also_backed(campaign_id: int, limit: int = 4) -> list[dict[str, Any]]:
-    from app.campaigns.tables import BackedTogether
-
     pairs = await BackedTogether.select(BackedTogether.other, BackedTogether.backers).where(
         BackedTogether.campaign == campaign_id).order_by(BackedTogether.backers, ascending=False).order_by(
         BackedTogether.other).limit(limit)
@@ -883,7 +879,6 @@ async def close_campaign(campaign_id: int, *, actor_id: int | None = None, now: 
 
 async def release_campaign(campaign_id: int) -> int:
     """A failed campaign: release every active pledge, detach the saved cards, email backers."""
-    from app.payments import cards
 
     released = 0
     for row in await Pledge.select(Pledge.id, Pledge.payment_method_id).where(

@@ -34,8 +34,8 @@ from app.errors import Conflict, NotFound
 from app.events import emit
 from app.i18n import gettext
 from app.jobs.service import current_lease, enqueue
-from app.payments import intents
-from app.payments.gateway import PaymentOutcome, PaymentResult, gateway
+from app.payments import cards, intents
+from app.payments.gateway import PaymentOutcome, PaymentResult, classify_payment, gateway, metadata_number
 from app.settings import get_settings
 
 log = logging.getLogger("crowdmade.settlement")
@@ -191,7 +191,6 @@ async def refund_stray_payment(payment_intent_id: str, amount: int, pledge_id: i
 
 async def apply_payment_intent(payment_intent: dict[str, Any]) -> str:
     """A webhook's PaymentIntent: find our attempt by its id (or metadata) and record it."""
-    from app.payments.gateway import classify_payment, metadata_number
 
     result = classify_payment(payment_intent)
     row = await ChargeAttempt.select(ChargeAttempt.pledge, ChargeAttempt.attempt).where(
@@ -228,7 +227,6 @@ async def complete_authentication(member, pledge_id: int) -> PaymentResult:  # n
 
 
 async def pay_with_new_card(member, pledge_id: int, setup_intent_id: str) -> PaymentResult | None:  # noqa: ANN001
-    from app.payments import cards
 
     await _owned_failed(member, pledge_id)
     payment_method = await cards.verified_payment_method(member, setup_intent_id,

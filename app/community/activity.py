@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.campaigns import live
 from app.campaigns.tables import Campaign, CampaignEvent
 from app.db import after_commit
 from app.i18n import N_
@@ -23,7 +24,6 @@ GOAL_REACHED = N_("reached its goal")
 
 def announce() -> None:
     """Tell open home pages the feed changed, once the current transaction commits."""
-    from app.campaigns import live
 
     after_commit(live.publish_activity)
 

@@ -8,14 +8,16 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.accounts import service as accounts
 from app.campaigns import live
+from app.campaigns import service as campaigns
 from app.community import activity, service
+from app.community.tables import Comment
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.i18n import gettext
 from app.notifications import service as notifications
 from app.points import badges
 from app.points import service as points
 from app.web.guards import requires_member, requires_staff
-from app.web.responses import current_member, event_stream, is_htmx, redirect, render
+from app.web.responses import current_member, event_stream, is_htmx, redirect, render, safe_next
 
 
 async def _form(request: Request) -> dict:
@@ -55,8 +57,6 @@ async def comment_add(request: Request, idea_id: int) -> Response:
 
 
 async def _comment_idea(comment_id: int) -> int:
-    from app.community.tables import Comment
-
     row = await Comment.select(Comment.idea).where(Comment.id == comment_id).first()
     if row is None:
         raise NotFound(gettext("Comment not found"))
@@ -132,22 +132,17 @@ async def follow_toggle(request: Request) -> Response:
         else:
             await service.follow(member, kind, int(target))
     except (FormError, Conflict) as error:
-        from app.web.responses import safe_next
-
         return redirect(safe_next(back), flash=("error", _message(error)))
     if is_htmx(request):
         return render(request, "community/_follow_button.html", {
             "follow_kind": kind, "follow_target": int(target), "next": back,
             "following": await service.is_following(member, kind, int(target))})
-    from app.web.responses import safe_next
 
     return redirect(safe_next(back), flash=("success", gettext("Following.") if form.get("action") != "unfollow" else gettext("Unfollowed.")))
 
 
 @post("/campaigns/{campaign_id:int}/updates", guards=[requires_member])
 async def update_post(request: Request, campaign_id: int) -> Response:
-    from app.campaigns import service as campaigns
-
     form = await _form(request)
     campaign = await campaigns.get_campaign(campaign_id)
     try:
@@ -200,7 +195,6 @@ async def notification_bell(request: Request) -> Response:
 @post("/notifications/{notification_id:int}/read", guards=[requires_member])
 async def notification_read(request: Request, notification_id: int) -> Response:
     row = await notifications.mark_read(current_member(request).id, notification_id)
-    from app.web.responses import safe_next
 
     return redirect(safe_next(row["link"], "/notifications"))
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import logging
 import math
 import re
@@ -179,8 +180,6 @@ async def live_experiments() -> dict[str, Live]:
 
 
 def _variants(value: Any) -> list[dict[str, Any]]:
-    import json
-
     data = json.loads(value) if isinstance(value, str) else (value or [])
     return [{"name": str(v["name"]), "weight": int(v["weight"])} for v in data]
 

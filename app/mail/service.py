@@ -8,6 +8,8 @@ from email.message import EmailMessage as MimeMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import aiosmtplib
+
 from app import i18n
 from app.db import utcnow
 from app.jobs.service import enqueue, job_handler
@@ -80,8 +82,6 @@ def build_mime(row: dict[str, Any]) -> MimeMessage:
 
 
 async def _send_smtp(message: MimeMessage, smtp_url: str) -> None:
-    import aiosmtplib
-
     parts = urlsplit(smtp_url)
     await aiosmtplib.send(
         message,

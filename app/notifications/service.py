@@ -11,6 +11,7 @@ from typing import Any
 from app import i18n
 from app.accounts.language import member_locale
 from app.accounts.tables import Member
+from app.campaigns import live
 from app.db import after_commit, utcnow
 from app.errors import FormError, NotFound
 from app.i18n import N_, gettext
@@ -63,7 +64,6 @@ async def notify(member_id: int, kind: str, *, key: str, title: str, body: str =
         target=Notification.key, action="DO NOTHING").returning(Notification.id)
     if not rows:
         return False
-    from app.campaigns import live
 
     after_commit(lambda: live.publish_member(member_id))  # the member's open pages refresh the bell
     if email and await mode_for(member_id, kind) == "immediate":

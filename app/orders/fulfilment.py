@@ -26,7 +26,9 @@ from piccolo.columns.combination import WhereRaw
 from app import i18n
 from app.accounts.addresses import clean_address
 from app.accounts.service import CurrentMember
+from app.campaigns import service as campaigns
 from app.campaigns.service import parse_money
+from app.campaigns.tables import Campaign, Pledge
 from app.db import is_sqlite, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.events import emit
@@ -37,6 +39,7 @@ from app.orders import carriers, lookup
 from app.orders.events import OrderNotice, OrderReleased
 from app.orders.service import IllegalOrderMove, OrderStatus, label, move_order, release_stock
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund
+from app.payments.gateway import GatewayError, RefundRefused, gateway
 from app.settings import get_settings
 from app.web.templating import money
 
@@ -279,8 +282,6 @@ class RefundDelayed(Exception):
 
 
 async def _execute_refund(refund_id: int, *, email: bool = True) -> dict[str, Any]:
-    from app.payments.gateway import GatewayError, RefundRefused, gateway
-
     refund = await Refund.select().where(Refund.id == refund_id).first()
     if refund is None or refund["status"] != "pending":
         return refund
@@ -429,7 +430,6 @@ async def cancel_order(actor: CurrentMember, order_id: int, *, reason: str = "",
 async def _cancel_open_payments(order_id: int) -> None:
     """An unpaid order's PaymentIntents still waiting for the cardholder must never succeed after
     the cancel (best effort: the order is cancelled either way, and a late payment is refused)."""
-    from app.payments.gateway import gateway
 
     rows = await OrderPayment.select(OrderPayment.payment_intent_id).where(
         (OrderPayment.order == order_id) & OrderPayment.status.is_in(["started", "needs_authentication"])
@@ -535,8 +535,6 @@ async def campaign_follows_orders(staff: CurrentMember, *, campaign_id: int | No
     """Keep the campaign's own status in step with its pre-orders, where the campaign's state
     machine allows it: charging -> in production once every paid order is in production (and no
     pledge is still being charged), in production -> delivered once every order is delivered."""
-    from app.campaigns import service as campaigns
-    from app.campaigns.tables import Campaign, Pledge
 
     if campaign_id is None:
         row = await Order.select(Order.campaign_id, Order.kind).where(Order.id == order_id).first()

@@ -16,6 +16,7 @@ from app.orders import carriers, fulfilment, lookup
 from app.orders.service import OrderStatus, label
 from app.web.guards import requires_member, requires_staff
 from app.web.responses import current_member, redirect, render
+from app.web.templating import money
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -232,7 +233,6 @@ async def staff_refund(request: Request, number: str) -> Response:
                                             key=form.get("refund_key"))
         if row["status"] == "pending":
             return ("info", gettext("Stripe could not be reached; the refund is pending and will be retried automatically."))
-        from app.web.templating import money
 
         return ("success", gettext("Refunded %(amount)s. The customer is emailed.", amount=money(row["amount"])))
 

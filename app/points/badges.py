@@ -6,8 +6,14 @@ import datetime as dt
 from typing import Any
 
 from app import i18n
-from app.db import utcnow
+from app.accounts.language import member_locale
+from app.accounts.tables import Member
+from app.db import raw, utcnow
+from app.errors import FormError
 from app.i18n import N_, gettext
+from app.jobs.service import job_handler
+from app.notifications.service import notify
+from app.points.service import SPENDING_REASONS
 from app.points.tables import MemberBadge, PointsEntry
 
 # (name, description) in English, N_-marked: translated where shown.
@@ -35,8 +41,6 @@ async def award_badge(member_id: int, code: str) -> bool:
         target=(MemberBadge.member, MemberBadge.badge), action="DO NOTHING").returning(MemberBadge.id)
     if not rows:
         return False
-    from app.accounts.language import member_locale
-    from app.notifications.service import notify
 
     name, description = BADGES[code]
     with i18n.use_locale(await member_locale(member_id)):  # written in the member's language
@@ -60,9 +64,6 @@ def week_start(now: dt.datetime | None = None) -> dt.datetime:
 async def leaderboard(period: str = "week", limit: int = 20, now: dt.datetime | None = None,
                       until: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Points earned this week (since Monday 00:00 UTC) or in all time; ties by member id."""
-    from app.accounts.tables import Member
-    from app.db import raw
-    from app.points.service import SPENDING_REASONS
 
     if period == "all":
         rows = await Member.select(Member.id, Member.display_name, Member.handle, Member.points_lifetime).where(
@@ -71,8 +72,6 @@ async def leaderboard(period: str = "week", limit: int = 20, now: dt.datetime | 
         return [{"member": r["id"], "name": r["display_name"], "handle": r["handle"], "points": r["points_lifetime"]}
                 for r in rows]
     if period != "week":
-        from app.errors import FormError
-
         raise FormError({"period": gettext("Use period=week or period=all.")})
     spending = ", ".join(f"'{r}'" for r in SPENDING_REASONS)
     rows = await raw(
@@ -105,8 +104,6 @@ async def _weekly_job(payload: dict[str, Any]) -> None:
 
 
 def _register() -> None:
-    from app.jobs.service import job_handler
-
     job_handler("award_weekly_top10", every_seconds=3600)(_weekly_job)
 
 

@@ -18,9 +18,11 @@ from app.accounts.tables import Member
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.errors import FormError
 from app.i18n import N_, gettext
+from app.notifications.service import notify
 from app.points.tables import PointsEntry
 from app.settings import get_settings
 from app.shop.tables import Voucher
+from app.web.templating import number
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,6 @@ async def notify_level_up(member_id: int, lifetime_before: int, lifetime_after: 
     """Tell the member when lifetime points moved them up a level (inside the award's transaction)."""
     if levelled_up(lifetime_before, lifetime_after):
         after_level = level_for(lifetime_after).level
-        from app.notifications.service import notify
 
         with i18n.use_locale(await member_locale(member_id)):
             title = gettext("You reached %(level)s!", level=gettext(after_level.name))
@@ -197,8 +198,6 @@ async def redeem_voucher(member_id: int) -> dict:
         await _lock_member(member_id)
         row = await Member.select(Member.points_balance).where(Member.id == member_id).first()
         if row is None or row["points_balance"] < VOUCHER_POINTS:
-            from app.web.templating import number
-
             raise FormError({"points": gettext("You need %(points)s points for a voucher.", points=number(VOUCHER_POINTS))})
         code = f"CM{secrets.token_hex(4).upper()}"
         with i18n.use_locale(await member_locale(member_id)):

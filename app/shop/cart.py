@@ -16,6 +16,7 @@ from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.errors import FormError, NotFound
 from app.events import emit
 from app.i18n import gettext
+from app.settings import get_settings
 from app.shop.events import AddedToCart
 from app.shop.tables import Cart, CartLine, ProductImage, ProductVariant
 from app.web import identity
@@ -199,8 +200,6 @@ async def cart_lines(owner: str | None) -> list[dict[str, Any]]:
 
 
 async def cart_summary(owner: str | None) -> dict[str, Any]:
-    from app.settings import get_settings
-
     lines = await cart_lines(owner)
     return {
         "lines": lines,

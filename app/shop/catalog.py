@@ -25,13 +25,13 @@ from typing import Any
 from piccolo.columns.combination import WhereRaw
 
 from app.accounts.service import CurrentMember
-from app.campaigns.service import parse_money
+from app.campaigns.service import get_campaign, parse_money
 from app.campaigns.tables import Campaign
 from app.db import is_sqlite, raw, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound, TooManyRequests
 from app.events import emit
 from app.i18n import N_, gettext
-from app.ideas.service import decode_cursor, encode_cursor, fts5_query  # noqa: F401  (re-exported for the API)
+from app.ideas.service import PUBLIC_STATUSES, decode_cursor, encode_cursor, fts5_query  # noqa: F401  (re-exported for the API)
 from app.ideas.tables import Category, Idea, IdeaImage
 from app.media.images import StoredImage, check_and_reencode
 from app.media.storage import new_key, storage
@@ -39,6 +39,7 @@ from app.orders import lookup
 from app.settings import get_settings
 from app.shop.events import ProductQuestionAnswered, ProductQuestionAsked
 from app.shop.tables import BoughtTogether, Product, ProductImage, ProductQuestion, ProductVariant
+from app.throttle import counters
 
 
 class ProductStatus(StrEnum):
@@ -329,7 +330,6 @@ async def campaign_defaults(campaign_id: int, *, stock: dict[int, int] | None = 
                             price: int | None = None) -> tuple[ProductInput, dict[str, Any]]:
     """The editor prefilled from a campaign: the idea's words and category, the campaign's price
     (its full price, not the early-bird one) and variants. Returns (input, campaign)."""
-    from app.campaigns.service import get_campaign
 
     campaign = await get_campaign(campaign_id)
     idea = await Idea.select(Idea.title, Idea.summary, Idea.description, Idea.category.slug).where(
@@ -732,7 +732,6 @@ async def _load(condition, viewer: CurrentMember | None, *, staff_view: bool = F
         idea = await Idea.select(Idea.author, Idea.status).where(Idea.id == row["idea"]).first()
         if idea:
             row["idea_author"] = idea["author"]
-            from app.ideas.service import PUBLIC_STATUSES
 
             if idea["status"] in PUBLIC_STATUSES:
                 row["idea_url"] = f"/ideas/{row['idea']}"
@@ -817,7 +816,6 @@ async def ask_question(member: CurrentMember, slug: str, body: str) -> int:
         raise FormError({"question": gettext("Write your question (at least 5 characters).")})
     if len(text) > MAX_QUESTION:
         raise FormError({"question": gettext("Keep your question under %(num)s characters.", num=format(MAX_QUESTION, ","))})
-    from app.throttle import counters
 
     count, retry = await counters().hit(f"question:{member.id}", 3600)
     if count > QUESTIONS_PER_HOUR:

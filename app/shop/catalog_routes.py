@@ -9,6 +9,7 @@ from litestar.params import Parameter
 
 from app.errors import Conflict, FormError, NotFound
 from app.i18n import gettext
+from app.ideas.tables import IdeaImage
 from app.shop import catalog
 from app.shop.catalog import PAGE_SIZE, ProductInput, ProductQuery, VariantInput
 from app.shop.catalog_schemas import (
@@ -18,6 +19,7 @@ from app.shop.catalog_schemas import (
     ProductSummaryOut,
     ProductVariantOut,
 )
+from app.shop.wishlist import hearted_product_ids
 from app.web.guards import requires_staff
 from app.web.responses import current_member, form_text, is_htmx, redirect, render
 
@@ -30,12 +32,8 @@ BLANK_VARIANT_ROWS = 3
 
 
 async def _hearted(viewer, ids: list[int]) -> set[int]:  # noqa: ANN001
-    """Hearted product ids (app/shop/wishlist.py); empty until that area provides it."""
+    """Hearted product ids (app/shop/wishlist.py)."""
     if viewer is None or not ids:
-        return set()
-    try:
-        from app.shop.wishlist import hearted_product_ids
-    except ImportError:
         return set()
     return set(await hearted_product_ids(viewer, ids))
 
@@ -139,8 +137,6 @@ async def _form_page(request: Request, *, values: dict, rows: list, errors: dict
 
 
 async def _campaign_form_extras(campaign_id: int) -> tuple[dict, list]:
-    from app.ideas.tables import IdeaImage
-
     _, campaign = await catalog.campaign_defaults(campaign_id)
     images = await IdeaImage.select().where(IdeaImage.idea == campaign["idea"]).order_by(IdeaImage.position)
     return campaign, images

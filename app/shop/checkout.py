@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.accounts.addresses import ADDRESS_FIELDS, COUNTRIES, clean_address
+from app.accounts.language import email_locale
 from app.accounts.service import CurrentMember
 from app.accounts.tables import Address
 from app.db import as_aware, is_sqlite, raw, utcnow, write_transaction
@@ -32,10 +33,11 @@ from app.errors import Conflict, FormError, NotFound
 from app.events import emit
 from app.i18n import N_, gettext, use_locale
 from app.jobs.service import enqueue, job_handler
+from app.mail.service import queue_email
 from app.orders.events import OrderReleased
 from app.orders.service import OrderStatus, move_order, new_order_number, release_stock, return_stock_with
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment
-from app.payments import intents
+from app.payments import cards, intents
 from app.payments.gateway import (
     ChargeRefused,
     GatewayError,
@@ -189,7 +191,6 @@ async def _address_for(member: CurrentMember, data: CheckoutInput) -> tuple[dict
 
 async def place_order(member: CurrentMember, data: CheckoutInput, *, now: dt.datetime | None = None) -> PlacedOrder:
     """Validate, create the order and take its units, spend the voucher; then a SetupIntent."""
-    from app.payments import cards
 
     now = now or utcnow()
     errors: dict[str, str] = {}
@@ -326,7 +327,6 @@ async def pay_order(member: CurrentMember, number: str, *, setup_intent_id: str 
                     now: dt.datetime | None = None) -> PayResult:
     """Charge the saved card on-session. Without a new card, a payment waiting for
     authentication is checked with Stripe instead (what the page does after confirmCardPayment)."""
-    from app.payments import cards
 
     now = now or utcnow()
     order = await owned_order(member, number)
@@ -427,7 +427,6 @@ async def _with_new_card_form(member: CurrentMember, order_id: int, outcome: Pay
 
 async def new_card_setup(member: CurrentMember, order_id: int) -> str:
     """A new SetupIntent for this order (another card); returns its client secret."""
-    from app.payments import cards
 
     setup = await cards.start_card_setup(member, metadata={"order_id": str(order_id), "purpose": "checkout"})
     await Order.update({Order.setup_intent_id: setup.id}).where(
@@ -575,9 +574,6 @@ async def _count_bought_together(product_ids: list[int]) -> None:
 
 
 async def _confirm(order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
-    from app.accounts.language import email_locale
-    from app.mail.service import queue_email
-
     settings = get_settings()
     number = order["number"]
     ship_to = _json(order["ship_to"])

@@ -12,6 +12,7 @@ from litestar.response import Redirect
 from app.errors import Forbidden, FormError
 from app.i18n import gettext
 from app.ideas.service import decode_cursor, encode_cursor
+from app.media.images import store_image
 from app.settings import get_settings
 from app.shop import collections, reviews, wishlist
 from app.shop.collections import CollectionInput
@@ -209,8 +210,6 @@ async def _collection_form(request: Request, field: str = "cover") -> tuple[Coll
     upload_errors: dict[str, str] = {}
     upload = form.get("cover")
     if isinstance(upload, UploadFile) and upload.filename:
-        from app.media.images import store_image
-
         try:
             stored = store_image(await upload.read(), filename=upload.filename,
                                  max_bytes=get_settings().upload_max_bytes, field=field)

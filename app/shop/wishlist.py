@@ -7,10 +7,10 @@ from typing import Any
 
 from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
-from app.db import utcnow, write_transaction
+from app.db import id_list, raw, utcnow, write_transaction
 from app.errors import FormError, NotFound
 from app.i18n import gettext
-from app.ideas.service import PUBLIC_STATUSES, attach_thumbnails, can_view
+from app.ideas.service import LIST_COLUMNS, PUBLIC_STATUSES, attach_thumbnails, can_view
 from app.ideas.tables import Idea
 from app.shop.tables import Product, ProductImage, WishlistItem
 
@@ -31,7 +31,6 @@ async def hearted_idea_ids(viewer: CurrentMember | None, ids: list[int]) -> set[
     """Which of these ideas the viewer hearted (one query; empty for visitors)."""
     if viewer is None or not ids:
         return set()
-    from app.db import id_list, raw
 
     rows = await raw(f'SELECT "idea" FROM "wishlist_item" WHERE "member" = {{}} AND "idea" IN {id_list(ids)}', viewer.id)
     return {r["idea"] for r in rows}
@@ -121,8 +120,6 @@ async def wishlist_of(member_id: int, *, public_only: bool = True) -> dict[str, 
             products.append({**row, "thumb_key": thumbs.get(pid), "url": f"/shop/{row['slug']}"})
     ideas: list[dict[str, Any]] = []
     if idea_ids:
-        from app.ideas.service import LIST_COLUMNS
-
         rows = {r["id"]: r for r in await Idea.select(*LIST_COLUMNS).where(Idea.id.is_in(idea_ids))}
         public = {s.value for s in PUBLIC_STATUSES}
         ideas = [rows[i] for i in idea_ids if i in rows and rows[i]["status"] in public]

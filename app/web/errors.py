@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
+from asyncpg import exceptions as pg
+from asyncpg.exceptions import DataError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.response import Redirect
@@ -117,15 +119,11 @@ def unavailable_handler(request: Request, exc: Exception) -> Response:
 
 
 def _unavailable_errors() -> tuple[type[BaseException], ...]:
-    from asyncpg import exceptions as pg
-
     return (ConnectionError, pg.PostgresConnectionError, pg.OperatorInterventionError,
             pg.TooManyConnectionsError, pg.ConnectionDoesNotExistError)
 
 
 def _data_error():
-    from asyncpg.exceptions import DataError
-
     return DataError
 
 

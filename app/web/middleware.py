@@ -7,6 +7,7 @@ import hmac
 import ipaddress
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
@@ -18,6 +19,7 @@ from app import i18n
 from app.settings import get_settings
 from app.web import identity
 from app.web.page_cache import page_cache
+from app.web.templating import render_text
 
 SESSION_COOKIE = "cm_session"
 FLASH_COOKIE = "cm_flash"
@@ -197,8 +199,6 @@ class SessionMiddleware:
         return bool(sent) and hmac.compare_digest(str(sent), expected)
 
     async def _refuse(self, scope: Scope, send: Send, status: int = 403) -> None:
-        from app.web.templating import render_text
-
         if status == 413:
             title = i18n.gettext("That upload is too large")
             message = i18n.gettext("The files you sent are too large together. Images can be at most 5 MB each; go back and try fewer or smaller files.")
@@ -221,8 +221,6 @@ class SessionMiddleware:
 
 
 def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 

@@ -3,6 +3,7 @@ current), /metrics (Prometheus, token-protected) and the staff integrity audit p
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hmac
 import re
@@ -63,12 +64,9 @@ async def _refresh_gauges() -> None:
     due = await raw("SELECT MIN(run_at) AS oldest FROM job WHERE status = 'queued' AND run_at <= {}", now)
     oldest = due[0]["oldest"] if due else None
     if isinstance(oldest, str):  # SQLite returns text
-        import datetime as dt
 
         oldest = dt.datetime.fromisoformat(oldest)
     if oldest is not None and oldest.tzinfo is None:
-        import datetime as dt
-
         oldest = oldest.replace(tzinfo=dt.UTC)
     JOBS_OLDEST.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0)
     EMAILS_PENDING.set((await raw("SELECT COUNT(*) AS n FROM email_message WHERE status = 'queued'"))[0]["n"])

@@ -44,6 +44,8 @@ from litestar.constants import SCOPE_STATE_NAMESPACE
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import CONNECTION_STATE_KEY, ScopeState
 
+from app.settings import get_settings
+
 log = logging.getLogger(__name__)
 
 PLACEHOLDER = b"__cm_csrf_token_placeholder__"
@@ -250,8 +252,6 @@ _cache: PageCache | None = None
 def page_cache() -> PageCache:
     global _cache
     if _cache is None:
-        from app.settings import get_settings
-
         _cache = PageCache(get_settings().page_cache_seconds)
     return _cache
 

@@ -20,8 +20,8 @@ from app.jobs import service as jobs
 from app.mail.tables import EmailMessage
 from app.orders.tables import Order
 from app.payments.gateway import PaymentOutcome, gateway, sign_webhook_payload
+from app.payments.service import handle_event
 from app.payments.tables import StripeEvent
-from app.payments.webhooks import handle_event
 from app.points.tables import PointsEntry
 from tests.campaigns.helpers import CARD_AUTH_LATER, CARD_DECLINED_LATER, make_campaign, pledge_with_card
 from tests.factories import make_member

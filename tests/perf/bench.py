@@ -641,7 +641,7 @@ def main() -> int:  # noqa: C901 (one straight script)
         stripe = Proc("localstripe", [sys.executable, "-m", "tests.support.localstripe_server", "--port", str(stripe_port)], env)
         procs.append(stripe)
         wait_http(stripe, f"{stripe_url}/js.stripe.com/v3/")
-        from app.payments.webhooks import HANDLED
+        from app.payments.service import HANDLED
 
         # Subscribed to the events the app handles, as in production (README): localstripe sends
         # every object's events otherwise, ~5 webhooks per pledge that the app only acknowledges.
