@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     jobs_in_process: bool = True
     job_lease_seconds: int = Field(default=300, ge=1)
     page_cache_seconds: float = Field(default=1.0, ge=0, le=60)  # public pages for visitors; 0 = off
+    shared_page_seconds: float = Field(default=1.0, ge=0, le=60)  # members' shared page layer; 0 = render each time
     early_access_hours: int = Field(default=24, ge=0, le=720)
     payment_fix_days: int = Field(default=7, ge=1, le=60)
     payment_reminder_hours: int = Field(default=48, ge=1)

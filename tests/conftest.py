@@ -32,6 +32,7 @@ os.environ.update(
     SUPPORT_THRESHOLD="3",
     JOBS_IN_PROCESS="false",
     PAGE_CACHE_SECONDS="0",  # tests/web/test_page_cache.py turns it on where it is the subject
+    SHARED_PAGE_SECONDS="0",  # members' pages still render in two layers, the shared one each time
 )
 from tests.support.processes import free_port  # noqa: E402
 

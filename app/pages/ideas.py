@@ -6,6 +6,7 @@ from __future__ import annotations
 from litestar import Request, Response, get
 from litestar.datastructures import Cookie
 
+from app import i18n
 from app.campaigns import routes as campaign_routes
 from app.campaigns import service as campaigns
 from app.community import routes as community_routes
@@ -15,7 +16,7 @@ from app.errors import FormError
 from app.ideas import service
 from app.ideas.service import IdeaQuery
 from app.shop.wishlist import hearted_idea_ids
-from app.web import page_cache
+from app.web import page_cache, shared
 from app.web.middleware import SESSION_COOKIE
 from app.web.responses import current_member, is_htmx, redirect, render
 
@@ -40,40 +41,77 @@ def _query_from(request: Request) -> IdeaQuery:
     )
 
 
+def _list_context(request: Request, page, categories: list, query: IdeaQuery) -> dict:  # noqa: ANN001
+    return {
+        "page": page,
+        "categories": categories,
+        "statuses": service.PUBLIC_STATUSES,
+        "all_statuses": list(service.IdeaStatus),
+        "status_label": service.status_label,
+        "params": dict(request.query_params),
+    }
+
+
+async def _list_page(viewer, query: IdeaQuery):  # noqa: ANN001, ANN202
+    try:
+        return await service.list_ideas(viewer, query)
+    except FormError:
+        return await service.list_ideas(viewer, IdeaQuery(q=query.q, limit=PAGE_SIZE))
+
+
+def _chosen_category(categories: list, query: IdeaQuery) -> dict | None:
+    return next((c for c in categories if c["slug"] == query.category), None)
+
+
 @get("/ideas", name="ideas")
 async def idea_list(request: Request) -> Response:
     viewer = current_member(request)
     query = _query_from(request)
     if (query.mine or query.my_votes) and viewer is None:
         return redirect(f"/login?next=/ideas?{'mine=1' if query.mine else 'my_votes=1'}")
-    try:
-        page = await service.list_ideas(viewer, query)
-    except FormError:
-        page = await service.list_ideas(viewer, IdeaQuery(q=query.q, limit=PAGE_SIZE))
+    if shared.shares(request) and not (query.mine or query.my_votes):
+        return await _shared_idea_list(request, viewer, query)
+    page = await _list_page(viewer, query)
     voted = await service.voted_ids(viewer, [i["id"] for i in page.items])
     hearted = await hearted_idea_ids(viewer, [i["id"] for i in page.items])
     categories = await service.list_categories()
     follow: dict = {"follow_target": None}
-    chosen = next((c for c in categories if c["slug"] == query.category), None)
+    chosen = _chosen_category(categories, query)
     if chosen and viewer and not is_htmx(request):
         follow = {"follow_kind": "category", "follow_target": chosen["id"], "next": f"/ideas?category={chosen['slug']}",
                   "following": await community.is_following(viewer, "category", chosen["id"])}
-    return render(
-        request,
-        "ideas/list.html",
-        {
-            "page": page,
-            "voted": voted,
-            "hearted": hearted,
-            "categories": categories,
-            "statuses": service.PUBLIC_STATUSES,
-            "all_statuses": list(service.IdeaStatus),
-            "status_label": service.status_label,
-            "params": dict(request.query_params),
-            **follow,
-        },
-        fragment="ideas/_results.html",
-    )
+    return render(request, "ideas/list.html",
+                  {**_list_context(request, page, categories, query), "voted": voted, "hearted": hearted, **follow},
+                  fragment="ideas/_results.html")
+
+
+async def _shared_idea_list(request: Request, viewer, query: IdeaQuery) -> Response:  # noqa: ANN001
+    """A member's ideas list: the list as every member sees it (app/web/shared.py), rendered once
+    per query and language, with this member's votes, hearts and follow written in."""
+    fragment = is_htmx(request)
+
+    async def render_list() -> shared.SharedPage:
+        page = await _list_page(None, query)
+        categories = await service.list_categories()
+        chosen = _chosen_category(categories, query)
+        follow: dict = {"follow_target": None}
+        if chosen and not fragment:
+            follow = {"follow_kind": "category", "follow_target": chosen["id"],
+                      "next": f"/ideas?category={chosen['slug']}"}
+        slots = shared.Slots()
+        context = {**shared.shared_context(request, slots), **_list_context(request, page, categories, query),
+                   "voted": set(), "hearted": set(), **follow}
+        return shared.render_shared("ideas/_results.html" if fragment else "ideas/list.html", context, slots,
+                                    {"ids": [i["id"] for i in page.items], "category": follow["follow_target"]})
+
+    key = ("ideas", request.url.query, i18n.get_locale(), fragment)
+    layer = await shared.shared_layer().page(key, render_list)
+    ids = layer.data["ids"]
+    on = {f"voted:{i}" for i in await service.voted_ids(viewer, ids)}
+    on |= {f"heart:idea:{i}" for i in await hearted_idea_ids(viewer, ids)}
+    if layer.data["category"] and await community.is_following(viewer, "category", layer.data["category"]):
+        on.add("follow")
+    return shared.respond(request, layer, {}, on)
 
 
 @get("/ideas/{idea_id:int}", name="idea")

@@ -52,6 +52,20 @@ async def is_verified_buyer(member_id: int, product_id: int) -> bool:
             (Product.id == product_id) & Product.campaign.is_not_null())))
 
 
+async def may_review(member_id: int, product_id: int) -> bool:
+    """Whether the member has a review of this product or may write one (a verified buyer, as
+    `is_verified_buyer`): one statement, asked on every product page a member opens."""
+    statuses = list(BOUGHT_STATUSES)
+    rows = await raw(
+        'SELECT (EXISTS (SELECT 1 FROM "product_review" WHERE "product" = {} AND "member" = {}) '
+        'OR EXISTS (SELECT 1 FROM "order_line" l JOIN "shop_order" o ON o."id" = l."order" '
+        'WHERE l."product_id" = {} AND o."member" = {} AND o."status" IN ({}, {}, {}, {})) '
+        'OR EXISTS (SELECT 1 FROM "shop_order" o JOIN "product" p ON p."campaign" = o."campaign_id" '
+        'WHERE p."id" = {} AND o."member" = {} AND o."kind" = {} AND o."status" IN ({}, {}, {}, {}))) AS "yes"',
+        product_id, member_id, product_id, member_id, *statuses, product_id, member_id, "preorder", *statuses)
+    return bool(rows and rows[0]["yes"])
+
+
 def validate_review(rating: Any, title: Any, body: Any) -> tuple[int, str, str]:
     errors: dict[str, str] = {}
     try:
