@@ -8,14 +8,16 @@ from typing import Any
 
 from litestar import Request, Response, get, post
 
+from app import i18n
 from app.accounts.service import CurrentMember
 from app.community import views
 from app.errors import Forbidden, FormError
 from app.i18n import gettext
 from app.settings import get_settings
 from app.shop import catalog
-from app.shop.reviews import product_reviews
+from app.shop.reviews import may_review, product_reviews
 from app.shop.wishlist import hearted_product_ids
+from app.web import shared
 from app.web.guards import requires_member, requires_staff
 from app.web.middleware import SESSION_COOKIE
 from app.web.responses import current_member, form_text, is_htmx, redirect, render
@@ -67,8 +69,53 @@ def _with_recent_cookie(response: Response, cookie: str) -> Response:
 
 @get("/shop/{slug:str}", name="product")
 async def product_page(request: Request, slug: str) -> Response:
+    flavor = shared.flavor(request)
+    if flavor is not None:
+        served = await _shared_product_page(request, slug, flavor)
+        if served is not None:
+            return served
     context, cookie = await _product_context(request, slug)
     return _with_recent_cookie(render(request, "shop/product.html", context), cookie)
+
+
+async def _shared_product_page(request: Request, slug: str, flavor: str) -> Response | None:
+    """The product page as every member (or every visitor) sees it (app/web/shared.py), rendered
+    once per product, language and flavor; the viewer's hearts, recently viewed row, header and
+    token written in. None for a viewer whose page is their own: the product's creator (who
+    answers questions) and a member with a review or a purchase of it (the review form)."""
+    viewer = current_member(request)
+
+    async def render_product() -> shared.SharedPage:
+        stand_in = shared.SHARED_MEMBER if flavor == "member" else None
+        product = await catalog.get_product(slug, stand_in)
+        together = await catalog.bought_together(product["id"])
+        liked = await catalog.also_liked(product["id"])
+        viewed = await catalog.product_cards(await views.viewed_also("product", product["id"]))
+        slots = shared.Slots()
+        context = {
+            **shared.shared_context(request, slots),
+            "product": product, "viewers_today": await views.viewers_today("product", product["id"]),
+            "viewed_also": viewed, "questions": await catalog.questions_for(product["id"]),
+            "bought_together": together, "also_liked": liked, "recently_viewed": [],
+            "reviews": await product_reviews(product["id"], stand_in), "hearts": set(),
+            "question_errors": {}, "question_values": {}, "status_label": catalog.status_label,
+        }
+        return shared.render_shared("shop/product.html", context, slots, {
+            "id": product["id"], "idea_author": product.get("idea_author"),
+            "card_ids": [product["id"], *(p["id"] for p in together + liked + viewed)]})
+
+    page = await shared.shared_layer().page(("product", slug, i18n.get_locale(), flavor), render_product)
+    product_id = page.data["id"]
+    if viewer is not None and (viewer.id == page.data["idea_author"] or await may_review(viewer.id, product_id)):
+        return None
+    before, cookie = catalog.remember_view(request.cookies.get(catalog.RECENT_COOKIE), product_id)
+    _count_view(request, viewer, product_id, before)
+    recent = await catalog.product_cards(before)
+    ids = page.data["card_ids"] + [p["id"] for p in recent]
+    hearts = set(await hearted_product_ids(viewer, ids)) if viewer else set()
+    values = {"recent": shared.render_part("shop/_product_row.html", request, {
+        "title": gettext("Recently viewed"), "slot": "recent", "items": recent, "hearts": hearts})}
+    return _with_recent_cookie(shared.respond(request, page, values, {f"heart:product:{i}" for i in hearts}), cookie)
 
 
 async def _questions_fragment(request: Request, slug: str, *, errors: dict | None = None, values: dict | None = None,

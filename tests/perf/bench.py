@@ -138,6 +138,18 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (from /proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -374,12 +386,17 @@ def ensure_wrk() -> str:
 
 
 def run_wrk(name: str, base: str, requests_file: Path, *, connections: int = CONNECTIONS,
-            seconds: int = SECONDS, tmp: Path) -> dict[str, Any]:
+            seconds: int = SECONDS, tmp: Path, web: int | None = None) -> dict[str, Any]:
+    """One row with wrk; `web` is the pid whose children are the web workers, whose CPU per
+    request is reported (web_cpu_ms)."""
     out = tmp / f"{name}.json"
     env = {**os.environ, "BENCH_REQUESTS": str(requests_file), "BENCH_OUT": str(out), "BENCH_THREADS": str(THREADS)}
     command = [shutil.which("wrk") or "wrk", f"-t{THREADS}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                "-s", str(LUA), base]
+    workers = children(web) if web else []
+    cpu_before = cpu_seconds(workers)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)  # noqa: S603
+    cpu_used = cpu_seconds(workers) - cpu_before
     if done.returncode != 0 or not out.exists():
         raise RuntimeError(f"wrk failed for {name}: {done.stdout}\n{done.stderr}")
     raw = json.loads(out.read_text())
@@ -389,7 +406,8 @@ def run_wrk(name: str, base: str, requests_file: Path, *, connections: int = CON
             "rps": round(raw["requests"] / duration, 1), "p50_ms": round(raw["p50_us"] / 1000, 1),
             "p90_ms": round(raw["p90_us"] / 1000, 1), "p99_ms": round(raw["p99_us"] / 1000, 1),
             "max_ms": round(raw["max_us"] / 1000, 1), "errors": errors, "status_errors": raw["status_errors"],
-            "bytes_per_request": round(raw["bytes"] / max(1, raw["requests"]))}
+            "bytes_per_request": round(raw["bytes"] / max(1, raw["requests"])),
+            "web_cpu_ms": round(cpu_used * 1000 / max(1, raw["requests"]), 2) if workers else None}
 
 
 # ---- the pledge surge ---------------------------------------------------------------------------
@@ -544,6 +562,8 @@ async def explain_all(conn, queries: dict[str, str]) -> dict[str, str]:  # noqa:
 LABELS = {
     "baseline": "baseline (bare Litestar, same page size)", "home": "GET / (home)", "ideas_hot": "GET /ideas (hot, page 1)",
     "ideas_hot_member": "GET /ideas (hot, signed in: no page cache)", "search_member": "GET /ideas?q=… (signed in)",
+    "home_member": "GET / (home, signed in)", "idea_page_member": "GET /ideas/{id} (1,000 ideas, signed in)",
+    "campaign_page_member": "GET /ideas/{id} (live campaign, signed in)", "product_page_member": "GET /shop/{slug} (signed in)",
     "ideas_deep": "GET /ideas?page=200 (hot)", "search": "GET /ideas?q=… (search)", "idea_page": "GET /ideas/{id}",
     "campaign_page": "GET /ideas/{id} (live campaign)", "product_page": "GET /shop/{slug}",
     "order_page": "GET /orders/{number} (owner)", "vote_put": "PUT /api/v1/ideas/{id}/vote",
@@ -561,14 +581,15 @@ def evaluate(results: dict[str, Any]) -> dict[str, str]:
     def check(name: str, ok: bool, why: str) -> None:
         verdict[name] = "met" if ok else f"NOT met ({why})"
 
-    for name in ("ideas_hot", "ideas_hot_member", "idea_page"):
+    # Issue 14: every page members see often at >= 50% of the baseline, p99 < 100 ms.
+    for name in ("ideas_hot", "ideas_hot_member", "search_member", "idea_page", "idea_page_member",
+                 "campaign_page_member", "product_page_member", "order_page"):
         r = by.get(name)
         if r and base:
             ratio = r["rps"] / base
             check(name, ratio >= 0.5 and r["p99_ms"] < 100, f"{ratio:.0%} of baseline, p99 {r['p99_ms']} ms")
-    for name in ("search", "search_member"):
-        if name in by:
-            check(name, by[name]["p99_ms"] < 150, f"p99 {by[name]['p99_ms']} ms")
+    if "search" in by:
+        check("search", by["search"]["p99_ms"] < 150, f"p99 {by['search']['p99_ms']} ms")
     if "vote_put" in by:
         rate = min(by["vote_put"]["rps"], by.get("vote_delete", by["vote_put"])["rps"])
         check("votes", rate >= 1000 and exact and by["vote_put"]["errors"] == 0, f"{rate:.0f} votes/s, exact: {exact}")
@@ -586,15 +607,16 @@ def evaluate(results: dict[str, Any]) -> dict[str, str]:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    rows = ["| path | conns | req/s | p50 ms | p99 ms | errors | vs baseline |", "|---|---|---|---|---|---|---|"]
+    rows = ["| path | conns | req/s | p50 ms | p99 ms | errors | vs baseline | web CPU ms/req |",
+            "|---|---|---|---|---|---|---|---|"]
     base = next((r["rps"] for r in results["paths"] if r["name"] == "baseline"), None)
     for r in results["paths"]:
         if r.get("skipped"):
-            rows.append(f"| {LABELS.get(r['name'], r['name'])} | | skipped: {r['skipped']} | | | | |")
+            rows.append(f"| {LABELS.get(r['name'], r['name'])} | | skipped: {r['skipped']} | | | | | |")
             continue
         ratio = f"{r['rps'] / base:.0%}" if base and r["name"] not in ("baseline", "pledge_surge") else ""
         rows.append(f"| {LABELS.get(r['name'], r['name'])} | {r['connections']} | {r['rps']:,.0f} | {r['p50_ms']:.1f} | "
-                    f"{r['p99_ms']:.1f} | {r['errors']} | {ratio} |")
+                    f"{r['p99_ms']:.1f} | {r['errors']} | {ratio} | {r.get('web_cpu_ms') or ''} |")
     load = results.get("load", {})
     rows.append("")
     rows.append(f"Web worker RSS max {results['web_worker_rss_max_mb']} MB; `demo --scale {load.get('scale')}` "
@@ -683,6 +705,15 @@ def main() -> int:  # noqa: C901 (one straight script)
             f"GET\t/ideas?q={quote(q)}\tCookie: cm_session={s}" for s in member_sessions for q in SEARCHES])
         gets("campaign_page", fixtures["campaign_pages"])
         gets("product_page", fixtures["product_pages"])
+
+        def member_gets(name: str, paths: list[str]) -> None:
+            files[name] = write_requests(tmp / f"{name}.tsv", [
+                f"GET\t{p}\tCookie: cm_session={member_sessions[n % len(member_sessions)]}" for n, p in enumerate(paths)])
+
+        member_gets("home_member", ["/"] * len(member_sessions))
+        member_gets("idea_page_member", fixtures["idea_pages"])
+        member_gets("campaign_page_member", fixtures["campaign_pages"] * 4)
+        member_gets("product_page_member", fixtures["product_pages"])
         files["order_page"] = write_requests(tmp / "order_page.tsv", [f"GET\t{p}\tCookie: cm_session={s}"
                                                                       for p, s in fixtures["order_pages"]])
         files["vote_put"] = write_requests(tmp / "vote_put.tsv", [f"PUT\t/api/v1/ideas/{i}/vote\tAuthorization: Bearer {t}"
@@ -719,7 +750,8 @@ def main() -> int:  # noqa: C901 (one straight script)
         run_wrk("warmup_baseline", f"http://127.0.0.1:{base_port}", files["baseline"], seconds=2, tmp=tmp)
         if not ONLY or "baseline" in ONLY:
             log("measuring baseline")
-            paths.append(run_wrk("baseline", f"http://127.0.0.1:{base_port}", files["baseline"], tmp=tmp))
+            paths.append(run_wrk("baseline", f"http://127.0.0.1:{base_port}", files["baseline"], tmp=tmp,
+                                 web=baseline.pid))
             paths[-1]["bytes"] = len(httpx.get(f"http://127.0.0.1:{base_port}/").content)
         baseline.stop()
         procs.remove(baseline)
@@ -728,12 +760,14 @@ def main() -> int:  # noqa: C901 (one straight script)
         # Every page row gets the same 2 s warm-up as the baseline (templates compiled, the
         # visitors' page cache and the search rankings filled), so the 10 s measured are the
         # steady state; the writes (votes, pledges) are not warmed, as that would spend their rows.
-        for name in ("home", "ideas_hot", "ideas_hot_member", "ideas_deep", "search", "search_member", "idea_page",
-                     "campaign_page", "product_page", "order_page"):
+        for name in ("home", "home_member", "ideas_hot", "ideas_hot_member", "ideas_deep", "search", "search_member",
+                     "idea_page", "idea_page_member", "campaign_page", "campaign_page_member", "product_page",
+                     "product_page_member", "order_page"):
             if name not in skipped and (not ONLY or name in ONLY):
                 run_wrk(f"warmup_{name}", app_url, files[name], seconds=2, tmp=tmp)
-        for name in ("home", "ideas_hot", "ideas_hot_member", "ideas_deep", "search", "search_member", "idea_page",
-                     "campaign_page", "product_page", "order_page", "vote_put", "vote_delete"):
+        for name in ("home", "home_member", "ideas_hot", "ideas_hot_member", "ideas_deep", "search", "search_member",
+                     "idea_page", "idea_page_member", "campaign_page", "campaign_page_member", "product_page",
+                     "product_page_member", "order_page", "vote_put", "vote_delete"):
             if ONLY and name not in ONLY:
                 continue
             if name in skipped:
@@ -741,10 +775,10 @@ def main() -> int:  # noqa: C901 (one straight script)
                 log(f"{name}: skipped ({skipped[name]})")
                 continue
             connections = SEARCH_CONNECTIONS if name.startswith("search") else CONNECTIONS
-            result = run_wrk(name, app_url, files[name], connections=connections, tmp=tmp)
+            result = run_wrk(name, app_url, files[name], connections=connections, tmp=tmp, web=server.pid)
             paths.append(result)
             log(f"{name:<14} {result['rps']:8.1f} req/s  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:7.1f} ms  "
-                f"errors {result['errors']}")
+                f"errors {result['errors']}  web CPU {result['web_cpu_ms']} ms/req")
         if not ONLY or "pledge_surge" in ONLY:
             log(f"pledge surge: {PLEDGES} pledges from {PLEDGE_CLIENTS} clients")
             surge = asyncio.run(pledge_surge(app_url, stripe_url, fixtures["pledge"]))

@@ -184,3 +184,63 @@ async def test_a_page_from_the_shared_copy_costs_only_the_members_overlay(client
         page = await client.get("/ideas")
     assert page.status_code == 200 and "Counted idea 5" in page.text
     assert counter.count == 4, counter.statements if hasattr(counter, "statements") else counter.count
+
+
+async def test_product_page_members_share_it_with_their_own_hearts_and_recently_viewed(client, layer_on):
+    tote, socks = await make_product("Canvas tote"), await make_product("Merino socks")
+    alice, bob = await make_member("Alice Backer"), await make_member("Bob Browser")
+    await wishlist.set_heart(alice, "product", tote["id"], True)
+    await signed_in(client, alice.email)
+    assert (await client.get(f"/shop/{socks['slug']}")).status_code == 200  # Alice saw the socks first
+    async with browser(client) as other:
+        await signed_in(other, bob.email)
+        pages = await asyncio.gather(*(c.get(f"/shop/{tote['slug']}") for _ in range(4) for c in (client, other)))
+    assert all(p.status_code == 200 for p in pages)
+    assert sum(1 for key in layer_on.pages if key[0] == "product") == 2  # the socks and the tote, once each
+    for page in pages[0::2]:
+        html = page.text
+        assert "Alice Backer" in html and "Bob Browser" not in html
+        assert 'class="heart is-on"' in html  # her heart on the tote
+        assert 'id="row-recent"' in html and "Merino socks" in html  # her recently viewed row
+    for page in pages[1::2]:
+        html = page.text
+        assert "Bob Browser" in html and "Alice Backer" not in html
+        assert 'class="heart is-on"' not in html and 'id="row-recent"' not in html
+        assert "<!--slot:" not in html and shared_module.CSRF_MARK not in html
+
+
+async def test_product_page_buyers_and_visitors(client, layer_on):
+    from tests.shop.social_helpers import make_order
+
+    product = await make_product("Merino socks")
+    buyer = await make_member("Happy Buyer")
+    await make_order(buyer, [product], status="paid")
+    async with browser(client) as visitor:
+        seen = await visitor.get(f"/shop/{product['slug']}")
+        assert seen.status_code == 200 and "Log in" in seen.text and "Write a review" not in seen.text
+        assert ("product", product["slug"], "en", "visitor") in layer_on.pages
+        assert csrf_from(seen.text) != shared_module.CSRF_MARK
+    await signed_in(client, buyer.email)
+    page = await client.get(f"/shop/{product['slug']}")
+    assert "Write a review" in page.text  # a buyer's page is their own: the review form
+    assert ("product", product["slug"], "en", "member") in layer_on.pages  # asked, not used for the buyer
+    hidden = await make_product("Secret prototype", status="hidden")
+    assert (await client.get(f"/shop/{hidden['slug']}")).status_code == 404
+
+
+async def test_the_front_page_is_shared_with_each_members_votes_and_hearts(client, layer_on):
+    author = await make_member("Ada Author")
+    idea_id = await make_idea(author, title="Packable rain poncho")
+    product = await make_product("Canvas tote")
+    alice, bob = await make_member("Alice Backer"), await make_member("Bob Browser")
+    await ideas.vote(alice, idea_id)
+    await wishlist.set_heart(alice, "product", product["id"], True)
+    await signed_in(client, alice.email)
+    async with browser(client) as other:
+        await signed_in(other, bob.email)
+        mine, theirs = await asyncio.gather(client.get("/"), other.get("/"))
+    assert ("home", "en") in layer_on.pages
+    assert "including you" in card(mine.text, "Packable rain poncho") and 'class="heart is-on"' in mine.text
+    assert "Alice Backer" in mine.text and "Bob Browser" not in mine.text
+    assert "including you" not in theirs.text and 'class="heart is-on"' not in theirs.text
+    assert "Bob Browser" in theirs.text and "Alice Backer" not in theirs.text
