@@ -157,13 +157,13 @@ async def record_charge(pledge_id: int, attempt: int, result: PaymentResult) -> 
         }).where((ChargeAttempt.idempotency_key == key) & (ChargeAttempt.status != "paid")).returning(ChargeAttempt.id)
         if not updated:
             return
-        pledge = await Pledge.select(Pledge.status, Pledge.campaign).where(Pledge.id == pledge_id).first()
+        pledge = await Pledge.select(Pledge.status, Pledge.campaign, Pledge.member, Pledge.quantity).where(
+            Pledge.id == pledge_id).first()
         campaign_id = pledge["campaign"]
         if result.outcome is PaymentOutcome.PAID:
             if await move_pledge(pledge_id, P.PAID, message="Payment succeeded",
                                  data={"payment_intent": result.payment_intent_id}) is not None:
-                paid = await Pledge.select(Pledge.member, Pledge.quantity).where(Pledge.id == pledge_id).first()
-                await emit(PledgePaid(pledge_id, paid["member"], paid["quantity"], result.payment_intent_id or ""))
+                await emit(PledgePaid(pledge_id, pledge["member"], pledge["quantity"], result.payment_intent_id or ""))
                 await email_pledge(pledge_id, "pledge_paid", "paid")
             elif result.payment_intent_id:
                 # Already paid by another attempt, or dropped: this money must go back.

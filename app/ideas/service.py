@@ -467,8 +467,8 @@ VOTE_CAP_REASONS = ("vote", "vote_reversed")  # a withdrawn vote frees its point
 
 class VoteRewards:
     """What a vote earns. Points registers its rules (`reward_votes_with`, from
-    app/points/subscribers.py), so ideas does not import a reaction; without it a vote earns
-    nothing. On PostgreSQL the database function crowdmade_cast_vote writes the award with the
+    app/points/subscribers.py), so ideas does not import a reaction; a vote cast before it is
+    registered fails loudly rather than earning nothing. On PostgreSQL the database function crowdmade_cast_vote writes the award with the
     vote, in one statement, from `rule()` and `day_start()`; elsewhere `award()` runs inside the
     vote's transaction, so the vote and its points commit or roll back together."""
 
@@ -492,11 +492,17 @@ class VoteRewards:
         return None
 
 
-_vote_rewards: list[VoteRewards] = [VoteRewards()]
+_vote_rewards: list[VoteRewards] = []
 
 
 def reward_votes_with(rewards: VoteRewards) -> None:
-    _vote_rewards[0] = rewards
+    _vote_rewards[:] = [rewards]
+
+
+def _rewards() -> VoteRewards:
+    if not _vote_rewards:
+        raise RuntimeError("app.ideas.service: no vote rewards registered (import app.handlers first)")
+    return _vote_rewards[0]
 VOTE_CLOSED_SQLSTATE = "CM001"  # raised by crowdmade_cast_vote
 
 
@@ -509,7 +515,7 @@ async def _cast_vote(member: CurrentMember, idea_id: int, now: dt.datetime) -> V
     the server's per-statement work) than in work (make bench, votes: 664-752/s, then
     1,026-1,206/s). None when no vote row was written (already voted, closed, own idea, not
     found): the checked path says why."""
-    rewards = _vote_rewards[0]
+    rewards = _rewards()
     per_vote, daily_cap = rewards.rule()
     try:
         rows = await raw(
@@ -545,7 +551,7 @@ async def _count_vote(member: CurrentMember, idea_id: int, token: str, now: dt.d
     votes = await _move_count(idea_id, +1, now)
     if votes is None:
         raise Conflict(gettext("Voting is closed for this idea."))  # rolls back the vote row
-    awarded = await _vote_rewards[0].award(member.id, idea_id, token)
+    awarded = await _rewards().award(member.id, idea_id, token)
     # As crowdmade_cast_vote reads them: a member's votes are counted up to 100 only.
     held = await raw(
         'SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM "vote" WHERE "member" = {} LIMIT 100) AS "counted") AS "votes", '
@@ -591,7 +597,7 @@ async def withdraw_vote(member: CurrentMember, idea_id: int) -> VoteState:
             if not idea or idea[0]["status"] not in PUBLIC_STATUSES:
                 raise NotFound(gettext("Idea not found"))  # rolls back the delete
             raise Conflict(gettext("Voting has closed; votes can no longer be withdrawn."))  # rolls back the delete
-        reversed_points = await _vote_rewards[0].take_back(member.id, idea_id, existing["token"])
+        reversed_points = await _rewards().take_back(member.id, idea_id, existing["token"])
     return VoteState(idea_id, False, votes, reversed_points)
 
 

@@ -22,7 +22,7 @@ from app.events import emit
 from app.i18n import N_, gettext
 from app.jobs.service import enqueue, job_handler
 from app.mail.service import queue_email
-from app.orders.tables import Order, OrderLine
+from app.orders.tables import OrderLine
 from app.settings import get_settings
 from app.shop.events import ReviewHidden, ReviewSaved
 from app.shop.tables import Product, Review
@@ -40,29 +40,32 @@ NOT_A_BUYER = N_("Only members who bought this product can review it.")
 # ---- checks ---------------------------------------------------------------------------------
 
 
+def _bought_sql() -> tuple[str, list[Any]]:
+    """The verified-buyer rule as one SQL condition (with `{}` for the product and the member,
+    in that order): a paid order line of the product, or a paid pre-order of the campaign the
+    product was published from. Both `is_verified_buyer` and `may_review` ask it."""
+    marks = ", ".join("{}" for _ in BOUGHT_STATUSES)
+    sql = ('(EXISTS (SELECT 1 FROM "order_line" l JOIN "shop_order" o ON o."id" = l."order" '
+           f'WHERE l."product_id" = {{}} AND o."member" = {{}} AND o."status" IN ({marks})) '
+           'OR EXISTS (SELECT 1 FROM "shop_order" o JOIN "product" p ON p."campaign" = o."campaign_id" '
+           f'WHERE p."id" = {{}} AND o."member" = {{}} AND o."kind" = {{}} AND o."status" IN ({marks})))')
+    return sql, [*BOUGHT_STATUSES]
+
+
 async def is_verified_buyer(member_id: int, product_id: int) -> bool:
-    if await OrderLine.exists().where(
-            (OrderLine.product_id == product_id) & (OrderLine.order.member == member_id)
-            & OrderLine.order.status.is_in(list(BOUGHT_STATUSES))):
-        return True
-    # A backer whose pre-order of the campaign this product was published from is paid bought it too.
-    return await Order.exists().where(
-        (Order.member == member_id) & (Order.kind == "preorder") & Order.status.is_in(list(BOUGHT_STATUSES))
-        & Order.campaign_id.is_in(Product.select(Product.campaign).where(
-            (Product.id == product_id) & Product.campaign.is_not_null())))
+    sql, statuses = _bought_sql()
+    rows = await raw(f'SELECT {sql} AS "yes"', product_id, member_id, *statuses, product_id, member_id, "preorder",
+                     *statuses)
+    return bool(rows and rows[0]["yes"])
 
 
 async def may_review(member_id: int, product_id: int) -> bool:
-    """Whether the member has a review of this product or may write one (a verified buyer, as
-    `is_verified_buyer`): one statement, asked on every product page a member opens."""
-    statuses = list(BOUGHT_STATUSES)
-    rows = await raw(
-        'SELECT (EXISTS (SELECT 1 FROM "product_review" WHERE "product" = {} AND "member" = {}) '
-        'OR EXISTS (SELECT 1 FROM "order_line" l JOIN "shop_order" o ON o."id" = l."order" '
-        'WHERE l."product_id" = {} AND o."member" = {} AND o."status" IN ({}, {}, {}, {})) '
-        'OR EXISTS (SELECT 1 FROM "shop_order" o JOIN "product" p ON p."campaign" = o."campaign_id" '
-        'WHERE p."id" = {} AND o."member" = {} AND o."kind" = {} AND o."status" IN ({}, {}, {}, {}))) AS "yes"',
-        product_id, member_id, product_id, member_id, *statuses, product_id, member_id, "preorder", *statuses)
+    """Whether the member has a review of this product or may write one (a verified buyer): one
+    statement, asked on every product page a member opens."""
+    sql, statuses = _bought_sql()
+    rows = await raw(f'SELECT (EXISTS (SELECT 1 FROM "product_review" WHERE "product" = {{}} AND "member" = {{}}) '
+                     f'OR {sql}) AS "yes"', product_id, member_id, product_id, member_id, *statuses, product_id,
+                     member_id, "preorder", *statuses)
     return bool(rows and rows[0]["yes"])
 
 

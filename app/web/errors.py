@@ -118,20 +118,14 @@ def unavailable_handler(request: Request, exc: Exception) -> Response:
         return Response(content=gettext(MESSAGES[503]), status_code=503, media_type=MediaType.TEXT, headers=headers)
 
 
-def _unavailable_errors() -> tuple[type[BaseException], ...]:
-    return (ConnectionError, pg.PostgresConnectionError, pg.OperatorInterventionError,
-            pg.TooManyConnectionsError, pg.ConnectionDoesNotExistError)
-
-
-def _data_error():
-    return DataError
-
+UNAVAILABLE_ERRORS = (ConnectionError, pg.PostgresConnectionError, pg.OperatorInterventionError,
+                      pg.TooManyConnectionsError, pg.ConnectionDoesNotExistError)
 
 EXCEPTION_HANDLERS = {
     OverflowError: out_of_range_handler,
-    _data_error(): out_of_range_handler,
+    DataError: out_of_range_handler,
     ServiceError: service_error_handler,
-    **{error: unavailable_handler for error in _unavailable_errors()},
+    **{error: unavailable_handler for error in UNAVAILABLE_ERRORS},
     HTTPException: http_error_handler,
     Exception: internal_error_handler,
 }
