@@ -39,6 +39,7 @@ from app.jobs.service import run_worker
 from app.mail import routes as mail_routes
 from app.orders import api as orders_api
 from app.orders import routes as orders_routes
+from app.orders import withdrawal_routes
 from app.pages import api as pages_api
 from app.pages import home as home_page
 from app.pages import ideas as idea_pages
@@ -147,6 +148,7 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         *checkout_routes.ROUTES,
         *social_routes.ROUTES,
         *orders_routes.ROUTES,
+        *withdrawal_routes.ROUTES,
         *payment_webhooks.ROUTES,
         *ops.ROUTES,
         *audit_routes.ROUTES,

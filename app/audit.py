@@ -116,6 +116,7 @@ CHECKS: list[Check] = [
             FROM product_variant v LEFT JOIN order_line l ON l.variant_id = v.id
                  AND l."order" IN (SELECT id FROM shop_order WHERE kind = 'shop' AND paid_at IS NOT NULL
                                    AND stock_released = {})
+                 AND NOT EXISTS (SELECT 1 FROM order_withdrawal_line w WHERE w.order_line = l.id AND w.restocked = {})
             GROUP BY v.id, v.sold HAVING v.sold <> COALESCE(SUM(l.quantity), 0)""",
         lambda r: (f"product variant {r['id']}", f"sold {r['sold']} but paid orders hold {r['units']}"),
     ),
@@ -153,6 +154,22 @@ CHECKS: list[Check] = [
         lambda r: (f"order {r['number']}", f"total {r['total']}, refunded {r['refunded']}, refund rows {r['refunds']}"),
     ),
     Check(
+        "withdrawals", "Each withdrawal that owes money has its refund (never refused, of the same amount), its lines "
+                       "add up to it, and a receipt email",
+        """SELECT w.reference, w.amount, r.amount AS refund, r.status,
+                  (SELECT COALESCE(SUM(l.amount), 0) FROM order_withdrawal_line l WHERE l.withdrawal = w.id) AS lines,
+                  (SELECT COUNT(*) FROM email_message e WHERE e.kind = 'withdrawal_receipt'
+                     AND e.subject_ref = 'withdrawal:' || CAST(w.id AS TEXT)) AS receipts
+           FROM order_withdrawal w LEFT JOIN order_refund r ON r.id = w.refund_id
+           WHERE (w.amount > 0 AND (r.id IS NULL OR r.amount <> w.amount OR r.status = 'failed'))
+              OR (w."order" IS NOT NULL AND (SELECT COALESCE(SUM(l.amount), 0) FROM order_withdrawal_line l
+                                             WHERE l.withdrawal = w.id) <> w.amount)
+              OR (SELECT COUNT(*) FROM email_message e WHERE e.kind = 'withdrawal_receipt'
+                    AND e.subject_ref = 'withdrawal:' || CAST(w.id AS TEXT)) <> 1""",
+        lambda r: (f"withdrawal {r['reference']}", f"owes {r['amount']}, refund {r['refund']} ({r['status']}), "
+                                                   f"lines {r['lines']}, {r['receipts']} receipts"),
+    ),
+    Check(
         "emails_once", "Each email key (kind, subject, recipient) is in the outbox at most once",
         """SELECT kind, subject_ref, recipient, COUNT(*) AS n FROM email_message
            GROUP BY kind, subject_ref, recipient HAVING COUNT(*) > 1""",
@@ -179,7 +196,7 @@ async def _run(check: Check, now: dt.datetime) -> list[dict[str, Any]]:
     if check.name == "jobs_stuck":
         return await raw(check.sql, now - dt.timedelta(minutes=10), now - dt.timedelta(hours=1))
     if check.name == "stock_sold":
-        return await raw(check.sql, False)
+        return await raw(check.sql, False, True)
     return await raw(check.sql)
 
 

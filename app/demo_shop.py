@@ -3,7 +3,9 @@
 Products (published from the funded campaign and created by staff, in every status, with a
 low-stock and a sold-out variant), shop orders at every stage paid for real through checkout
 against Stripe (localstripe under `make run`) and moved by staff fulfilment (tracking,
-deliveries, partial and full refunds, cancellations that restock), a points voucher spent on an
+deliveries, partial and full refunds, cancellations that restock, a buyer's withdrawal from one
+item of a delivered order, refunded and restocked on its return), an engraved-to-order mug variant
+(no right of withdrawal), a points voucher spent on an
 order, the funded campaign's pre-orders in production, reviews by verified buyers (one hidden by
 staff), questions and answers, wishlist hearts and curated collections on the home page.
 
@@ -32,8 +34,8 @@ from app.demo import PALETTES, TOWNS, product_image
 from app.ideas.service import ensure_categories
 from app.ideas.tables import Idea
 from app.media.images import store_image
-from app.orders import fulfilment
-from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund
+from app.orders import fulfilment, withdrawal
+from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund, Withdrawal
 from app.payments.gateway import gateway
 from app.points import service as points
 from app.settings import get_settings
@@ -53,7 +55,8 @@ PRODUCTS: list[tuple[str, str, str, str, str, list[tuple[str, int, str]], str]] 
     ("Stonewashed linen pillowcases", "home", "299", "Stonewashed European linen that gets softer with every wash",
      "100% European flax linen", [("Oat", 30), ("Clay", 22), ("Set of two, Sage", 16, "549")], "active"),
     ("Enamel camp mug", "outdoor", "199", "A 350 ml enamel mug for the stove, the fire and the office",
-     "Enamelled steel, stainless rim", [("White", 50), ("Pine", 35)], "active"),
+     "Enamelled steel, stainless rim", [("White", 50), ("Pine", 35), ("Engraved with your name", 20, "249", True)],
+     "active"),
     ("Foldable sit pad", "outdoor", "249", "Closed-cell foam for cold rocks, wet benches and the ice-fishing hole",
      "Closed-cell XPE foam", [("Grey", 45), ("Signal orange", 30)], "active"),
     ("Organic cotton socks, 5-pack", "accessories", "279", "Everyday socks with a reinforced heel and toe",
@@ -113,7 +116,7 @@ class DemoOrder:
 
     member: Any
     lines: list[tuple[int, int]]
-    stage: str  # paid | shipped | delivered | partial_refund | refunded | cancelled
+    stage: str  # paid | shipped | delivered | partial_refund | refunded | cancelled | withdrawn
     age_days: float
     voucher: str = ""
     shipping: str = "standard"
@@ -192,6 +195,7 @@ async def _products(rng: random.Random, staff, *, images: bool) -> dict[str, dic
             "ships_in_days": rng.choice((1, 2, 3, 3, 5)), "uploads": uploads,
             "status": "draft" if status == "draft" else "active",
             "variants": [{"name": v[0], "stock": v[1], "price": v[2] if len(v) > 2 else "",
+                          "made_to_order": len(v) > 3 and v[3],  # engraved to order: no right of withdrawal
                           "sku": f"{catalog.slugify(name)[:12].upper()}-{k + 1:02d}"} for k, v in enumerate(variants)],
         })
         product["demo_status"] = status
@@ -251,9 +255,10 @@ async def _orders(rng: random.Random, staff, demo_member, buyers: list, products
                   "partial_refund", 22),
         DemoOrder(demo_member, [(variant("Canvas roll-top backpack", 1), 1)], "shipped", 3),
     ]
-    stages = ["delivered"] * 5 + ["shipped"] * 3 + ["paid"] * 3 + ["cancelled"] * 2 + ["refunded", "partial_refund"]
+    stages = (["delivered"] * 5 + ["shipped"] * 3 + ["paid"] * 3 + ["cancelled"] * 2
+              + ["refunded", "partial_refund", "withdrawn"])
     ages = {"delivered": (12, 45), "partial_refund": (14, 40), "refunded": (10, 30), "shipped": (2, 5),
-            "paid": (0.2, 1.5), "cancelled": (2, 20)}
+            "paid": (0.2, 1.5), "cancelled": (2, 20), "withdrawn": (6, 9)}
     for stage, buyer in zip(stages, rng.sample(buyers, k=min(len(buyers), len(stages))), strict=False):
         plan.append(DemoOrder(buyer, _pick_lines(rng, products, left, favourites), stage, rng.uniform(*ages[stage]),
                               shipping="express" if rng.random() < 0.25 else "standard"))
@@ -320,8 +325,12 @@ async def _fulfil(rng: random.Random, staff, order: DemoOrder) -> None:  # noqa:
     carrier = rng.choice(CARRIERS)
     await fulfilment.set_status(staff, order.order_id, "shipped", carrier=carrier,
                                 tracking_number=_tracking(rng, carrier))
-    if order.stage in ("delivered", "partial_refund"):
+    if order.stage in ("delivered", "partial_refund", "withdrawn"):
         await fulfilment.set_status(staff, order.order_id, "delivered")
+    if order.stage == "withdrawn":  # the buyer changed their mind about one item, and sent it back
+        first = await OrderLine.select(OrderLine.id).where(OrderLine.order == order.order_id).order_by(OrderLine.id).first()
+        done = await withdrawal.withdraw_from_order(order.number, [str(first["id"])], member=order.member)
+        await withdrawal.goods_returned(staff, done["id"])
     if order.stage == "partial_refund":
         await fulfilment.refund_order(staff, order.order_id, "100", key="demo-partial",
                                       reason="One item arrived with a small flaw; the customer keeps it")
@@ -510,6 +519,9 @@ async def _backdate(plan: list[DemoOrder]) -> None:
         await OrderPayment.update({OrderPayment.created_at: times["paid"], OrderPayment.finished_at: times["paid"]}).where(
             OrderPayment.order == order.order_id)
         await Refund.update({Refund.created_at: last}).where(Refund.order == order.order_id)
+        await Withdrawal.update({Withdrawal.created_at: last, Withdrawal.refund_due_by: last + dt.timedelta(days=14),
+                                 Withdrawal.goods_returned_at: min(last + dt.timedelta(days=3), now)}).where(
+            Withdrawal.order == order.order_id)
         arrived = times["shipped" if order.stage == "shipped" else "delivered"]
         for review_id in order.review_ids:
             when = min(arrived + dt.timedelta(days=1, hours=4), now - dt.timedelta(minutes=1))

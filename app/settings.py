@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     free_shipping_over: int = Field(default=0, ge=0)  # minor units; 0 = never free
     checkout_hold_minutes: int = Field(default=30, ge=1, le=24 * 60)  # stock held for an unpaid checkout
     review_request_days: int = Field(default=7, ge=0, le=90)  # after delivery
+    # The seller, as the withdrawal receipt and the withdrawal page name it (ångerrätt, 14 days).
+    seller_legal_name: str = "Crowdmade AB"
+    returns_address: str = "Crowdmade AB, Returns, Lagervägen 4, 136 50 Haninge, Sweden"
 
     def shipping_options(self) -> list[tuple[str, str, int]]:
         """[(code, label, price in minor units)] from SHIPPING_RATES."""

@@ -9,7 +9,7 @@ from app.campaigns.tables import Campaign, Pledge
 from app.demo import DEMO_MEMBER, DEMO_STAFF, DEMO_SWEDISH, _free_identity, _free_tag, load_demo
 from app.ideas.service import IdeaStatus
 from app.ideas.tables import Idea, Vote
-from app.orders.tables import Order
+from app.orders.tables import Order, Refund, Withdrawal
 from app.points.tables import PointsEntry
 
 
@@ -94,6 +94,12 @@ async def _assert_shop(client, demo) -> None:
     voucher = await Voucher.select().where(Voucher.member == demo.id).first()
     assert voucher["status"] == "spent" and voucher["order_id"] in {o["id"] for o in mine}
     assert await Order.count().where((Order.kind == "preorder") & (Order.status == "in_production")) > 0
+    # A buyer withdrew from one item of a delivered order: refunded, and the parcel back in stock.
+    withdrawn = await Withdrawal.select(Withdrawal.amount, Withdrawal.goods_returned_at)
+    assert len(withdrawn) == 1 and withdrawn[0]["amount"] > 0 and withdrawn[0]["goods_returned_at"] is not None
+    assert await Refund.select(Refund.status).where(Refund.id == (await Withdrawal.select(
+        Withdrawal.refund_id).first())["refund_id"]).first() == {"status": "succeeded"}
+    assert any(v["made_to_order"] for v in variants)  # engraved to order: no right of withdrawal
 
     reviews = await Review.select()
     assert len({r["product"] for r in reviews if not r["hidden"]}) >= 4

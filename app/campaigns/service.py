@@ -729,7 +729,10 @@ async def change_pledge(member: CurrentMember, pledge_id: int, *, variant_id: An
     return await _owned_pledge(member, pledge_id)
 
 
-async def cancel_pledge(member: CurrentMember, pledge_id: int, *, now: dt.datetime | None = None) -> None:
+async def cancel_pledge(member: CurrentMember, pledge_id: int, *, now: dt.datetime | None = None,
+                        quiet: bool = False, message: str = "Cancelled by the backer") -> None:
+    """The backer cancels before the deadline; `quiet`: no "pledge cancelled" email (a withdrawal
+    sends its own receipt instead); `message` goes on the pledge's event row."""
     now = now or utcnow()
     pledge = await _owned_pledge(member, pledge_id)
     campaign = await Campaign.select(Campaign.status, Campaign.ends_at).where(Campaign.id == pledge["campaign"]).first()
@@ -738,9 +741,8 @@ async def cancel_pledge(member: CurrentMember, pledge_id: int, *, now: dt.dateti
     if pledge["status"] in (P.CANCELLED,):
         return
     was_active = pledge["status"] == P.ACTIVE
-    ended = await _end_pending(pledge_id, P.CANCELLED, "Cancelled by the backer", allowed=(P.PENDING, P.ACTIVE),
-                               require_open=True)
-    if ended and was_active:
+    ended = await _end_pending(pledge_id, P.CANCELLED, message, allowed=(P.PENDING, P.ACTIVE), require_open=True)
+    if ended and was_active and not quiet:
         await email_pledge(pledge_id, "pledge_cancelled", "cancelled")
     await live.publish(pledge["campaign"])
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from litestar import Request, get, patch, post
 from litestar.params import Parameter
 
-from app.errors import FormError, NotFound
+from app.errors import Conflict, FormError, NotFound
 from app.i18n import gettext
-from app.orders import fulfilment, lookup
+from app.orders import fulfilment, lookup, withdrawal
 from app.orders.schemas import (
     OrderEventOut,
     OrderLineOut,
@@ -19,6 +19,9 @@ from app.orders.schemas import (
     RefundOut,
     TimelineStepOut,
     TrackingOut,
+    WithdrawalIn,
+    WithdrawalLineOut,
+    WithdrawalOut,
 )
 from app.web.guards import requires_member, requires_staff
 from app.web.responses import current_member
@@ -40,8 +43,9 @@ def order_out(o: dict) -> OrderOut:
         refunded=o["refunded"], created_at=o["created_at"], paid_at=o["paid_at"], shipped_at=o["shipped_at"],
         delivered_at=o["delivered_at"], cancelled_at=o["cancelled_at"], campaign_id=o["campaign_id"],
         estimated_delivery=o["estimated_delivery"],
-        lines=[OrderLineOut(title=line["title"], variant=line["variant"], quantity=line["quantity"],
-                            unit_price=line["unit_price"], total=line["total"], product_id=line["product_id"])
+        lines=[OrderLineOut(id=line["id"], title=line["title"], variant=line["variant"], quantity=line["quantity"],
+                            unit_price=line["unit_price"], total=line["total"], product_id=line["product_id"],
+                            made_to_order=bool(line.get("made_to_order")))
                for line in o["lines"]],
         tracking=tracking, refunds=[refund_out(r) for r in o["refunds"]],
         timeline=[TimelineStepOut(status=s["status"], label=s["label"], state=s["state"], at=s["at"])
@@ -111,5 +115,35 @@ async def api_refund(request: Request, number: str, data: RefundIn) -> RefundOut
     return refund_out(refund)
 
 
-API_ROUTES = [api_order, api_my_orders, api_patch_order, api_refund]
+async def withdrawal_out(row: dict, number: str | None) -> WithdrawalOut:
+    lines = await withdrawal.lines_of(row["id"])
+    refund = row.get("refund")
+    return WithdrawalOut(
+        reference=row["reference"], order_number=number, pledge_id=row["pledge_id"], amount=row["amount"],
+        currency=row["currency"], refund_status=refund["status"] if refund else None,
+        refund_due_by=row["refund_due_by"], created_at=row["created_at"], receipt_sent_to=row["email"],
+        lines=[WithdrawalLineOut(order_line=line["order_line"], quantity=line["quantity"], amount=line["amount"])
+               for line in lines])
+
+
+@post("/orders/{number:str}/withdrawals", guards=[requires_member], status_code=201,
+      summary="Withdraw from some or all lines of your order (14 days after delivery); the refund is made and "
+              "the receipt emailed at once")
+async def api_withdraw_order(request: Request, number: str, data: WithdrawalIn) -> WithdrawalOut:
+    member = current_member(request)
+    described = await withdrawal.find_order(number, member=member)
+    lines = data.lines if data.lines is not None else [line["id"] for line in described["lines"] if line["open"]]
+    if described["problem"]:
+        raise Conflict(described["problem"])
+    done = await withdrawal.withdraw_from_order(number, [str(i) for i in lines], member=member)
+    return await withdrawal_out(done, described["order"]["number"])
+
+
+@post("/pledges/{pledge_id:int}/withdrawal", guards=[requires_member], status_code=201,
+      summary="Withdraw from your pledge before it is charged: it is cancelled, never charged, and the receipt emailed")
+async def api_withdraw_pledge(request: Request, pledge_id: int) -> WithdrawalOut:
+    return await withdrawal_out(await withdrawal.withdraw_from_pledge(current_member(request), pledge_id), None)
+
+
+API_ROUTES = [api_order, api_my_orders, api_patch_order, api_refund, api_withdraw_order, api_withdraw_pledge]
 ROUTES: list = []

@@ -53,7 +53,7 @@ STAFF_TARGETS = (S.IN_PRODUCTION, S.SHIPPED, S.DELIVERED, S.CANCELLED)
 REFUNDABLE = (S.PAID, S.IN_PRODUCTION, S.SHIPPED, S.DELIVERED, S.CANCELLED)
 
 
-def _require_staff(actor: CurrentMember | None) -> CurrentMember:
+def require_staff(actor: CurrentMember | None) -> CurrentMember:
     if actor is None or not actor.is_staff:
         raise Forbidden(gettext("Staff only."))
     return actor
@@ -158,7 +158,7 @@ async def set_status(staff: CurrentMember, order_id: int, to: Any, *, carrier: A
                      tracking_number: Any = None, message: str = "") -> OrderStatus:
     """Staff move one order: in production (pre-orders), shipped (carrier + tracking number
     required), delivered, or cancelled (refunds what is left, restocks, returns the voucher)."""
-    _require_staff(staff)
+    require_staff(staff)
     target = _parse_target(to)
     if target is S.CANCELLED:
         await cancel_order(staff, order_id, reason=message)
@@ -184,7 +184,7 @@ async def set_status(staff: CurrentMember, order_id: int, to: Any, *, carrier: A
 async def update_tracking(staff: CurrentMember, order_id: int, *, carrier: Any, tracking_number: Any) -> None:
     """Correct the carrier or tracking number (also before shipping). The member sees the new
     link at once and gets an in-site note when a shipped order's tracking changes."""
-    _require_staff(staff)
+    require_staff(staff)
     code, number = _check_shipping(carrier, tracking_number, required=False)
     async with write_transaction():
         order = await Order.select(Order.status, Order.carrier, Order.tracking_number).where(
@@ -243,7 +243,7 @@ async def _payment_intent_of(order: dict[str, Any]) -> str:
     return row["payment_intent_id"] if row else ""
 
 
-async def _reserve_refund(order_id: int, amount: int, *, reason: str, staff_id: int | None, key: str) -> tuple[dict, bool]:
+async def reserve_refund(order_id: int, amount: int, *, reason: str, staff_id: int | None, key: str) -> tuple[dict, bool]:
     """In the caller's write transaction: the pending Refund row and Order.refunded raised.
     Returns (refund row, created); a refund with the same key is returned as it is."""
     idempotency_key = f"order-{order_id}-refund-{key}"[:80]
@@ -281,7 +281,7 @@ class RefundDelayed(Exception):
     """Stripe could not be reached; the refund stays pending and the finish_refund job retries it."""
 
 
-async def _execute_refund(refund_id: int, *, email: bool = True) -> dict[str, Any]:
+async def execute_refund(refund_id: int, *, email: bool = True) -> dict[str, Any]:
     refund = await Refund.select().where(Refund.id == refund_id).first()
     if refund is None or refund["status"] != "pending":
         return refund
@@ -346,16 +346,16 @@ async def refund_order(staff: CurrentMember, order_id: int, amount: Any, *, reas
                        key: str | None = None, minor_units: bool = False) -> dict[str, Any]:
     """Staff refund, full or partial, never above what is left of the charge. `key` makes a
     repeated submit (double click, retried API call) return the first refund instead of a second."""
-    _require_staff(staff)
+    require_staff(staff)
     cents = parse_refund_amount(amount, minor_units=minor_units)
     reason = " ".join((reason or "").split())[:300]
     key = "".join(ch for ch in (key or "") if ch.isalnum() or ch in "-_")[:40] or secrets.token_hex(10)
     async with write_transaction():
-        refund, created = await _reserve_refund(order_id, cents, reason=reason, staff_id=staff.id, key=key)
+        refund, created = await reserve_refund(order_id, cents, reason=reason, staff_id=staff.id, key=key)
     if not created:
         return refund
     try:
-        return await _execute_refund(refund["id"])
+        return await execute_refund(refund["id"])
     except RefundDelayed:
         return await Refund.select().where(Refund.id == refund["id"]).first()  # pending; the job finishes it
 
@@ -365,7 +365,7 @@ async def finish_refund_job(payload: dict[str, Any]) -> None:
     """A refund still pending after a while (Stripe unreachable, or a crash after the commit):
     ask Stripe again with the same idempotency key. A refusal marks it failed."""
     try:
-        await _execute_refund(int(payload["refund_id"]))
+        await execute_refund(int(payload["refund_id"]))
     except RefundFailed:
         pass  # recorded as failed; staff see it on the order page
     # RefundDelayed propagates: the job is retried with backoff
@@ -396,7 +396,7 @@ async def cancel_order(actor: CurrentMember, order_id: int, *, reason: str = "",
         expect: tuple[OrderStatus, ...] = (S.PAID,)
         message = "Cancelled by the customer"
     else:
-        _require_staff(actor)
+        require_staff(actor)
         expect = (S.PLACED, S.PAID, S.IN_PRODUCTION)
         message = "Cancelled by staff"
     reason = " ".join((reason or "").split())[:300]
@@ -411,12 +411,12 @@ async def cancel_order(actor: CurrentMember, order_id: int, *, reason: str = "",
         paid = current["paid_at"] is not None
         due = current["total"] - current["refunded"] if paid else 0
         if due > 0:
-            refund, _ = await _reserve_refund(order_id, due, reason="Order cancelled", key="cancel",
+            refund, _ = await reserve_refund(order_id, due, reason="Order cancelled", key="cancel",
                                               staff_id=actor.id if actor.is_staff else None)
         await tell_member(order_id, "cancelled", ref=f"{order_id}:cancelled", extra={"refund_due": due, "reason": reason})
     if refund is not None:
         try:
-            result.refund = await _execute_refund(refund["id"], email=False)
+            result.refund = await execute_refund(refund["id"], email=False)
         except RefundFailed as error:
             result.refund_error = error.message
         except RefundDelayed:
@@ -479,7 +479,7 @@ async def _campaign_orders(campaign_id: int, status: OrderStatus) -> list[dict[s
 
 async def bulk_in_production(staff: CurrentMember, campaign_id: int) -> BulkResult:
     """Every paid pre-order of the campaign -> in production (each moved exactly once)."""
-    _require_staff(staff)
+    require_staff(staff)
     result = BulkResult()
     orders = await _campaign_orders(campaign_id, S.PAID)
     await _bulk_move(orders, S.IN_PRODUCTION, staff, result, lambda _: ({}, "Production started"))
@@ -490,7 +490,7 @@ async def bulk_in_production(staff: CurrentMember, campaign_id: int) -> BulkResu
 async def bulk_ship(staff: CurrentMember, campaign_id: int, *, carrier: Any, tracking_lines: str = "") -> BulkResult:
     """Every in-production pre-order of the campaign -> shipped with one carrier; tracking
     numbers per order from "ORDER-NUMBER TRACKING" lines (optional; checked before anything moves)."""
-    _require_staff(staff)
+    require_staff(staff)
     found = carriers.find_carrier(carrier)
     errors = {} if found else {"carrier": gettext("Choose the carrier.")}
     try:

@@ -12,7 +12,7 @@ from litestar.response import Stream
 from app.accounts import addresses
 from app.errors import Conflict, FormError
 from app.i18n import N_, gettext
-from app.orders import carriers, fulfilment, lookup
+from app.orders import carriers, fulfilment, lookup, withdrawal
 from app.orders.service import OrderStatus, label
 from app.web.guards import requires_member, requires_staff
 from app.web.responses import current_member, redirect, render
@@ -48,7 +48,8 @@ async def _order_page(request: Request, number: str, *, address_values: dict | N
                       address_errors: dict | None = None, status_code: int = 200) -> Response:
     member = current_member(request)
     order = await lookup.order_detail(member, number)
-    ctx = {"order": order, "address_values": address_values or {}, "address_errors": address_errors or {}}
+    ctx = {"order": order, "address_values": address_values or {}, "address_errors": address_errors or {},
+           "withdrawals": await withdrawal.of_order(order["id"]), "can_withdraw": withdrawal.may_withdraw(order)}
     if order["can_edit_address"]:
         ctx["countries"] = addresses.COUNTRIES
         if address_values is None:
@@ -170,7 +171,8 @@ async def _staff_order_page(request: Request, number: str, *, errors: dict | Non
     values.setdefault("tracking_number", order["tracking_number"])
     return render(request, "orders/staff_detail.html", {
         "order": order, "errors": errors or {}, "values": values, "carriers": list(carriers.CARRIERS.values()),
-        "refund_key": secrets.token_hex(10), "error_message": message}, status_code=status_code)
+        "refund_key": secrets.token_hex(10), "error_message": message,
+        "withdrawals": await withdrawal.of_order(order["id"])}, status_code=status_code)
 
 
 @get("/staff/orders/{number:str}", guards=[requires_staff])

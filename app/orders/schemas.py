@@ -8,12 +8,14 @@ import msgspec
 
 
 class OrderLineOut(msgspec.Struct):
+    id: int
     title: str
     variant: str
     quantity: int
     unit_price: int
     total: int
     product_id: int | None
+    made_to_order: bool = False  # made to the buyer's specification: no right of withdrawal
 
 
 class TrackingOut(msgspec.Struct):
@@ -105,3 +107,29 @@ class RefundIn(msgspec.Struct):
     amount: int  # minor units (öre, cents)
     reason: str = ""
     idempotency_key: str | None = None  # repeat a call with the same key: one refund
+
+
+class WithdrawalIn(msgspec.Struct):
+    """The order lines (`lines[].id` of the order) to withdraw from; leave out for every line
+    that may still be withdrawn from."""
+
+    lines: list[int] | None = None
+
+
+class WithdrawalLineOut(msgspec.Struct):
+    order_line: int
+    quantity: int
+    amount: int
+
+
+class WithdrawalOut(msgspec.Struct):
+    reference: str
+    order_number: str | None
+    pledge_id: int | None
+    amount: int  # minor units owed back; 0 for a pledge never charged
+    currency: str
+    refund_status: str | None  # pending | succeeded | failed; None when nothing is owed
+    refund_due_by: dt.datetime | None
+    created_at: dt.datetime
+    receipt_sent_to: str
+    lines: list[WithdrawalLineOut]

@@ -16,7 +16,7 @@ from typing import Any
 from app.db import utcnow, write_transaction
 from app.errors import Conflict, NotFound
 from app.i18n import N_, gettext
-from app.orders.tables import Order, OrderEvent, OrderLine
+from app.orders.tables import Order, OrderEvent, OrderLine, WithdrawalLine
 
 
 class OrderStatus(StrEnum):
@@ -111,6 +111,13 @@ def return_stock_with(kind: str, give_back: StockReturn) -> None:
     _stock_returns[kind] = give_back
 
 
+async def give_back_lines(kind: str, lines: list[dict[str, Any]], sold: bool) -> None:
+    """Some of an order's units back in stock (a withdrawal's lines), in the caller's transaction;
+    the caller makes it happen once. Kinds that hold no units (pre-orders) give nothing back."""
+    if kind in _stock_returns and lines:
+        await _stock_returns[kind](lines, sold)
+
+
 async def release_stock(order_id: int) -> bool:
     """Give an order's units back, once (payment failed, checkout abandoned or order cancelled).
     A paid order's units also leave the sold counters. Returns False when they were already given
@@ -123,7 +130,10 @@ async def release_stock(order_id: int) -> bool:
         ).returning(Order.paid_at, Order.kind)
         if not rows:
             return False
+        # Lines a withdrawal already put back in stock are not given back twice.
+        restocked = [r["order_line"] for r in await WithdrawalLine.select(WithdrawalLine.order_line).where(
+            (WithdrawalLine.withdrawal.order == order_id) & WithdrawalLine.restocked.eq(True))]
         lines = await OrderLine.select(OrderLine.variant_id, OrderLine.product_id, OrderLine.quantity).where(
-            (OrderLine.order == order_id) & OrderLine.variant_id.is_not_null())
+            (OrderLine.order == order_id) & OrderLine.variant_id.is_not_null() & OrderLine.id.not_in(restocked or [0]))
         await _stock_returns[rows[0]["kind"]](lines, rows[0]["paid_at"] is not None)
         return True

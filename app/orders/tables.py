@@ -51,6 +51,9 @@ class OrderLine(Table, tablename="order_line"):
     quantity = Integer()
     unit_price = Integer()
     total = Integer()
+    # Made to the buyer's own specification (copied from the variant at checkout): exempt from
+    # the right of withdrawal, and the withdrawal page says so.
+    made_to_order = Boolean(default=False)
 
 
 class OrderEvent(Table, tablename="order_event"):
@@ -89,3 +92,34 @@ class Refund(Table, tablename="order_refund"):
     stripe_refund_id = Varchar(length=80, default="")
     status = Varchar(length=12, default="pending")  # pending | succeeded | failed
     created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Withdrawal(Table, tablename="order_withdrawal"):
+    """A consumer's withdrawal from a contract (ångerrätt, 14 days; DESIGN section 2): from some
+    or all lines of an order, or from a pledge before it is charged. Its receipt is emailed at
+    once; a paid order's refund is reserved in the same transaction (Refund key
+    `withdrawal-<id>`) and owed by `refund_due_by`."""
+
+    reference = Varchar(length=20, unique=True)  # W-7F3A9C1E, on the receipt
+    member = ForeignKey(Member, null=True, index=True, on_delete=OnDelete.set_null)
+    email = Varchar(length=255)  # where the receipt went
+    order = ForeignKey(Order, null=True, index=True, on_delete=OnDelete.cascade)
+    pledge_id = Integer(null=True, default=None, unique=True)  # a pledge is withdrawn from once
+    amount = Integer(default=0)  # what is owed back (minor units); 0 for a pledge never charged
+    currency = Varchar(length=3, default="SEK")
+    status = Varchar(length=20, default="received")  # received (an order) | cancelled (a pledge)
+    refund_due_by = Timestamptz(null=True, default=None)
+    refund_id = Integer(null=True, default=None)  # the Refund reserved for it (its state is the refund's)
+    goods_returned_at = Timestamptz(null=True, default=None)  # staff noted the parcel back
+    created_at = Timestamptz(default=TimestamptzNow(), index=True)
+
+
+class WithdrawalLine(Table, tablename="order_withdrawal_line"):
+    """One withdrawn order line; `order_line` is unique, so a line is withdrawn from once however
+    many requests arrive together. `restocked`: its units went back to stock (once)."""
+
+    withdrawal = ForeignKey(Withdrawal, index=True, null=False, on_delete=OnDelete.cascade)
+    order_line = Integer(unique=True)
+    quantity = Integer()
+    amount = Integer()
+    restocked = Boolean(default=False)

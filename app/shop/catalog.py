@@ -113,6 +113,7 @@ class VariantInput:
     price: str | int | None = ""  # major units, blank: the product's price
     id: int | None = None  # an existing variant (when editing)
     remove: bool = False
+    made_to_order: bool = False  # made to the buyer's specification: no right of withdrawal
 
 
 @dataclass
@@ -211,7 +212,8 @@ async def _validate(data: ProductInput, *, existing_images: int = 0,
             if variant.remove and variant.id is not None:
                 variants.append(VariantInput(id=variant.id, name=variant_name, remove=True))
             continue
-        clean = VariantInput(name=variant_name, sku=str(variant.sku or "").strip(), id=variant.id)
+        clean = VariantInput(name=variant_name, sku=str(variant.sku or "").strip(), id=variant.id,
+                             made_to_order=bool(variant.made_to_order))
         if not variant_name:
             problems.append(gettext("Variant %(num)s: give it a name (e.g. M, Blue or One size).", num=index))
         elif len(variant_name) > 60:
@@ -298,7 +300,8 @@ async def _insert_product(values: dict[str, Any]) -> tuple[int, str]:
 async def _insert_variants(product_id: int, variants: list[VariantInput], start: int = 0) -> None:
     for position, variant in enumerate(variants, start=start):
         await ProductVariant.insert(ProductVariant(product=product_id, name=variant.name, sku=variant.sku,
-                                                   position=position, price=variant.price, stock=variant.stock or 0))
+                                                   position=position, price=variant.price, stock=variant.stock or 0,
+                                                   made_to_order=variant.made_to_order))
 
 
 def _product_values(values: dict[str, Any]) -> dict[str, Any]:
@@ -411,6 +414,7 @@ async def update_product(staff: CurrentMember, product_id: int, data: ProductInp
                 await ProductVariant.update({
                     ProductVariant.name: variant.name, ProductVariant.sku: variant.sku,
                     ProductVariant.price: variant.price, ProductVariant.position: position,
+                    ProductVariant.made_to_order: variant.made_to_order,
                 }).where((ProductVariant.id == variant.id) & (ProductVariant.product == product_id))
                 position += 1
             else:

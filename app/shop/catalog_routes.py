@@ -96,14 +96,14 @@ async def _product_form(request: Request) -> tuple[ProductInput, dict[str, str],
         if "remove_image" in form else []
     variants, rows = [], []
     for index in range(catalog.MAX_VARIANTS + BLANK_VARIANT_ROWS):
-        keys = [f"variant_{name}_{index}" for name in ("id", "name", "sku", "price", "stock", "remove")]
+        keys = [f"variant_{name}_{index}" for name in ("id", "name", "sku", "price", "stock", "remove", "made")]
         if not any(key in text for key in keys):
             continue
-        row = {name: text.get(f"variant_{name}_{index}", "") for name in ("id", "name", "sku", "price", "stock", "remove")}
+        row = {name: text.get(f"variant_{name}_{index}", "") for name in ("id", "name", "sku", "price", "stock", "remove", "made")}
         rows.append(row)
         variant_id = int(row["id"]) if row["id"].isdecimal() and len(row["id"]) < 10 else None
         variants.append(VariantInput(name=row["name"], sku=row["sku"], price=row["price"], stock=row["stock"],
-                                     id=variant_id, remove=row["remove"] == "1"))
+                                     id=variant_id, remove=row["remove"] == "1", made_to_order=row["made"] == "1"))
     data = ProductInput(
         name=text.get("name", ""), summary=text.get("summary", ""), description=text.get("description", ""),
         details=text.get("details", ""), category=text.get("category", ""), price=text.get("price", ""),
@@ -117,13 +117,13 @@ def _values_from(data: ProductInput) -> tuple[dict[str, str], list[dict[str, str
     values = {"name": data.name, "summary": data.summary, "description": data.description, "details": data.details,
               "category": data.category, "price": str(data.price or ""), "ships_in_days": str(data.ships_in_days),
               "status": data.status}
-    rows = [{"id": "", "name": v.name, "sku": v.sku, "price": str(v.price or ""), "stock": str(v.stock or 0), "remove": ""}
-            for v in data.variants]
+    rows = [{"id": "", "name": v.name, "sku": v.sku, "price": str(v.price or ""), "stock": str(v.stock or 0), "remove": "",
+             "made": "1" if v.made_to_order else ""} for v in data.variants]
     return values, rows
 
 
 def _with_blank_rows(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    blank = {"id": "", "name": "", "sku": "", "price": "", "stock": "", "remove": ""}
+    blank = {"id": "", "name": "", "sku": "", "price": "", "stock": "", "remove": "", "made": ""}
     return rows + [dict(blank) for _ in range(BLANK_VARIANT_ROWS)]
 
 
@@ -157,7 +157,7 @@ async def staff_products(request: Request, status: str = "") -> Response:
 async def staff_product_new(request: Request, campaign: int | None = None) -> Response:
     if campaign is None:
         values = {"status": "draft", "ships_in_days": "3"}
-        rows = [{"id": "", "name": "One size", "sku": "", "price": "", "stock": "0", "remove": ""}]
+        rows = [{"id": "", "name": "One size", "sku": "", "price": "", "stock": "0", "remove": "", "made": ""}]
         return await _form_page(request, values=values, rows=rows, errors={})
     try:
         data, campaign_row = await catalog.campaign_defaults(campaign)
@@ -203,7 +203,8 @@ def _edit_values(product: dict) -> tuple[dict[str, str], list[dict[str, str]]]:
               "details": product["details"], "category": product["category.slug"] or "",
               "price": catalog.major_units(product["price"]), "ships_in_days": str(product["ships_in_days"])}
     rows = [{"id": str(v["id"]), "name": v["name"], "sku": v["sku"], "price": catalog.major_units(v["price"]),
-             "stock": str(v["stock"]), "remove": ""} for v in product["variants"]]
+             "stock": str(v["stock"]), "remove": "", "made": "1" if v["made_to_order"] else ""}
+            for v in product["variants"]]
     return values, rows
 
 

@@ -145,7 +145,7 @@ async def _merge_lines(raw_lines: list[tuple[Any, Any]]) -> dict[int, int]:
 async def _priced_lines(quantities: dict[int, int]) -> list[dict[str, Any]]:
     rows = {r["id"]: r for r in await ProductVariant.select(
         ProductVariant.id, ProductVariant.name, ProductVariant.price, ProductVariant.active, ProductVariant.stock,
-        ProductVariant.product, ProductVariant.product.name, ProductVariant.product.price,
+        ProductVariant.made_to_order, ProductVariant.product, ProductVariant.product.name, ProductVariant.product.price,
         ProductVariant.product.status, ProductVariant.product.currency,
     ).where(ProductVariant.id.is_in(list(quantities)))}
     errors, lines = {}, []
@@ -159,7 +159,7 @@ async def _priced_lines(quantities: dict[int, int]) -> list[dict[str, Any]]:
         unit = row["price"] if row["price"] is not None else row["product.price"]
         lines.append({"variant_id": variant_id, "product_id": row["product"], "title": row["product.name"],
                       "variant": row["name"], "quantity": quantity, "unit_price": unit, "total": unit * quantity,
-                      "currency": row["product.currency"]})
+                      "currency": row["product.currency"], "made_to_order": bool(row["made_to_order"])})
     if errors:
         raise FormError(errors)
     return lines
@@ -231,6 +231,7 @@ async def place_order(member: CurrentMember, data: CheckoutInput, *, now: dt.dat
         await OrderLine.insert(*[OrderLine(
             order=order_id, title=line["title"][:160], variant=line["variant"][:60], product_id=line["product_id"],
             variant_id=line["variant_id"], quantity=line["quantity"], unit_price=line["unit_price"], total=line["total"],
+            made_to_order=line["made_to_order"],
         ) for line in lines])
         await OrderEvent.insert(OrderEvent(order=order_id, from_status="", to_status=OrderStatus.PLACED.value,
                                            message=N_("Checkout"), actor=member.id))

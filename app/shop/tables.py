@@ -44,6 +44,8 @@ class ProductVariant(Table, tablename="product_variant"):
     stock = Integer(default=0)
     sold = Integer(default=0)  # units in paid orders
     active = Boolean(default=True)
+    # "Made to your specification" (a name or size the buyer chooses): no right of withdrawal.
+    made_to_order = Boolean(default=False)
 
 
 class ProductImage(Table, tablename="product_image"):

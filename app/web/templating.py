@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from babel import Locale
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -47,6 +47,14 @@ def date(value: dt.datetime | dt.date | None, style: str = "medium") -> str:
     if value is None:
         return ""
     return format_date(value, format=style, locale=i18n.babel_locale(i18n.get_locale()))
+
+
+def datetime_utc(value: dt.datetime | None, style: str = "d MMMM y HH:mm") -> str:
+    """A moment with its time, in UTC and saying so ("7 December 2026 12:40 UTC")."""
+    if value is None:
+        return ""
+    return format_datetime(_aware(value), format=style, tzinfo=dt.UTC,
+                           locale=i18n.babel_locale(i18n.get_locale())) + " UTC"
 
 
 def timeago(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
@@ -97,7 +105,7 @@ def jinja_env() -> Environment:
     env.policies["ext.i18n.trimmed"] = True  # {% trans %} blocks: whitespace collapsed, as Babel extracts them
     env.install_gettext_callables(i18n.raw_gettext, i18n.raw_ngettext, newstyle=True,  # type: ignore[attr-defined]
                                   pgettext=i18n.raw_pgettext, npgettext=i18n.raw_npgettext)
-    env.filters.update(money=money, number=number, decimal=decimal, date=date, timeago=timeago, iso=iso)
+    env.filters.update(money=money, number=number, decimal=decimal, date=date, datetime=datetime_utc, timeago=timeago, iso=iso)
     env.globals.update(pluralize=pluralize, settings=get_settings(), languages=i18n.LANGUAGES,
                        current_locale=i18n.get_locale)
     return env

@@ -11,7 +11,7 @@ from app.campaigns import settlement
 from app.db import write_transaction
 from app.jobs import service as jobs
 from app.orders.service import OrderStatus, move_order, new_order_number
-from app.orders.tables import Order, OrderEvent, OrderLine
+from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment
 from app.payments.gateway import PaymentOutcome, gateway
 from app.points import service as points
 from app.shop import vouchers
@@ -78,6 +78,8 @@ async def make_shop_order(member, *, price: int = 25_000, quantity: int = 2, sto
         assert result.outcome is PaymentOutcome.PAID, result
         payment_intent = result.payment_intent_id
         async with write_transaction():
+            await OrderPayment.insert(OrderPayment(order=order_id, attempt=1, idempotency_key=f"test-order-{order_id}",
+                                                   amount=total, status="paid", payment_intent_id=payment_intent))
             await move_order(order_id, OrderStatus.PAID, expect=(OrderStatus.PLACED,), message="Payment received",
                              extra={Order.payment_intent_id: payment_intent})
             await ProductVariant.update({ProductVariant.sold: ProductVariant.sold + quantity}).where(

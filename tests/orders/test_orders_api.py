@@ -130,7 +130,7 @@ async def test_a_pending_refund_is_finished_by_its_job(stripe):
     staff = await make_member("Staff", staff=True)
     order = await make_shop_order(buyer, price=10_000, quantity=1, shipping=0)
     async with write_transaction():
-        refund, created = await fulfilment._reserve_refund(order["id"], 4_000, reason="", staff_id=staff.id, key="crash")
+        refund, created = await fulfilment.reserve_refund(order["id"], 4_000, reason="", staff_id=staff.id, key="crash")
     assert created and refund["status"] == "pending"
     job = await Job.select(Job.kind, Job.payload).where(Job.unique_key == f"finish_refund:{refund['id']}").first()
     assert job is not None
