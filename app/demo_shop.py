@@ -5,7 +5,7 @@ low-stock and a sold-out variant), shop orders at every stage paid for real thro
 against Stripe (localstripe under `make run`) and moved by staff fulfilment (tracking,
 deliveries, partial and full refunds, cancellations that restock, a buyer's withdrawal from one
 item of a delivered order, refunded and restocked on its return), an engraved-to-order mug variant
-(no right of withdrawal), a points voucher spent on an
+(no right of withdrawal), a beanie reduced today with its 30-day lowest price, a points voucher spent on an
 order, the funded campaign's pre-orders in production, reviews by verified buyers (one hidden by
 staff), questions and answers, wishlist hearts and curated collections on the home page.
 
@@ -40,7 +40,7 @@ from app.payments.gateway import gateway
 from app.points import service as points
 from app.settings import get_settings
 from app.shop import catalog, checkout, collections, reviews, wishlist
-from app.shop.tables import Review
+from app.shop.tables import PriceChange, Review
 
 # (name, category, price in SEK, summary, material, [(variant, stock, price or "")], status)
 PRODUCTS: list[tuple[str, str, str, str, str, list[tuple[str, int, str]], str]] = [
@@ -160,6 +160,7 @@ async def load_shop(rng: random.Random, staff, demo_member, members: list, creat
     rng = random.Random(rng.getrandbits(64))  # the shop's own stream: later changes upstream don't reshuffle it
     await ensure_categories()
     products = await _products(rng, staff, images=images)
+    await _price_cut(staff, products["Recycled wool beanie"])
     buyers = [m for m in members[1:] if m.verified]
     if get_settings().stripe_secret_key:
         plan = await _orders(rng, staff, demo_member, buyers, products)
@@ -201,6 +202,22 @@ async def _products(rng: random.Random, staff, *, images: bool) -> dict[str, dic
         product["demo_status"] = status
         products[name] = product
     return products
+
+
+async def _price_cut(staff, product: dict[str, Any]) -> None:  # noqa: ANN001
+    """A reduction with its honest reference: 40 days at 359 kr, 20 days at 329 kr, reduced to
+    279 kr today, so the page shows −15% and "lowest price in the 30 days before: 329 kr"."""
+    ids = [v["id"] for v in product["variants"]]
+    now = utcnow()
+    await PriceChange.update({PriceChange.price: 35_900, PriceChange.changed_at: now - dt.timedelta(days=40)}).where(
+        PriceChange.variant.is_in(ids))
+    await PriceChange.insert(*[PriceChange(variant=v, price=product["price"], changed_at=now - dt.timedelta(days=20))
+                               for v in ids])
+    await catalog.update_product(staff, product["id"], {
+        "name": product["name"], "summary": product["summary"], "description": product["description"],
+        "details": product["details"], "category": product["category.slug"] or "", "price": "279",
+        "ships_in_days": product["ships_in_days"], "status": product["status"],
+        "variants": [{"id": v["id"], "name": v["name"], "sku": v["sku"]} for v in product["variants"]]})
 
 
 async def _campaign(campaign_id: int) -> dict[str, Any]:

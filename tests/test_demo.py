@@ -100,6 +100,9 @@ async def _assert_shop(client, demo) -> None:
     assert await Refund.select(Refund.status).where(Refund.id == (await Withdrawal.select(
         Withdrawal.refund_id).first())["refund_id"]).first() == {"status": "succeeded"}
     assert any(v["made_to_order"] for v in variants)  # engraved to order: no right of withdrawal
+    beanie = await Product.select(Product.slug).where(Product.name == "Recycled wool beanie").first()
+    page = await client.get(f"/shop/{beanie['slug']}")
+    assert "−15%" in page.text and "Lowest price in the 30 days before: 329,00" in page.text
 
     reviews = await Review.select()
     assert len({r["product"] for r in reviews if not r["hidden"]}) >= 4

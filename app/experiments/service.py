@@ -54,6 +54,10 @@ GOALS = {
 }
 STATUS_LABELS = {"draft": N_("Draft"), "running": N_("Running"), "stopped": N_("Stopped")}
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,59}$")
+# Everyone sees the same price (honest prices): a variant may change words, never an amount of
+# money, a discount or a price (in English or Swedish).
+PRICE_RE = re.compile(r"(\d[\d\s.,]*\s*(kr\b|sek\b|eur\b|usd\b|€|\$|£|:-|%|off\b))|([€$£]\s*\d)|"
+                      r"\b(prices?|pris(er|et)?|discounts?|rabatt(er)?|rea|sale|cheaper|billigare)\b", re.IGNORECASE)
 MAX_VARIANTS = 4
 MAX_WEIGHT = 1000
 MIN_EXPOSURES = 100  # per variant, before the numbers mean much
@@ -406,6 +410,10 @@ def clean_input(data: ExperimentInput) -> tuple[dict[str, Any], list[dict[str, A
             continue
         if name.lower() in seen:
             problems.append(gettext("Variant %(n)s: “%(name)s” is used twice.", n=index, name=name))
+            continue
+        if PRICE_RE.search(name):
+            problems.append(gettext("Variant %(n)s: experiments may not vary prices or discounts; every member sees "
+                                    "the same price. Test words, not amounts.", n=index))
             continue
         try:
             number = int(weight or "50")  # the form's placeholder

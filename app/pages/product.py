@@ -14,7 +14,7 @@ from app.community import views
 from app.errors import Forbidden, FormError
 from app.i18n import gettext
 from app.settings import get_settings
-from app.shop import catalog
+from app.shop import catalog, prices
 from app.shop.reviews import may_review, product_reviews
 from app.shop.wishlist import hearted_product_ids
 from app.web import shared
@@ -27,7 +27,7 @@ RECENT_MAX_AGE = 90 * 86400
 
 async def _product_context(request: Request, slug: str) -> tuple[dict[str, Any], str]:
     viewer = current_member(request)
-    product = await catalog.get_product(slug, viewer)
+    product = await prices.decorate(await catalog.get_product(slug, viewer))
     before, cookie = catalog.remember_view(request.cookies.get(catalog.RECENT_COOKIE), product["id"])
     _count_view(request, viewer, product["id"], before)
     together = await catalog.bought_together(product["id"])
@@ -87,7 +87,7 @@ async def _shared_product_page(request: Request, slug: str, flavor: str) -> Resp
 
     async def render_product() -> shared.SharedPage:
         stand_in = shared.SHARED_MEMBER if flavor == "member" else None
-        product = await catalog.get_product(slug, stand_in)
+        product = await prices.decorate(await catalog.get_product(slug, stand_in))
         together = await catalog.bought_together(product["id"])
         liked = await catalog.also_liked(product["id"])
         viewed = await catalog.product_cards(await views.viewed_also("product", product["id"]))

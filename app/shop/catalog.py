@@ -37,6 +37,7 @@ from app.media.images import StoredImage, check_and_reencode
 from app.media.storage import new_key, storage
 from app.orders import lookup
 from app.settings import get_settings
+from app.shop import prices
 from app.shop.events import ProductQuestionAnswered, ProductQuestionAsked
 from app.shop.tables import BoughtTogether, Product, ProductImage, ProductQuestion, ProductVariant
 from app.throttle import counters
@@ -325,6 +326,7 @@ async def create_product(staff: CurrentMember, data: ProductInput | dict[str, An
     async with write_transaction():
         product_id, _ = await _insert_product(_product_values(values))
         await _insert_variants(product_id, variants)
+        await prices.record_prices(product_id)
         await _insert_images(product_id, stored, 0, values["name"])
     return await get_product_for_staff(staff, product_id)
 
@@ -373,6 +375,7 @@ async def publish_from_campaign(staff: CurrentMember, campaign_id: int, *, stock
                                    name=existing["name"]))
         product_id, _ = await _insert_product({**_product_values(values), "campaign": campaign_id, "idea": campaign["idea"]})
         await _insert_variants(product_id, variants)
+        await prices.record_prices(product_id)
         for position, image in enumerate(idea_images):
             await ProductImage.insert(ProductImage(product=product_id, position=position, key=image["key"],
                                                    thumb_key=image["thumb_key"], width=image["width"],
@@ -420,6 +423,7 @@ async def update_product(staff: CurrentMember, product_id: int, data: ProductInp
             else:
                 new.append(variant)
         await _insert_variants(product_id, new, start=position)
+        await prices.record_prices(product_id)  # the price history the 30-day lowest price comes from
         if remove_images:
             await ProductImage.delete().where(
                 ProductImage.id.is_in(remove_images) & (ProductImage.product == product_id))

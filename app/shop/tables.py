@@ -147,3 +147,13 @@ class Voucher(Table, tablename="voucher"):
     order_id = Integer(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     spent_at = Timestamptz(null=True, default=None)
+
+
+class PriceChange(Table, tablename="price_change"):
+    """Each variant's price over time (its effective price: its own, else the product's), one row
+    per change, written in the transaction that changes it: what "lowest price in the 30 days
+    before the reduction" is computed from (app/shop/prices.py)."""
+
+    variant = ForeignKey(ProductVariant, index=True, null=False, on_delete=OnDelete.cascade)
+    price = Integer()
+    changed_at = Timestamptz(default=TimestamptzNow(), index=True)

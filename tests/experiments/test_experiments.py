@@ -90,6 +90,12 @@ async def test_staff_create_start_read_stop_ship_and_delete(client):
         "variant_name_2": "C", "variant_weight_2": "fifty"})
     assert bad_weight.status_code == 400
     assert "whole number from 1 to 1000" in bad_weight.text and "is used twice" in bad_weight.text
+    # Honest prices: a variant may test words, never a price or a discount per person.
+    for priced in ("Pre-order for 399 kr", "Save 10%", "Rea: back it now", "Lower price today"):
+        refused = await client.post("/staff/experiments", data={
+            "_csrf_token": token, "key": "pledge_button", "title": "Button", "goal": "pledge",
+            "variant_name_0": "Pre-order now", "variant_weight_0": "50", "variant_name_1": priced, "variant_weight_1": "50"})
+        assert refused.status_code == 400 and "experiments may not vary prices or discounts" in refused.text, priced
 
     created = await client.post("/staff/experiments", data={
         "_csrf_token": token, "key": "pledge_button", "title": "Pledge button text", "goal": "pledge",
