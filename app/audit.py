@@ -170,6 +170,21 @@ CHECKS: list[Check] = [
                                                    f"lines {r['lines']}, {r['receipts']} receipts"),
     ),
     Check(
+        "vat", "Each paid order has its VAT recorded: the rates' gross amounts add up to its total, each VAT "
+               "amount is its gross amount's share at its rate (rounded half up)",
+        """SELECT o.number, o.total, COALESCE(SUM(v.gross), 0) AS gross, COUNT(v.id) AS n,
+                  SUM(CASE WHEN v.gross >= 0 AND v.vat <> (v.gross * v.rate * 2 + 100 + v.rate) / (2 * (100 + v.rate))
+                           THEN 1 ELSE 0 END) AS wrong
+           FROM shop_order o LEFT JOIN order_vat v ON v."order" = o.id
+           WHERE o.paid_at IS NOT NULL
+           GROUP BY o.id, o.number, o.total
+           HAVING COUNT(v.id) = 0 OR COALESCE(SUM(v.gross), 0) <> o.total
+               OR SUM(CASE WHEN v.gross >= 0 AND v.vat <> (v.gross * v.rate * 2 + 100 + v.rate) / (2 * (100 + v.rate))
+                           THEN 1 ELSE 0 END) > 0""",
+        lambda r: (f"order {r['number']}", f"total {r['total']}, VAT rows {r['n']} with gross {r['gross']}, "
+                                           f"{r['wrong'] or 0} wrong VAT amounts"),
+    ),
+    Check(
         "emails_once", "Each email key (kind, subject, recipient) is in the outbox at most once",
         """SELECT kind, subject_ref, recipient, COUNT(*) AS n FROM email_message
            GROUP BY kind, subject_ref, recipient HAVING COUNT(*) > 1""",

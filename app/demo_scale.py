@@ -44,6 +44,7 @@ from app.campaigns.service import CONSENT_VERSION, consent_text
 from app.db import raw, start_database, stop_database, utcnow
 from app.demo import BIOS, DESCRIPTION, FIRST, IDEAS, LAST, TOUCHES, TOWNS
 from app.ideas.service import ensure_categories, hot_score
+from app.orders.vat import vat_in
 from app.settings import get_settings
 
 BENCH_PASSWORD = "bench-password-2026"  # noqa: S105 (a public test fixture)
@@ -210,7 +211,7 @@ def make_sink() -> Sink:
 
 TABLES = ("member", "idea", "idea_event", "vote", "points_entry", "campaign", "campaign_variant", "campaign_event",
           "pledge", "pledge_event", "charge_attempt", "product", "product_variant", "shop_order", "order_line",
-          "order_event", "order_payment", "order_refund", "member_badge")
+          "order_event", "order_payment", "order_refund", "member_badge", "order_vat")
 
 
 def _spread(rng: random.Random, total: int, caps: list[int], skew: float = 0.9, offset: float = 10.0) -> list[int]:
@@ -832,6 +833,12 @@ class Loader:
                        payments)
         await self.put("order_refund", ("id", "order", "amount", "reason", "staff", "idempotency_key", "stripe_refund_id",
                                         "status", "created_at"), refunds)
+        # Each paid order's VAT, as move_order records it (every generated line carries the default 25 %).
+        paid = [o for o in orders if o[order_columns.index("paid_at")] is not None]
+        start = self.base["order_vat"] + self.written.get("order_vat", 0) + 1
+        total = order_columns.index("total")
+        await self.put("order_vat", ("id", "order", "rate", "gross", "vat"),
+                       [(start + n, o[0], 25, o[total], vat_in(o[total], 25)) for n, o in enumerate(paid)])
 
     async def _write_sold(self, products: list, variants: list) -> None:
         """Set the sold counters from the orders just written (a temporary table and one UPDATE each)."""

@@ -70,9 +70,19 @@ class Settings(BaseSettings):
     free_shipping_over: int = Field(default=0, ge=0)  # minor units; 0 = never free
     checkout_hold_minutes: int = Field(default=30, ge=1, le=24 * 60)  # stock held for an unpaid checkout
     review_request_days: int = Field(default=7, ge=0, le=90)  # after delivery
-    # The seller, as the withdrawal receipt and the withdrawal page name it (ångerrätt, 14 days).
+    # VAT (moms) rates a product or campaign may carry, percent included in prices; the first is
+    # the default.
+    vat_rates: str = "25,12,6"
+    # The seller, as receipts and the withdrawal receipt and the withdrawal page name it (ångerrätt, 14 days).
     seller_legal_name: str = "Crowdmade AB"
     returns_address: str = "Crowdmade AB, Returns, Lagervägen 4, 136 50 Haninge, Sweden"
+    seller_address: str = "Crowdmade AB, Götgatan 14, 118 46 Stockholm, Sweden"
+    seller_org_number: str = "559999-0000"
+    seller_vat_number: str = "SE559999000001"
+
+    def vat_rate_choices(self) -> list[int]:
+        """[25, 12, 6] from VAT_RATES, the default first."""
+        return [int(part) for part in self.vat_rates.split(",")]
 
     def shipping_options(self) -> list[tuple[str, str, int]]:
         """[(code, label, price in minor units)] from SHIPPING_RATES."""
@@ -122,6 +132,14 @@ class Settings(BaseSettings):
             pieces = part.strip().split(":")
             if len(pieces) != 3 or not pieces[0].strip() or not pieces[2].strip().isdecimal():
                 raise ValueError("use code:Label:price_in_minor_units, comma-separated, e.g. standard:Standard:4900")
+        return value
+
+    @field_validator("vat_rates")
+    @classmethod
+    def _check_vat_rates(cls, value: str) -> str:
+        parts = [part.strip() for part in value.split(",")]
+        if not parts or not all(p.isdecimal() and 0 <= int(p) < 100 for p in parts) or len(set(parts)) != len(parts):
+            raise ValueError("use whole percentages, comma-separated, the default first, e.g. 25,12,6")
         return value
 
     @field_validator("base_url")

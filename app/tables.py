@@ -25,7 +25,16 @@ from app.insight.tables import VisitSource
 from app.jobs.tables import Job
 from app.mail.tables import EmailMessage
 from app.notifications.tables import Notification, NotificationSetting
-from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund, Withdrawal, WithdrawalLine
+from app.orders.tables import (
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderPayment,
+    OrderVat,
+    Refund,
+    Withdrawal,
+    WithdrawalLine,
+)
 from app.payments.tables import StripeEvent
 from app.points.tables import MemberBadge, PointsEntry
 from app.shop.tables import (
@@ -81,6 +90,7 @@ ALL_TABLES = (
     OrderEvent,
     OrderPayment,
     Refund,
+    OrderVat,
     Withdrawal,
     WithdrawalLine,
     PointsEntry,

@@ -51,6 +51,7 @@ async def api_greenlight(request: Request, idea_id: int, data: GreenlightIn) -> 
         price=_money(data.price), early_bird_price=_money(data.early_bird_price), early_bird_units=data.early_bird_units,
         goal_units=data.goal_units, duration_days=data.duration_days, ends_at=data.ends_at, starts_at=data.starts_at,
         estimated_delivery=data.estimated_delivery, variants=[VariantTerms(v.name, v.limit) for v in data.variants],
+        vat_rate=data.vat_rate,
     )
     campaign_id = await service.greenlight(current_member(request), idea_id, terms)
     return campaign_out(await service.get_campaign(campaign_id))

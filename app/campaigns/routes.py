@@ -53,7 +53,7 @@ async def greenlight_submit(request: Request, idea_id: int) -> Response:
         price=form.get("price", ""), early_bird_price=form.get("early_bird_price", ""),
         early_bird_units=form.get("early_bird_units", "0"), goal_units=form.get("goal_units", ""),
         duration_days=form.get("duration_days", "30"), estimated_delivery=form.get("estimated_delivery", ""),
-        variants=_variants_from(form),
+        variants=_variants_from(form), vat_rate=form.get("vat_rate", ""),
     )
     try:
         await service.greenlight(current_member(request), idea_id, terms)

@@ -18,6 +18,7 @@ class GreenlightIn(msgspec.Struct):
     early_bird_price: str | int | float | None = None
     early_bird_units: int = 0
     duration_days: int | None = 30
+    vat_rate: int | None = None  # percent included in the price; default: the site's first VAT rate
     ends_at: dt.datetime | None = None
     starts_at: dt.datetime | None = None
 

@@ -193,6 +193,7 @@ class GreenlightTerms:
     starts_at: dt.datetime | None = None
     estimated_delivery: dt.date | str | None = None
     variants: list[VariantTerms] = field(default_factory=list)
+    vat_rate: int | str | None = None  # percent; None: the site's default (VAT_RATES' first)
 
 
 def parse_money(text: str | int | None) -> int | None:
@@ -277,6 +278,13 @@ def validate_terms(terms: GreenlightTerms, now: dt.datetime) -> dict[str, Any]:
     elif delivery is not None and "ends_at" in out and delivery <= out["ends_at"].date():
         errors["estimated_delivery"] = gettext("Delivery must be after the campaign ends.")
     out["estimated_delivery"] = delivery
+    rates = get_settings().vat_rate_choices()
+    try:
+        out["vat_rate"] = rates[0] if terms.vat_rate in (None, "") else int(str(terms.vat_rate).strip().rstrip("%"))
+        if out["vat_rate"] not in rates:
+            raise ValueError
+    except ValueError:
+        errors["vat_rate"] = gettext("Choose a VAT rate: %(rates)s.", rates=", ".join(f"{r} %" for r in rates))
     variants = [v for v in terms.variants if v.name.strip()]
     if not variants:
         variants = [VariantTerms("One size")]
@@ -321,6 +329,7 @@ async def greenlight(staff: CurrentMember, idea_id: int, terms: GreenlightTerms,
             early_bird_price=values["early_bird_price"], early_bird_units=values["early_bird_units"] or 0,
             goal_units=values["goal_units"], starts_at=values["starts_at"], early_access_ends_at=early_access_ends,
             ends_at=values["ends_at"], estimated_delivery=values["estimated_delivery"], created_by=staff.id,
+            vat_rate=values["vat_rate"],
         )).returning(Campaign.id)
         campaign_id = rows[0]["id"]
         for position, variant in enumerate(values["variants"]):

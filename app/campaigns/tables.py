@@ -13,6 +13,7 @@ class Campaign(Table, tablename="campaign"):
     idea = ForeignKey(Idea, index=True, null=False, unique=True)
     status = Varchar(length=20, default="scheduled", index=True)
     currency = Varchar(length=3, default="SEK")
+    vat_rate = Integer(default=25)  # percent included in the price (moms: 25, 12 or 6)
     price = Integer()  # minor units per unit
     early_bird_price = Integer(null=True, default=None)
     early_bird_units = Integer(default=0)  # how many units sell at the early-bird price

@@ -3,7 +3,9 @@ moves for a campaign's pre-orders, CSV export)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import secrets
 
 from litestar import Request, Response, get, post
@@ -12,8 +14,9 @@ from litestar.response import Stream
 from app.accounts import addresses
 from app.errors import Conflict, FormError
 from app.i18n import N_, gettext
-from app.orders import carriers, fulfilment, lookup, withdrawal
+from app.orders import carriers, fulfilment, lookup, vat, withdrawal
 from app.orders.service import OrderStatus, label
+from app.settings import get_settings
 from app.web.guards import requires_member, requires_staff
 from app.web.responses import current_member, redirect, render
 from app.web.templating import money
@@ -62,6 +65,19 @@ async def order_page(request: Request, number: str) -> Response:
     return await _order_page(request, number)
 
 
+@get("/orders/{number:str}/receipt", guards=[requires_member])
+async def order_receipt(request: Request, number: str) -> Response:
+    """The order's receipt with VAT per rate (print-ready HTML; the browser saves it as a PDF)."""
+    order = await lookup.order_detail(current_member(request), number)  # the owner or staff
+    if order["paid_at"] is None:
+        return redirect(f"/orders/{order['number']}", flash=("error", gettext(
+            "There is no receipt yet: the order isn't paid.")))
+    rows = await vat.recorded(order["id"])
+    return render(request, "orders/receipt.html", {
+        "order": order, "vat_rows": rows, "vat_total": sum(r.vat for r in rows),
+        "net_total": sum(r.net for r in rows), "seller": get_settings()})
+
+
 @post("/orders/{number:str}/address", guards=[requires_member])
 async def order_address(request: Request, number: str) -> Response:
     member = current_member(request)
@@ -104,6 +120,69 @@ async def cancel_submit(request: Request, number: str) -> Response:
 
 
 # ---- staff ----------------------------------------------------------------------------------
+
+
+def _period(params: dict[str, str]) -> tuple[dt.date, dt.date, dict[str, str]]:
+    """The report's days [from, to], both included; by default this month so far."""
+    today = dt.date.today()
+    errors: dict[str, str] = {}
+    days = {}
+    for key, default in (("from", today.replace(day=1)), ("to", today)):
+        text = (params.get(key) or "").strip()
+        try:
+            days[key] = dt.date.fromisoformat(text) if text else default
+        except ValueError:
+            errors[key] = gettext("Use a date like 2026-12-01.")
+            days[key] = default
+    if days["to"] < days["from"]:
+        errors["to"] = gettext("The last day comes on or after the first.")
+    elif (days["to"] - days["from"]).days > 366:
+        errors["to"] = gettext("Choose at most a year at a time.")
+    return days["from"], days["to"], errors
+
+
+def _bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    return (dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC),
+            dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC))
+
+
+@get("/staff/reports/vat", guards=[requires_staff])
+async def staff_vat_report(request: Request) -> Response:
+    """Sales and refunds with VAT per rate for a period (days in UTC), and the CSV download."""
+    params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+    first, last, errors = _period(params)
+    rows = [] if errors else await vat.report(*_bounds(first, last))
+    return render(request, "orders/vat_report.html", {
+        "first": first, "last": last, "errors": errors, "totals": vat.totals(rows), "count": len(rows),
+        "values": {"from": params.get("from", first.isoformat()), "to": params.get("to", last.isoformat())}},
+        status_code=400 if errors else 200)
+
+
+@get("/staff/reports/vat.csv", guards=[requires_staff])
+async def staff_vat_csv(request: Request) -> Response:
+    params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
+    first, last, errors = _period(params)
+    if errors:
+        raise FormError(errors)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["date", "type", "order", "vat_rate", "gross_incl_vat", "net_excl_vat", "vat", "currency"])
+    currency = get_settings().currency
+    rows = await vat.report(*_bounds(first, last))
+    for row in rows:
+        writer.writerow([row.day.isoformat(), row.kind, row.number, row.rate, money_text(row.gross),
+                         money_text(row.net), money_text(row.vat), currency])
+    for total in vat.totals(rows):
+        writer.writerow(["", "total", "", total["rate"], money_text(total["gross"]), money_text(total["net"]),
+                         money_text(total["vat"]), currency])
+    return Response(content=out.getvalue(), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="vat-{first.isoformat()}-{last.isoformat()}.csv"'})
+
+
+def money_text(minor: int) -> str:
+    """Minor units as a plain decimal for spreadsheets: 12345 -> "123.45", -50 -> "-0.50"."""
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
 
 
 async def _staff_list_context(request: Request) -> dict:
@@ -241,6 +320,6 @@ async def staff_refund(request: Request, number: str) -> Response:
     return await _staff_action(request, number, refund)
 
 
-ROUTES = [my_orders, order_page, order_address, cancel_confirm, cancel_submit, staff_orders, staff_orders_csv, staff_bulk,
+ROUTES = [staff_vat_report, staff_vat_csv, my_orders, order_page, order_receipt, order_address, cancel_confirm, cancel_submit, staff_orders, staff_orders_csv, staff_bulk,
           staff_order, staff_status, staff_tracking, staff_refund]
 API_ROUTES: list = []

@@ -17,6 +17,7 @@ from app.db import utcnow, write_transaction
 from app.errors import Conflict, NotFound
 from app.i18n import N_, gettext
 from app.orders.tables import Order, OrderEvent, OrderLine, WithdrawalLine
+from app.orders.vat import record_vat
 
 
 class OrderStatus(StrEnum):
@@ -97,6 +98,8 @@ async def move_order(order_id: int, to: OrderStatus, *, expect: tuple[OrderStatu
             return None
         await OrderEvent.insert(OrderEvent(order=order_id, from_status=row["status"], to_status=to.value,
                                            message=message, actor=actor_id))
+        if to is S.PAID:  # the VAT is recorded with the payment, once (app/orders/vat.py)
+            await record_vat(order_id)
         return OrderStatus(row["status"])
 
 

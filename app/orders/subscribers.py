@@ -9,13 +9,14 @@ from app.db import utcnow
 from app.events import subscribe
 from app.orders.service import new_order_number
 from app.orders.tables import Order, OrderEvent, OrderLine
+from app.orders.vat import record_vat
 
 
 @subscribe(PledgePaid)
 async def write_preorder(event: PledgePaid) -> None:
     """The paid pledge's order: one per pledge (a unique key), so a second run writes nothing."""
     pledge = await Pledge.select(Pledge.member, Pledge.quantity, Pledge.amount, Pledge.campaign, Pledge.variant.name,
-                                 Pledge.campaign.idea.title, Pledge.campaign.currency).where(
+                                 Pledge.campaign.idea.title, Pledge.campaign.currency, Pledge.campaign.vat_rate).where(
         Pledge.id == event.pledge_id).first()
     rows = await Order.insert(Order(
         number=new_order_number(), member=pledge["member"], status="paid", kind="preorder",
@@ -28,6 +29,7 @@ async def write_preorder(event: PledgePaid) -> None:
     order_id = rows[0]["id"]
     await OrderLine.insert(OrderLine(order=order_id, title=pledge["campaign.idea.title"], variant=pledge["variant.name"],
                                      quantity=pledge["quantity"], unit_price=pledge["amount"] // pledge["quantity"],
-                                     total=pledge["amount"]))
+                                     total=pledge["amount"], vat_rate=pledge["campaign.vat_rate"]))
+    await record_vat(order_id)  # the pre-order's VAT, recorded as its charge is collected
     await OrderEvent.insert(OrderEvent(order=order_id, from_status="", to_status="placed", message="Pre-order"),
                             OrderEvent(order=order_id, from_status="placed", to_status="paid", message="Pledge charged"))

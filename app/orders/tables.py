@@ -54,6 +54,7 @@ class OrderLine(Table, tablename="order_line"):
     # Made to the buyer's own specification (copied from the variant at checkout): exempt from
     # the right of withdrawal, and the withdrawal page says so.
     made_to_order = Boolean(default=False)
+    vat_rate = Integer(default=25)  # percent included in `total`, copied from the product or campaign
 
 
 class OrderEvent(Table, tablename="order_event"):
@@ -123,3 +124,14 @@ class WithdrawalLine(Table, tablename="order_withdrawal_line"):
     quantity = Integer()
     amount = Integer()
     restocked = Boolean(default=False)
+
+
+class OrderVat(Table, tablename="order_vat"):
+    """An order's VAT per rate, recorded once when it is paid (a pre-order: when its charge is
+    collected), in the transaction of the move to paid: what receipts and the VAT report read.
+    `gross` includes the VAT; the rows of an order add up to its total (unique (order, rate))."""
+
+    order = ForeignKey(Order, index=True, null=False, on_delete=OnDelete.cascade)
+    rate = Integer()
+    gross = Integer()
+    vat = Integer()

@@ -129,6 +129,7 @@ class ProductInput:
     price: str | int | None = ""
     ships_in_days: int | str | None = 3
     status: str = ProductStatus.DRAFT.value
+    vat_rate: int | str | None = None  # percent; None: the site's default (VAT_RATES' first)
     variants: list[VariantInput] = field(default_factory=list)
     uploads: list[tuple[str, bytes]] = field(default_factory=list)  # (filename, content)
     remove_images: list[int] = field(default_factory=list)
@@ -198,6 +199,13 @@ async def _validate(data: ProductInput, *, existing_images: int = 0,
         errors["ships_in_days"] = gettext("Ships within how many days? Use a whole number from 0 to 90.")
     if data.status not in {s.value for s in ProductStatus}:
         errors["status"] = gettext("Choose draft, active, hidden or archived.")
+    rates = get_settings().vat_rate_choices()
+    try:
+        values["vat_rate"] = rates[0] if data.vat_rate in (None, "") else int(str(data.vat_rate).strip().rstrip("%"))
+        if values["vat_rate"] not in rates:
+            raise ValueError
+    except ValueError:
+        errors["vat_rate"] = gettext("Choose a VAT rate: %(rates)s.", rates=", ".join(f"{r} %" for r in rates))
     values["status"] = data.status
 
     existing_variants = existing_variants or {}
@@ -308,7 +316,7 @@ async def _insert_variants(product_id: int, variants: list[VariantInput], start:
 def _product_values(values: dict[str, Any]) -> dict[str, Any]:
     now = utcnow()
     row = {k: values[k] for k in ("name", "summary", "description", "details", "category", "price", "ships_in_days",
-                                  "status")}
+                                  "status", "vat_rate")}
     row.update(currency=get_settings().currency, created_at=now, updated_at=now,
                published_at=now if values["status"] == ProductStatus.ACTIVE else None)
     return row
@@ -343,7 +351,7 @@ async def campaign_defaults(campaign_id: int, *, stock: dict[int, int] | None = 
     data = ProductInput(
         name=idea["title"], summary=idea["summary"], description=idea["description"],
         category=idea["category.slug"] or "", price=major_units(price if price is not None else campaign["price"]),
-        ships_in_days=3, status=ProductStatus.ACTIVE.value,
+        ships_in_days=3, status=ProductStatus.ACTIVE.value, vat_rate=campaign["vat_rate"],
         variants=[VariantInput(name=v["name"], stock=stock.get(v["id"], 0)) for v in campaign["variants"]],
     )
     return data, campaign
@@ -404,7 +412,7 @@ async def update_product(staff: CurrentMember, product_id: int, data: ProductInp
         await Product.update({
             Product.name: values["name"], Product.summary: values["summary"], Product.description: values["description"],
             Product.details: values["details"], Product.category: values["category"], Product.price: values["price"],
-            Product.ships_in_days: values["ships_in_days"], Product.updated_at: utcnow(),
+            Product.ships_in_days: values["ships_in_days"], Product.vat_rate: values["vat_rate"], Product.updated_at: utcnow(),
         }).where(Product.id == product_id)
         position = 0
         new = []

@@ -108,6 +108,7 @@ async def _product_form(request: Request) -> tuple[ProductInput, dict[str, str],
         name=text.get("name", ""), summary=text.get("summary", ""), description=text.get("description", ""),
         details=text.get("details", ""), category=text.get("category", ""), price=text.get("price", ""),
         ships_in_days=text.get("ships_in_days", ""), status=text.get("status", "draft"), variants=variants,
+        vat_rate=text.get("vat_rate", ""),
         uploads=uploads, remove_images=remove,
     )
     return data, text, rows
@@ -116,7 +117,7 @@ async def _product_form(request: Request) -> tuple[ProductInput, dict[str, str],
 def _values_from(data: ProductInput) -> tuple[dict[str, str], list[dict[str, str]]]:
     values = {"name": data.name, "summary": data.summary, "description": data.description, "details": data.details,
               "category": data.category, "price": str(data.price or ""), "ships_in_days": str(data.ships_in_days),
-              "status": data.status}
+              "status": data.status, "vat_rate": str(data.vat_rate or "")}
     rows = [{"id": "", "name": v.name, "sku": v.sku, "price": str(v.price or ""), "stock": str(v.stock or 0), "remove": "",
              "made": "1" if v.made_to_order else ""} for v in data.variants]
     return values, rows
@@ -201,7 +202,8 @@ async def staff_product_create(request: Request) -> Response:
 def _edit_values(product: dict) -> tuple[dict[str, str], list[dict[str, str]]]:
     values = {"name": product["name"], "summary": product["summary"], "description": product["description"],
               "details": product["details"], "category": product["category.slug"] or "",
-              "price": catalog.major_units(product["price"]), "ships_in_days": str(product["ships_in_days"])}
+              "price": catalog.major_units(product["price"]), "ships_in_days": str(product["ships_in_days"]),
+              "vat_rate": str(product["vat_rate"])}
     rows = [{"id": str(v["id"]), "name": v["name"], "sku": v["sku"], "price": catalog.major_units(v["price"]),
              "stock": str(v["stock"]), "remove": "", "made": "1" if v["made_to_order"] else ""}
             for v in product["variants"]]
@@ -294,7 +296,7 @@ def product_out(row: dict) -> ProductOut:
                                     stock=v["stock"], sold_out=v["sold_out"]) for v in row["variants"]],
         images=[ProductImageOut(url=f"/media/{i['key']}", thumb_url=f"/media/{i['thumb_key']}", width=i["width"],
                                 height=i["height"], alt=i["alt"] or row["name"]) for i in row["images"]],
-        idea_url=row["idea_url"], url=row["url"],
+        idea_url=row["idea_url"], url=row["url"], vat_rate=row["vat_rate"],
     )
 
 

@@ -72,3 +72,4 @@ class ProductOut(msgspec.Struct):
     images: list[ProductImageOut]
     idea_url: str | None
     url: str
+    vat_rate: int = 25  # percent of VAT included in the prices

@@ -34,6 +34,7 @@ from app.events import emit
 from app.i18n import N_, gettext, use_locale
 from app.jobs.service import enqueue, job_handler
 from app.mail.service import queue_email
+from app.orders import vat
 from app.orders.events import OrderReleased
 from app.orders.service import OrderStatus, move_order, new_order_number, release_stock, return_stock_with
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment
@@ -145,7 +146,7 @@ async def _merge_lines(raw_lines: list[tuple[Any, Any]]) -> dict[int, int]:
 async def _priced_lines(quantities: dict[int, int]) -> list[dict[str, Any]]:
     rows = {r["id"]: r for r in await ProductVariant.select(
         ProductVariant.id, ProductVariant.name, ProductVariant.price, ProductVariant.active, ProductVariant.stock,
-        ProductVariant.made_to_order, ProductVariant.product, ProductVariant.product.name, ProductVariant.product.price,
+        ProductVariant.made_to_order, ProductVariant.product, ProductVariant.product.vat_rate, ProductVariant.product.name, ProductVariant.product.price,
         ProductVariant.product.status, ProductVariant.product.currency,
     ).where(ProductVariant.id.is_in(list(quantities)))}
     errors, lines = {}, []
@@ -159,7 +160,8 @@ async def _priced_lines(quantities: dict[int, int]) -> list[dict[str, Any]]:
         unit = row["price"] if row["price"] is not None else row["product.price"]
         lines.append({"variant_id": variant_id, "product_id": row["product"], "title": row["product.name"],
                       "variant": row["name"], "quantity": quantity, "unit_price": unit, "total": unit * quantity,
-                      "currency": row["product.currency"], "made_to_order": bool(row["made_to_order"])})
+                      "currency": row["product.currency"], "made_to_order": bool(row["made_to_order"]),
+                      "vat_rate": row["product.vat_rate"]})
     if errors:
         raise FormError(errors)
     return lines
@@ -231,7 +233,7 @@ async def place_order(member: CurrentMember, data: CheckoutInput, *, now: dt.dat
         await OrderLine.insert(*[OrderLine(
             order=order_id, title=line["title"][:160], variant=line["variant"][:60], product_id=line["product_id"],
             variant_id=line["variant_id"], quantity=line["quantity"], unit_price=line["unit_price"], total=line["total"],
-            made_to_order=line["made_to_order"],
+            made_to_order=line["made_to_order"], vat_rate=line["vat_rate"],
         ) for line in lines])
         await OrderEvent.insert(OrderEvent(order=order_id, from_status="", to_status=OrderStatus.PLACED.value,
                                            message=N_("Checkout"), actor=member.id))
@@ -588,8 +590,9 @@ async def _confirm(order: dict[str, Any], lines: list[dict[str, Any]]) -> None:
         context={"name": order["member.display_name"], "number": number, "lines": lines,
                  "subtotal": order["subtotal"], "shipping": order["shipping"], "discount": order["discount"],
                  "total": order["total"], "currency": order["currency"], "ship_to": ship_to,
-                 "country": country,
-                 "order_link": f"{settings.base_url}/orders/{number}"},
+                 "country": country, "vat": await vat.recorded(order["id"]),
+                 "order_link": f"{settings.base_url}/orders/{number}",
+                 "receipt_link": f"{settings.base_url}/orders/{number}/receipt"},
     )
 
 

@@ -21,6 +21,7 @@ class Product(Table, tablename="product"):
     idea = ForeignKey(Idea, null=True, on_delete=OnDelete.set_null)
     currency = Varchar(length=3, default="SEK")
     price = Integer()  # minor units; a variant may override it
+    vat_rate = Integer(default=25)  # percent included in the price (moms: 25, 12 or 6)
     status = Varchar(length=12, default="draft", index=True)  # draft | active | hidden | archived
     ships_in_days = Integer(default=3)  # delivery estimate: ships within N working days
     # Cached counters, moved in the same transaction as the rows they count.

@@ -169,10 +169,24 @@ def test_buyer_withdraws_from_a_delivered_order(watched, live_server, accounts, 
     expect(page.get_by_role("link", name="Withdraw from this order")).to_have_attribute(
         "href", f"/withdraw/orders/{number}")
 
-    # First on a phone (same account): the start page, step 1 and step 2, without confirming.
+    # The receipt with VAT per rate, print-ready (the site's header and footer are not printed).
     layout: list[str] = []
+    page.get_by_role("link", name="Receipt with VAT").click()
+    page.wait_for_url(f"**/orders/{number}/receipt")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Receipt")
+    expect(page.locator(".receipt-seller")).to_contain_text("SE559999000001")
+    expect(page.locator(".receipt-vat")).to_contain_text("25 %")
+    _shot(page, shop_screenshots, "receipt", "desktop", layout)
+    page.emulate_media(media="print")
+    expect(page.locator(".site-header")).to_be_hidden()
+    expect(page.locator(".receipt-vat")).to_be_visible()
+    page.emulate_media(media="screen")
+
+    # First on a phone (same account): the start page, step 1 and step 2, without confirming.
     phone = watched.context(storage_state=desktop_ctx.storage_state(), viewport=PHONE, is_mobile=True,
                             has_touch=True).new_page()
+    phone.goto(f"/orders/{number}/receipt")
+    _shot(phone, shop_screenshots, "receipt", "phone", layout)
     phone.goto(f"/orders/{number}")
     _footer_withdraw(phone)
     _shot(phone, shop_screenshots, "start", "phone", layout)
