@@ -183,7 +183,7 @@ async def _products(rng: random.Random, staff, *, images: bool) -> dict[str, dic
     for row in sorted(await catalog.publishable_campaigns(), key=lambda row: row["id"]):  # funded, not yet in the shop
         campaign = await _campaign(row["id"])
         stock = {v["id"]: rng.choice((12, 18, 25, 40)) for v in campaign["variants"]}
-        product = await catalog.publish_from_campaign(staff, row["id"], stock=stock)
+        product = await catalog.publish_from_campaign(staff, row["id"], stock=stock, safety_info=SAFETY_INFO["apparel"])
         products[product["name"]] = product
     for name, category, price, summary, material, variants, status in PRODUCTS:
         uploads = []
@@ -195,6 +195,8 @@ async def _products(rng: random.Random, staff, *, images: bool) -> dict[str, dic
             "description": DESCRIPTION.format(summary=summary), "details": DETAILS.format(material=material),
             "ships_in_days": rng.choice((1, 2, 3, 3, 5)), "uploads": uploads,
             "status": "draft" if status == "draft" else "active",
+            "manufacturer": MAKERS[len(name) % len(MAKERS)], "eu_responsible": BRAND_IN_EU,
+            "safety_info": SAFETY_INFO.get(category, SAFETY_INFO["apparel"]),
             "variants": [{"name": v[0], "stock": v[1], "price": v[2] if len(v) > 2 else "",
                           "made_to_order": len(v) > 3 and v[3],  # engraved to order: no right of withdrawal
                           "sku": f"{catalog.slugify(name)[:12].upper()}-{k + 1:02d}"} for k, v in enumerate(variants)],
@@ -202,6 +204,23 @@ async def _products(rng: random.Random, staff, *, images: bool) -> dict[str, dic
         product["demo_status"] = status
         products[name] = product
     return products
+
+
+# Product safety (GPSR) on every demo product: who made it, who answers for it in the EU, warnings.
+BRAND_IN_EU = "Crowdmade AB, Götgatan 14, 118 46 Stockholm, Sweden, hello@crowdmade.test"
+MAKERS = ["Nordvik Textil AB, Industrigatan 8, 503 38 Borås, Sweden, info@nordvik.test",
+          "Atelier Lisboa Lda, Rua do Norte 21, 1200-284 Lisboa, Portugal, hello@atelier-lisboa.test",
+          "Emalj & Co Oy, Tehtaankatu 3, 00140 Helsinki, Finland, support@emalj.test"]
+SAFETY_INFO = {
+    "apparel": "Wash at 30 °C on a wool or delicate programme; do not tumble dry. Keep away from open flames.",
+    "outdoor": "Not for use on induction hobs. The rim gets hot over a fire: hold by the handle. Keep away from children "
+               "when hot.",
+    "accessories": "Wash by hand. Small parts: not for children under 3.",
+    "bags": "Maximum load 15 kg. Keep the plastic packaging away from children.",
+    "home": "For indoor use. Keep away from heat sources and direct sunlight.",
+    "tech": "Charge only with the supplied cable and a CE-marked USB charger. Do not open the battery case; "
+            "recycle it as electronic waste.",
+}
 
 
 async def _price_cut(staff, product: dict[str, Any]) -> None:  # noqa: ANN001
@@ -216,6 +235,8 @@ async def _price_cut(staff, product: dict[str, Any]) -> None:  # noqa: ANN001
     await catalog.update_product(staff, product["id"], {
         "name": product["name"], "summary": product["summary"], "description": product["description"],
         "details": product["details"], "category": product["category.slug"] or "", "price": "279",
+        "manufacturer": product["manufacturer"], "eu_responsible": product["eu_responsible"],
+        "safety_info": product["safety_info"],
         "ships_in_days": product["ships_in_days"], "status": product["status"],
         "variants": [{"id": v["id"], "name": v["name"], "sku": v["sku"]} for v in product["variants"]]})
 

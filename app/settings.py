@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     # The seller, as receipts and the withdrawal receipt and the withdrawal page name it (ångerrätt, 14 days).
     seller_legal_name: str = "Crowdmade AB"
     returns_address: str = "Crowdmade AB, Returns, Lagervägen 4, 136 50 Haninge, Sweden"
-    seller_address: str = "Crowdmade AB, Götgatan 14, 118 46 Stockholm, Sweden"
+    seller_address: str = "Götgatan 14, 118 46 Stockholm, Sweden"
     seller_org_number: str = "559999-0000"
     seller_vat_number: str = "SE559999000001"
 

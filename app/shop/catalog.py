@@ -106,6 +106,18 @@ def major_units(minor: int | None) -> str:
 # ---- input and validation ---------------------------------------------------------------------
 
 
+# Product safety (GPSR): what a product in the shop must show, and the message by each field.
+SAFETY_REQUIRED = {
+    "manufacturer": N_("Name the manufacturer, with postal address and email, before the product goes in the shop."),
+    "eu_responsible": N_("Name the person responsible in the EU, with postal address and email, before the product "
+                         "goes in the shop."),
+    "safety_info": N_("Write the safety warnings and instructions (or “No special warnings”) before the product goes "
+                      "in the shop."),
+}
+SAFETY_LABELS = {"manufacturer": N_("manufacturer"), "eu_responsible": N_("responsible person in the EU"),
+                 "safety_info": N_("safety information")}
+
+
 @dataclass
 class VariantInput:
     name: str = ""
@@ -130,6 +142,9 @@ class ProductInput:
     ships_in_days: int | str | None = 3
     status: str = ProductStatus.DRAFT.value
     vat_rate: int | str | None = None  # percent; None: the site's default (VAT_RATES' first)
+    manufacturer: str = ""  # product safety (GPSR): required before the product is in the shop
+    eu_responsible: str = ""
+    safety_info: str = ""
     variants: list[VariantInput] = field(default_factory=list)
     uploads: list[tuple[str, bytes]] = field(default_factory=list)  # (filename, content)
     remove_images: list[int] = field(default_factory=list)
@@ -199,6 +214,13 @@ async def _validate(data: ProductInput, *, existing_images: int = 0,
         errors["ships_in_days"] = gettext("Ships within how many days? Use a whole number from 0 to 90.")
     if data.status not in {s.value for s in ProductStatus}:
         errors["status"] = gettext("Choose draft, active, hidden or archived.")
+    for key, limit in (("manufacturer", 1_000), ("eu_responsible", 1_000), ("safety_info", 5_000)):
+        text = (getattr(data, key) or "").strip()
+        if len(text) > limit:
+            errors[key] = gettext("Keep it under %(num)s characters.", num=format(limit, ","))
+        elif not text and data.status == ProductStatus.ACTIVE.value:
+            errors[key] = gettext(SAFETY_REQUIRED[key])
+        values[key] = text
     rates = get_settings().vat_rate_choices()
     try:
         values["vat_rate"] = rates[0] if data.vat_rate in (None, "") else int(str(data.vat_rate).strip().rstrip("%"))
@@ -316,7 +338,7 @@ async def _insert_variants(product_id: int, variants: list[VariantInput], start:
 def _product_values(values: dict[str, Any]) -> dict[str, Any]:
     now = utcnow()
     row = {k: values[k] for k in ("name", "summary", "description", "details", "category", "price", "ships_in_days",
-                                  "status", "vat_rate")}
+                                  "status", "vat_rate", "manufacturer", "eu_responsible", "safety_info")}
     row.update(currency=get_settings().currency, created_at=now, updated_at=now,
                published_at=now if values["status"] == ProductStatus.ACTIVE else None)
     return row
@@ -352,17 +374,27 @@ async def campaign_defaults(campaign_id: int, *, stock: dict[int, int] | None = 
         name=idea["title"], summary=idea["summary"], description=idea["description"],
         category=idea["category.slug"] or "", price=major_units(price if price is not None else campaign["price"]),
         ships_in_days=3, status=ProductStatus.ACTIVE.value, vat_rate=campaign["vat_rate"],
+        # The brand makes the crowd's designs: it is the manufacturer and the responsible person
+        # unless staff say otherwise; the safety information is theirs to write.
+        manufacturer=_seller(), eu_responsible=_seller(),
         variants=[VariantInput(name=v["name"], stock=stock.get(v["id"], 0)) for v in campaign["variants"]],
     )
     return data, campaign
 
 
+def _seller() -> str:
+    settings = get_settings()
+    return f"{settings.seller_legal_name}, {settings.seller_address}"
+
+
 async def publish_from_campaign(staff: CurrentMember, campaign_id: int, *, stock: dict[int, int],
-                                price: int | None = None, data: ProductInput | dict[str, Any] | None = None) -> dict[str, Any]:
+                                price: int | None = None, data: ProductInput | dict[str, Any] | None = None,
+                                safety_info: str = "") -> dict[str, Any]:
     """Publish a funded campaign's product to the shop, once per campaign.
 
     `stock` maps campaign variant ids to units; `price` (minor units) overrides the campaign's
-    full price. With `data` (the staff editor's edited copy) those two are ignored. The idea's
+    full price, `safety_info` gives the warnings and instructions the shop requires (GPSR). With
+    `data` (the staff editor's edited copy) those three are ignored. The idea's
     images are carried over as product images that reuse the same stored files.
     """
     _require_staff(staff)
@@ -370,6 +402,7 @@ async def publish_from_campaign(staff: CurrentMember, campaign_id: int, *, stock
     if campaign["status"] not in PUBLISHABLE_CAMPAIGNS:
         raise Conflict(gettext("Only funded campaigns can be published to the shop; this one is %(status)s.",
                                status=campaign["status_label"].lower()))
+    defaults.safety_info = safety_info
     data = defaults if data is None else _coerce(data)
     values, variants, processed = await _validate(data)
     stored = _save_images(processed)
@@ -413,6 +446,8 @@ async def update_product(staff: CurrentMember, product_id: int, data: ProductInp
             Product.name: values["name"], Product.summary: values["summary"], Product.description: values["description"],
             Product.details: values["details"], Product.category: values["category"], Product.price: values["price"],
             Product.ships_in_days: values["ships_in_days"], Product.vat_rate: values["vat_rate"], Product.updated_at: utcnow(),
+            Product.manufacturer: values["manufacturer"], Product.eu_responsible: values["eu_responsible"],
+            Product.safety_info: values["safety_info"],
         }).where(Product.id == product_id)
         position = 0
         new = []
@@ -448,9 +483,14 @@ async def set_status(staff: CurrentMember, product_id: int, status: str) -> dict
     except ValueError:
         raise FormError({"status": gettext("Choose draft, active, hidden or archived.")}) from None
     async with write_transaction():
-        row = await Product.select(Product.status, Product.published_at).where(Product.id == product_id).first()
+        row = await Product.select(Product.status, Product.published_at, Product.manufacturer, Product.eu_responsible,
+                                   Product.safety_info).where(Product.id == product_id).first()
         if row is None:
             raise NotFound(gettext("Product not found"))
+        missing = [key for key in SAFETY_REQUIRED if not (row[key] or "").strip()]
+        if target is ProductStatus.ACTIVE and missing:
+            raise Conflict(gettext("Before it goes in the shop, fill in the product safety information (EU product "
+                                   "safety rules): %(missing)s.", missing=", ".join(gettext(SAFETY_LABELS[k]) for k in missing)))
         values: dict[Any, Any] = {Product.status: target.value, Product.updated_at: utcnow()}
         if target is ProductStatus.ACTIVE:
             offered = await ProductVariant.count().where(

@@ -108,7 +108,8 @@ async def _product_form(request: Request) -> tuple[ProductInput, dict[str, str],
         name=text.get("name", ""), summary=text.get("summary", ""), description=text.get("description", ""),
         details=text.get("details", ""), category=text.get("category", ""), price=text.get("price", ""),
         ships_in_days=text.get("ships_in_days", ""), status=text.get("status", "draft"), variants=variants,
-        vat_rate=text.get("vat_rate", ""),
+        vat_rate=text.get("vat_rate", ""), manufacturer=text.get("manufacturer", ""),
+        eu_responsible=text.get("eu_responsible", ""), safety_info=text.get("safety_info", ""),
         uploads=uploads, remove_images=remove,
     )
     return data, text, rows
@@ -117,7 +118,8 @@ async def _product_form(request: Request) -> tuple[ProductInput, dict[str, str],
 def _values_from(data: ProductInput) -> tuple[dict[str, str], list[dict[str, str]]]:
     values = {"name": data.name, "summary": data.summary, "description": data.description, "details": data.details,
               "category": data.category, "price": str(data.price or ""), "ships_in_days": str(data.ships_in_days),
-              "status": data.status, "vat_rate": str(data.vat_rate or "")}
+              "status": data.status, "vat_rate": str(data.vat_rate or ""), "manufacturer": data.manufacturer,
+              "eu_responsible": data.eu_responsible, "safety_info": data.safety_info}
     rows = [{"id": "", "name": v.name, "sku": v.sku, "price": str(v.price or ""), "stock": str(v.stock or 0), "remove": "",
              "made": "1" if v.made_to_order else ""} for v in data.variants]
     return values, rows
@@ -203,7 +205,8 @@ def _edit_values(product: dict) -> tuple[dict[str, str], list[dict[str, str]]]:
     values = {"name": product["name"], "summary": product["summary"], "description": product["description"],
               "details": product["details"], "category": product["category.slug"] or "",
               "price": catalog.major_units(product["price"]), "ships_in_days": str(product["ships_in_days"]),
-              "vat_rate": str(product["vat_rate"])}
+              "vat_rate": str(product["vat_rate"]), "manufacturer": product["manufacturer"],
+              "eu_responsible": product["eu_responsible"], "safety_info": product["safety_info"]}
     rows = [{"id": str(v["id"]), "name": v["name"], "sku": v["sku"], "price": catalog.major_units(v["price"]),
              "stock": str(v["stock"]), "remove": "", "made": "1" if v["made_to_order"] else ""}
             for v in product["variants"]]

@@ -22,6 +22,10 @@ class Product(Table, tablename="product"):
     currency = Varchar(length=3, default="SEK")
     price = Integer()  # minor units; a variant may override it
     vat_rate = Integer(default=25)  # percent included in the price (moms: 25, 12 or 6)
+    # Product safety (the EU's GPSR), shown on the product page; required to be in the shop.
+    manufacturer = Text(default="")  # name, postal address and email of the manufacturer
+    eu_responsible = Text(default="")  # the economic operator responsible in the EU
+    safety_info = Text(default="")  # warnings, safety information and instructions
     status = Varchar(length=12, default="draft", index=True)  # draft | active | hidden | archived
     ships_in_days = Integer(default=3)  # delivery estimate: ships within N working days
     # Cached counters, moved in the same transaction as the rows they count.

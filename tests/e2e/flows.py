@@ -353,6 +353,7 @@ def create_product(
     page.get_by_label("Status").select_option(label=status)
     page.get_by_label(re.compile(r"^Price \(")).fill(price)
     page.get_by_label("Ships within (days)").fill("2")
+    fill_product_safety(page)
     for index, (variant, stock) in enumerate(variants):
         page.get_by_label(f"Variant {index + 1} name", exact=True).fill(variant)
         page.get_by_label(f"Variant {index + 1} stock", exact=True).fill(str(stock))
@@ -365,6 +366,14 @@ def create_product(
     href = page.get_by_role("link", name="View in the shop").get_attribute("href") or ""
     assert href.startswith("/shop/"), f"no shop link on the product editor: {href!r}"
     return product_id, href.removeprefix("/shop/")
+
+
+def fill_product_safety(page: Page) -> None:
+    """Staff, in the product editor: the product safety fields a product in the shop needs (GPSR)."""
+    page.get_by_label("Manufacturer", exact=True).fill("Nordvik Textil AB, Industrigatan 8, 503 38 Borås, Sweden, "
+                                                     "info@nordvik.test")
+    page.get_by_label("Responsible person in the EU").fill("Nordvik Textil AB, Industrigatan 8, 503 38 Borås, Sweden")
+    page.get_by_label("Safety warnings and instructions").fill("Wash at 30 °C. Keep away from open flames.")
 
 
 def put_product_in_shop(page: Page, product_id: int) -> None:

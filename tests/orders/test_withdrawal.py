@@ -31,7 +31,7 @@ from tests.orders.helpers import (
     make_shop_order,
     refunds_in_stripe,
 )
-from tests.shop.helpers import make_product
+from tests.shop.helpers import SAFETY, make_product
 
 
 async def _stock(variant_id: int) -> tuple[int, int]:
@@ -312,7 +312,7 @@ async def test_staff_mark_a_variant_made_to_order_and_its_buyers_see_it_exempt(c
     edit = await client.get(f"/staff/products/{product['id']}/edit")
     assert "made to the buyer&#39;s specification" in edit.text or "made to the buyer's specification" in edit.text
     form = {"name": "Name mug", "summary": "", "description": "A mug.", "details": "", "category": "", "price": "150",
-            "ships_in_days": "2", "status": "active"}
+            "ships_in_days": "2", "status": "active", **SAFETY}
     for index, (name, variant_id) in enumerate(product["variants"].items()):
         form.update({f"variant_id_{index}": str(variant_id), f"variant_name_{index}": name})
     form["variant_made_1"] = "1"

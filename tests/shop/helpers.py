@@ -9,6 +9,10 @@ from app.db import utcnow
 from app.shop.tables import Product, ProductVariant
 
 _counter = itertools.count(1)
+# Product safety (GPSR): what staff must fill in before a product goes in the shop.
+SAFETY = {"manufacturer": "Nordvik Textil AB, Industrigatan 8, 503 38 Borås, Sweden, info@nordvik.test",
+          "eu_responsible": "Nordvik Textil AB, Industrigatan 8, 503 38 Borås, Sweden, info@nordvik.test",
+          "safety_info": "Wash at 30 °C. Keep away from open flames."}
 
 
 async def make_product(name: str | None = None, *, price: int = 29_900, variants: dict[str, int] | None = None,

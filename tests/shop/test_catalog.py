@@ -27,7 +27,7 @@ from app.shop.tables import (
 )
 from tests.campaigns.helpers import make_campaign
 from tests.factories import PASSWORD, csrf_from, login, make_idea, make_member
-from tests.shop.helpers import make_product
+from tests.shop.helpers import SAFETY, make_product
 
 
 def png_bytes(size=(64, 48), color=(200, 80, 20)) -> bytes:
@@ -58,7 +58,7 @@ def _product_form(**overrides) -> dict:
             "details": "70% merino\n30% nylon", "category": "accessories", "price": "149.50", "ships_in_days": "2",
             "status": "draft", "variant_name_0": "S", "variant_sku_0": "SOCK-S", "variant_stock_0": "4",
             "variant_name_1": "M", "variant_stock_1": "0", "variant_price_1": "159",
-            "variant_name_2": "", "variant_stock_2": ""}
+            "variant_name_2": "", "variant_stock_2": "", **SAFETY}
     data.update(overrides)
     return data
 
@@ -198,7 +198,7 @@ async def test_concurrent_stock_adjustments_are_exact_and_never_negative():
 
 async def test_concurrent_creates_with_one_name_get_distinct_slugs():
     staff = await make_member("Slug Staff", staff=True)
-    data = {"name": "Rain jacket", "price": "999", "status": "active", "variants": [{"name": "M", "stock": 3}]}
+    data = {"name": "Rain jacket", "price": "999", "status": "active", "variants": [{"name": "M", "stock": 3}], **SAFETY}
     results = await asyncio.gather(*(catalog.create_product(staff, data) for _ in range(6)))
     slugs = sorted(r["slug"] for r in results)
     assert len(set(slugs)) == 6 and "rain-jacket" in slugs
@@ -237,11 +237,14 @@ async def test_publish_a_funded_campaign_copies_variants_and_images_once(client)
     assert f'value="{campaign["idea.title"]}"' in form.text and 'value="450"' in form.text
     assert 'name="variant_name_0" value="M"' in form.text and 'name="variant_name_1" value="L"' in form.text
     assert images[0]["thumb_key"] in form.text
+    # the brand is prefilled as manufacturer and responsible person; the warnings are staff's to write
+    assert "Götgatan 14" in form.text and 'name="safety_info"' in form.text
     token = csrf_from(form.text)
     posted = await client.post("/staff/products", data={
         "campaign": str(campaign_id), "name": campaign["idea.title"], "summary": "From the community",
         "description": "Funded by backers.", "category": "bags", "price": "450", "ships_in_days": "5", "status": "active",
-        "variant_name_0": "M", "variant_stock_0": "12", "variant_name_1": "L", "variant_stock_1": "3", "_csrf_token": token})
+        "variant_name_0": "M", "variant_stock_0": "12", "variant_name_1": "L", "variant_stock_1": "3", "_csrf_token": token,
+        **SAFETY})
     assert posted.status_code == 303, posted.text[:500]
     product = await Product.select().where(Product.campaign == campaign_id).first()
     assert product["idea"] == campaign["idea"] and product["price"] == 45000 and product["status"] == "active"
@@ -271,7 +274,8 @@ async def test_concurrent_publishes_of_one_campaign_make_one_product():
     staff = await make_member("Twin Staff", staff=True)
     variant_ids = [v["id"] for v in campaign["variants"]]
     results = await asyncio.gather(*(
-        catalog.publish_from_campaign(staff, campaign_id, stock={variant_ids[0]: 5, variant_ids[1]: 2}, price=39900)
+        catalog.publish_from_campaign(staff, campaign_id, stock={variant_ids[0]: 5, variant_ids[1]: 2}, price=39900,
+                                      safety_info="No special warnings.")
         for _ in range(6)), return_exceptions=True)
     made = [r for r in results if isinstance(r, dict)]
     assert len(made) == 1 and all(isinstance(r, Conflict) for r in results if not isinstance(r, dict))
@@ -432,7 +436,8 @@ async def test_questions_and_answers(client, stripe):
     campaign_id, campaign, _ = await _funded_campaign_with_images()
     await Campaign.update({Campaign.status: "funded"}).where(Campaign.id == campaign_id)
     staff = await make_member("Answer Staff", staff=True)
-    published = await catalog.publish_from_campaign(staff, campaign_id, stock={v["id"]: 5 for v in campaign["variants"]})
+    published = await catalog.publish_from_campaign(staff, campaign_id, stock={v["id"]: 5 for v in campaign["variants"]},
+                                                    safety_info="Wash at 30 °C.")
     slug = published["slug"]
     from app.ideas.tables import Idea
 
@@ -528,7 +533,7 @@ async def test_functions_for_cart_home_and_wishlist():
 async def test_create_product_for_the_demo_loader():
     staff = await make_member("Demo Staff", staff=True)
     member = await make_member("Not Staff")
-    data = ProductInput(name="Field notebook", price="89", status="active", category="home",
+    data = ProductInput(name="Field notebook", price="89", status="active", category="home", **SAFETY,
                         variants=[VariantInput(name="Dotted", stock=20), VariantInput(name="Lined", stock=5, price="99")])
     made = await catalog.create_product(staff, data)
     assert made["status"] == "active" and made["published_at"] is not None and made["slug"] == "field-notebook"

@@ -13,6 +13,7 @@ from app.db import utcnow
 from app.shop import catalog, prices
 from app.shop.tables import PriceChange
 from tests.factories import csrf_from, login, make_member
+from tests.shop.helpers import SAFETY
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -73,7 +74,7 @@ def test_the_usual_cases():
 
 async def test_staff_edits_keep_the_history_and_the_page_shows_the_30_day_lowest_price(client):
     staff = await make_member("Price Staff", staff=True)
-    made = await catalog.create_product(staff, {"name": "Wool scarf", "price": "499", "status": "active",
+    made = await catalog.create_product(staff, {"name": "Wool scarf", "price": "499", "status": "active", **SAFETY,
                                                 "variants": [{"name": "Grey", "stock": 4}, {"name": "Blue", "stock": 4}]})
     grey, blue = (v["id"] for v in made["variants"])
     assert await PriceChange.count() == 2  # the first price of each variant
@@ -82,7 +83,7 @@ async def test_staff_edits_keep_the_history_and_the_page_shows_the_30_day_lowest
     await PriceChange.insert(*[PriceChange(variant=v, price=44_900, changed_at=utcnow() - dt.timedelta(days=20))
                                for v in (grey, blue)])
     await catalog.update_product(staff, made["id"], {
-        "name": "Wool scarf", "price": "399", "status": "active",
+        "name": "Wool scarf", "price": "399", "status": "active", **SAFETY,
         "variants": [{"id": grey, "name": "Grey"}, {"id": blue, "name": "Blue"}]})
     assert [r["price"] for r in await PriceChange.select(PriceChange.price).where(PriceChange.variant == grey).order_by(
         PriceChange.changed_at)] == [49_900, 44_900, 39_900]
@@ -94,7 +95,7 @@ async def test_staff_edits_keep_the_history_and_the_page_shows_the_30_day_lowest
 
     # An edit that does not change the price writes no history.
     await catalog.update_product(staff, made["id"], {
-        "name": "Wool scarf, soft", "price": "399", "status": "active",
+        "name": "Wool scarf, soft", "price": "399", "status": "active", **SAFETY,
         "variants": [{"id": grey, "name": "Grey"}, {"id": blue, "name": "Blue"}]})
     assert await PriceChange.count() == 6
 
@@ -105,7 +106,7 @@ async def test_staff_edits_keep_the_history_and_the_page_shows_the_30_day_lowest
         "_csrf_token": csrf_from(edit.text), "name": "Wool scarf, soft", "price": "399", "ships_in_days": "2",
         "summary": "", "description": "Soft.", "details": "", "category": "",
         "variant_id_0": str(grey), "variant_name_0": "Grey", "variant_id_1": str(blue), "variant_name_1": "Blue",
-        "variant_price_1": "499"})
+        "variant_price_1": "499", **SAFETY})
     assert saved.status_code == 303
     page = await client.get(f"/shop/{made['slug']}")
     assert "Grey reduced on" in page.text and "Blue reduced on" not in page.text
