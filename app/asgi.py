@@ -43,6 +43,7 @@ from app.orders import withdrawal_routes
 from app.pages import api as pages_api
 from app.pages import home as home_page
 from app.pages import ideas as idea_pages
+from app.pages import legal as legal_pages
 from app.pages import product as product_page
 from app.pages import profile as profile_page
 from app.payments import webhooks as payment_webhooks
@@ -140,6 +141,7 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         *profile_page.ROUTES,
         *product_page.ROUTES,
         *idea_pages.ROUTES,
+        *legal_pages.ROUTES,
         *ideas_routes.ROUTES,
         *campaigns_routes.ROUTES,
         *community_routes.ROUTES,

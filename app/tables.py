@@ -35,6 +35,7 @@ from app.orders.tables import (
     Withdrawal,
     WithdrawalLine,
 )
+from app.pages.tables import SitePage
 from app.payments.tables import StripeEvent
 from app.points.tables import MemberBadge, PointsEntry
 from app.shop.tables import (
@@ -110,4 +111,5 @@ ALL_TABLES = (
     VisitSource,
     Job,
     EmailMessage,
+    SitePage,
 )

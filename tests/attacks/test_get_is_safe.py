@@ -78,7 +78,8 @@ async def build_world() -> World:
               "number": number, "handle": buyer.handle, "collection_id": collection_id}
     paths = {}
     for route in get_routes():
-        filled = route.replace("{slug:str}", "rainy-days" if "collection" in route else product["slug"])
+        slug = "rainy-days" if "collection" in route else "terms" if route.startswith("/staff/pages") else product["slug"]
+        filled = route.replace("{slug:str}", slug)
         for name, value in values.items():
             filled = re.sub(r"\{" + name + r"(:[a-z]+)?\}", str(value), filled)
         paths[route] = filled

@@ -470,7 +470,7 @@ def save_card_and_pledge(page: Page, number: str, *, authenticate: bool = False)
     """The card page: fill the fake Stripe.js card element and save; with `authenticate`, the
     bank's 3-D Secure box appears and the member completes it."""
     fill_card(page, number)
-    page.get_by_role("button", name="Save card and pledge").click()
+    page.get_by_role("button", name=re.compile(r"^Pledge .*, charged only if funded$")).click()
     if authenticate:
         page.get_by_role("button", name="Complete authentication").click()
     page.wait_for_url("**/me/pledges")
@@ -548,6 +548,9 @@ def publish_campaign_product(page: Page, title: str, *, stock: int = 20) -> tupl
     while page.get_by_label(f"Variant {index} name", exact=True).input_value():
         page.get_by_label(f"Variant {index} stock", exact=True).fill(str(stock))
         index += 1
+    # The brand is prefilled as manufacturer and responsible person (GPSR); the warnings are staff's.
+    expect(page.get_by_label("Manufacturer", exact=True)).to_have_value(re.compile(r"Crowdmade AB"))
+    page.get_by_label("Safety warnings and instructions").fill("Wash at 30 °C. Keep away from open flames.")
     page.get_by_role("button", name="Publish to the shop").click()
     page.wait_for_url(re.compile(r"/staff/products/\d+/edit$"))
     expect(page.locator(".flash-success")).to_contain_text("is in the shop")

@@ -98,7 +98,7 @@ def test_pledge_button_experiment_from_start_to_results(new_context, accounts, a
         form.get_by_role("button", name=backer_label).click()
         backer.wait_for_url(re.compile(r"/pledges/\d+/card$"))
         flows.fill_card(backer, flows.CARD_OK)
-        backer.get_by_role("button", name="Save card and pledge").click()
+        backer.get_by_role("button", name=re.compile(r"^Pledge .*, charged only if funded$")).click()
         backer.wait_for_url("**/me/pledges")
         expect(backer.locator(".flash-success")).to_contain_text("is active")
 

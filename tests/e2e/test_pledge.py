@@ -69,7 +69,7 @@ def test_pledge_with_card_updates_open_pages_live(new_context, campaign, live_se
     _expect_numbers(viewer, 0, 0)  # a pending pledge (no card yet) does not count
 
     flows.fill_card(backer, flows.CARD_OK)
-    backer.get_by_role("button", name="Save card and pledge").click()
+    backer.get_by_role("button", name=re.compile(r"^Pledge .*, charged only if funded$")).click()
     backer.wait_for_url("**/me/pledges")
     expect(backer.locator(".flash-success")).to_contain_text("Your pledge of 2 unit(s) is active")
     row = backer.locator(f"#pledge-{pledge_id}")
@@ -114,11 +114,11 @@ def test_declined_card_at_setup_keeps_the_pledge_pending(new_context, campaign):
     card_url = backer.url
 
     flows.fill_card(backer, flows.CARD_DECLINED)
-    backer.get_by_role("button", name="Save card and pledge").click()
+    backer.get_by_role("button", name=re.compile(r"^Pledge .*, charged only if funded$")).click()
     error = backer.locator("[data-card-error]")
     expect(error).to_be_visible()
     expect(error).to_contain_text("Your card was declined")
-    expect(backer.get_by_role("button", name="Save card and pledge")).to_be_enabled()  # can try again
+    expect(backer.get_by_role("button", name=re.compile(r"^Pledge .*, charged only if funded$"))).to_be_enabled()  # can try again
     assert backer.url == card_url
 
     # Nothing is active: the pledge waits for a card and the campaign does not count it.
@@ -136,7 +136,7 @@ def test_declined_card_at_setup_keeps_the_pledge_pending(new_context, campaign):
     backer.get_by_test_id("my-pledge").get_by_role("link", name="save your card to finish").click()
     backer.wait_for_url(f"**/pledges/{pledge_id}/card")
     flows.fill_card(backer, flows.CARD_OK)
-    backer.get_by_role("button", name="Save card and pledge").click()
+    backer.get_by_role("button", name=re.compile(r"^Pledge .*, charged only if funded$")).click()
     backer.wait_for_url("**/me/pledges")
     expect(backer.locator(f"#pledge-{pledge_id}").locator(".badge")).to_have_text("Active")
     backer.goto(f"/ideas/{idea_id}")
@@ -149,7 +149,7 @@ def test_3d_secure_card_at_setup(new_context, campaign):
     pledge_id = flows.start_pledge(backer, idea_id, variant="Orange", quantity=1)
 
     flows.fill_card(backer, flows.CARD_3DS)
-    backer.get_by_role("button", name="Save card and pledge").click()
+    backer.get_by_role("button", name=re.compile(r"^Pledge .*, charged only if funded$")).click()
     complete = backer.get_by_role("button", name="Complete authentication")
     expect(complete).to_be_visible()
     expect(backer.get_by_role("button", name="Fail authentication")).to_be_visible()
