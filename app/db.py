@@ -7,12 +7,18 @@ import contextlib
 import contextvars
 import datetime as dt
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
+from asyncpg.exceptions import UniqueViolationError
 from piccolo.engine import engine_finder
 from piccolo.engine.sqlite import TransactionType
 from piccolo.querystring import QueryString
+
+# A unique key refused a second row (the other request won): what callers catch to return the
+# row that got there first. (SQLite serialises writers, so there it is a real conflict too.)
+UNIQUE_VIOLATIONS = (UniqueViolationError, sqlite3.IntegrityError)
 
 _sqlite_write_locks: dict[int, asyncio.Lock] = {}
 

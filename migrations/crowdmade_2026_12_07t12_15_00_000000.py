@@ -12,7 +12,7 @@ STATEMENTS = [
     'CREATE UNIQUE INDEX order_vat_uniq ON order_vat ("order", rate)',
     # VAT inside a gross amount at 25 %, rounded half up: (gross * 25 * 2 + 125) / 250 in integers.
     """INSERT INTO order_vat ("order", rate, gross, vat)
-       SELECT o.id, 25, o.total, (o.total * 50 + 125) / 250 FROM shop_order o
+       SELECT o.id, 25, o.total, CAST((CAST(o.total AS BIGINT) * 50 + 125) / 250 AS INTEGER) FROM shop_order o
        WHERE o.paid_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM order_vat v WHERE v."order" = o.id)""",
 ]
 

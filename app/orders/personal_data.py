@@ -9,7 +9,7 @@ from typing import Any
 
 from app.accounts.personal_data import DELETED_NAME, Erasure, Part, parsed, register, without
 from app.i18n import gettext
-from app.orders.tables import Order, OrderEvent, OrderLine, Refund
+from app.orders.tables import Order, OrderEvent, OrderLine, Refund, Withdrawal
 
 
 async def export(member_id: int, profile: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +54,8 @@ async def blockers(member_id: int) -> list[str]:
 
 
 async def erase(erasure: Erasure) -> None:
+    await Withdrawal.update({Withdrawal.email: f"deleted-{erasure.member_id}@invalid"}).where(
+        Withdrawal.member == erasure.member_id)
     for order in await Order.select(Order.id, Order.ship_to).where(Order.member == erasure.member_id):
         ship_to = parsed(order["ship_to"]) or {}
         if isinstance(ship_to, dict) and ship_to:

@@ -131,6 +131,8 @@ def _period(params: dict[str, str]) -> tuple[dt.date, dt.date, dict[str, str]]:
         text = (params.get(key) or "").strip()
         try:
             days[key] = dt.date.fromisoformat(text) if text else default
+            if not 2000 <= days[key].year <= 2999:
+                raise ValueError
         except ValueError:
             errors[key] = gettext("Use a date like 2026-12-01.")
             days[key] = default

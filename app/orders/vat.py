@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from app.orders.tables import Order, OrderLine, OrderVat, Refund
+from app.orders.tables import Order, OrderLine, OrderVat, Refund, WithdrawalLine
 from app.settings import get_settings
 
 
@@ -111,7 +111,7 @@ async def report(start: dt.datetime, end: dt.datetime) -> list[ReportRow]:
     orders = {o["id"]: o for o in await Order.select(Order.id, Order.number, Order.paid_at).where(
         (Order.paid_at >= start) & (Order.paid_at < end))}
     vat_rows: dict[int, list[dict[str, Any]]] = {}
-    refunds = await Refund.select(Refund.order, Refund.amount, Refund.created_at, Refund.order.number).where(
+    refunds = await Refund.select(Refund.id, Refund.order, Refund.amount, Refund.created_at, Refund.order.number).where(
         (Refund.status == "succeeded") & (Refund.created_at >= start) & (Refund.created_at < end))
     ids = list(orders) + [r["order"] for r in refunds]
     for row in await OrderVat.select().where(OrderVat.order.is_in(ids or [0])).order_by(OrderVat.rate, ascending=False):
@@ -119,12 +119,33 @@ async def report(start: dt.datetime, end: dt.datetime) -> list[ReportRow]:
     for order_id, order in sorted(orders.items(), key=lambda item: item[1]["paid_at"]):
         for row in vat_rows.get(order_id, []):
             rows.append(ReportRow(order["paid_at"].date(), "sale", order["number"], row["rate"], row["gross"], row["vat"]))
+    withdrawn = await _withdrawn_rates([r["id"] for r in refunds])
     for refund in sorted(refunds, key=lambda r: r["created_at"]):
-        split = share(-refund["amount"], {r["rate"]: r["gross"] for r in vat_rows.get(refund["order"], [])})
+        # A withdrawal's refund is the VAT of the lines withdrawn from; any other refund is
+        # shared like its order's gross.
+        weights = withdrawn.get(refund["id"]) or {r["rate"]: r["gross"] for r in vat_rows.get(refund["order"], [])}
+        split = share(-refund["amount"], weights)
         for rate, gross in sorted(split.items(), reverse=True):
             rows.append(ReportRow(refund["created_at"].date(), "refund", refund["order.number"], rate, gross,
                                   vat_in(gross, rate)))
     return rows
+
+
+async def _withdrawn_rates(refund_ids: list[int]) -> dict[int, dict[int, int]]:
+    """{refund id: {rate: amount}} for refunds of withdrawals, from the withdrawn lines."""
+    out: dict[int, dict[int, int]] = {}
+    if not refund_ids:
+        return out
+    rows = await WithdrawalLine.select(WithdrawalLine.amount, WithdrawalLine.withdrawal.refund_id,
+                                       WithdrawalLine.order_line).where(
+        WithdrawalLine.withdrawal.refund_id.is_in(refund_ids))
+    rates = {r["id"]: r["vat_rate"] for r in await OrderLine.select(OrderLine.id, OrderLine.vat_rate).where(
+        OrderLine.id.is_in([r["order_line"] for r in rows] or [0]))}
+    for row in rows:
+        by_rate = out.setdefault(row["withdrawal.refund_id"], {})
+        rate = rates.get(row["order_line"], 25)
+        by_rate[rate] = by_rate.get(rate, 0) + row["amount"]
+    return out
 
 
 def totals(rows: list[ReportRow]) -> list[dict[str, int]]:

@@ -33,12 +33,14 @@ from app.accounts.service import CurrentMember
 from app.campaigns import live
 from app.campaigns import service as campaigns
 from app.campaigns.tables import Pledge
-from app.db import as_aware, is_sqlite, utcnow, write_transaction
+from app.db import UNIQUE_VIOLATIONS, as_aware, is_sqlite, utcnow, write_transaction
 from app.errors import Conflict, FormError, NotFound
+from app.events import emit
 from app.i18n import N_, gettext
 from app.mail.service import queue_email
 from app.orders import fulfilment
-from app.orders.service import OrderStatus, give_back_lines
+from app.orders.events import OrderReleased
+from app.orders.service import OrderStatus, give_back_lines, move_order, release_stock
 from app.orders.tables import Order, OrderEvent, OrderLine, Refund, Withdrawal, WithdrawalLine
 from app.settings import get_settings
 from app.web.templating import date as format_date
@@ -89,7 +91,9 @@ async def find_order(number: str, *, member: CurrentMember | None = None, email:
     if row is not None:
         if member is not None and row["member"] == member.id:
             return await describe(row)
-        if member is None and email and _normal_email(email) == _normal_email(row["member.email"]):
+        domain = _normal_email(email).rsplit("@", 1)[-1]
+        if (member is None and email and domain != "invalid" and not domain.endswith(".invalid")  # an erased member's
+                and _normal_email(email) == _normal_email(row["member.email"])):
             return await describe(row)
     raise NotFound(gettext("We found no order with that number and email address. Check both and try again."))
 
@@ -202,6 +206,16 @@ async def withdraw_from_order(number: str, line_ids: list[str], *, member: Curre
             withdrawal["refund_id"] = refund["id"]
         if not described["shipped"]:  # the units never left the shelf: they are for sale again now
             await _restock(withdrawal["id"], order)
+        if whole:
+            # The whole contract is undone: a points voucher spent on it goes back (once), and an
+            # order with nothing to refund (a voucher paid it all) closes now; one with a refund
+            # becomes "refunded" when Stripe confirms it.
+            await emit(OrderReleased(order_id))
+            if not amount:
+                to = S.REFUNDED if described["shipped"] else S.CANCELLED
+                await move_order(order_id, to, message=f"Withdrawal {withdrawal['reference']}")
+                if not described["shipped"]:
+                    await release_stock(order_id)  # marks it released; its lines are back already
         await _email_receipt(withdrawal, order, chosen=chosen, shipped=described["shipped"])
     if refund is not None:
         withdrawal["refund"] = await _send_refund(refund["id"])
@@ -264,13 +278,23 @@ async def _email_receipt(withdrawal: dict[str, Any], order: dict[str, Any] | Non
 
 async def withdraw_from_pledge(member: CurrentMember, pledge_id: int) -> dict[str, Any]:
     """Withdraw from a pledge before its charge: the pledge is cancelled (its units back, the
-    campaign's totals down, never charged) and the receipt emailed, once."""
+    campaign's totals down, never charged) and the receipt emailed, once. The cancel locks the
+    campaign as every pledge writer does (no lock on the pledge first: that order would deadlock
+    with the deadline's close); two requests at once meet at the unique `pledge_id`."""
+    try:
+        return await _withdraw_from_pledge(member, pledge_id)
+    except UNIQUE_VIOLATIONS:
+        existing = await Withdrawal.select().where(Withdrawal.pledge_id == pledge_id).first()
+        if existing is None:
+            raise
+        return existing
+
+
+async def _withdraw_from_pledge(member: CurrentMember, pledge_id: int) -> dict[str, Any]:
     async with write_transaction():
         query = Pledge.select(Pledge.id, Pledge.member, Pledge.status, Pledge.campaign, Pledge.amount, Pledge.quantity,
                               Pledge.variant.name, Pledge.campaign.idea.title, Pledge.campaign.currency,
                               Pledge.member.email, Pledge.member.display_name, Pledge.member.locale)
-        if not is_sqlite():
-            query = query.lock_rows(of=(Pledge,))
         pledge = await query.where(Pledge.id == pledge_id).first()
         if pledge is None or pledge["member"] != member.id:
             raise NotFound(gettext("Pledge not found"))
@@ -338,13 +362,15 @@ async def goods_returned(staff: CurrentMember, withdrawal_id: int) -> int:
     units put back (0 when they already were)."""
     fulfilment.require_staff(staff)
     async with write_transaction():
-        row = await Withdrawal.select().where(Withdrawal.id == withdrawal_id).first()
+        row = await Withdrawal.select(Withdrawal.order).where(Withdrawal.id == withdrawal_id).first()
         if row is None or row["order"] is None:
             raise NotFound(gettext("Withdrawal not found"))
-        order = await _order_row_by_id(row["order"])
+        order = await _order_row_by_id(row["order"])  # the order's lock: one staff click at a time
+        row = await Withdrawal.select().where(Withdrawal.id == withdrawal_id).first()
         units = await _restock(withdrawal_id, order)
-        if row["goods_returned_at"] is None:
-            await Withdrawal.update({Withdrawal.goods_returned_at: utcnow()}).where(Withdrawal.id == withdrawal_id)
+        marked = await Withdrawal.update({Withdrawal.goods_returned_at: utcnow()}).where(
+            (Withdrawal.id == withdrawal_id) & Withdrawal.goods_returned_at.is_null()).returning(Withdrawal.id)
+        if marked:
             await OrderEvent.insert(OrderEvent(order=row["order"], from_status=order["status"], to_status=order["status"],
                                                message=f"Goods returned for withdrawal {row['reference']}",
                                                actor=staff.id))
@@ -366,4 +392,7 @@ def refund_text(withdrawal: dict[str, Any]) -> str:
         return gettext("Nothing was charged, so nothing is owed back.")
     if refund and refund["status"] == "succeeded":
         return gettext("%(amount)s refunded to your card.", amount=amount)
+    if refund and refund["status"] == "failed":
+        return gettext("Your bank refused the refund of %(amount)s; we'll pay it another way by %(date)s and "
+                       "contact you.", amount=amount, date=_day(withdrawal["refund_due_by"]))
     return gettext("%(amount)s to be refunded by %(date)s.", amount=amount, date=_day(withdrawal["refund_due_by"]))

@@ -125,8 +125,12 @@ async def withdraw_submit(request: Request, number: str) -> Response:
         if member is not None and not email:
             done = await withdrawal.withdraw_from_order(number, lines, member=member)
         else:
-            await _check_throttle(request)
-            done = await withdrawal.withdraw_from_order(number, lines, email=email)
+            key = await _check_throttle(request)
+            try:
+                done = await withdrawal.withdraw_from_order(number, lines, email=email)
+            except NotFound:
+                await counters().hit(key, LOOKUP_WINDOW)  # a guess counts at every step, not only the first
+                raise
     except (FormError, Conflict) as error:
         described = await _find(request, number, email)
         message = error.errors.get("lines") if isinstance(error, FormError) else error.message

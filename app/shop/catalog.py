@@ -499,6 +499,8 @@ async def set_status(staff: CurrentMember, product_id: int, status: str) -> dict
                 raise Conflict(gettext("Add a variant before putting the product in the shop."))
             if row["published_at"] is None:
                 values[Product.published_at] = utcnow()
+                # Prices a draft had were never offered: the history starts the day it is in the shop.
+                await prices.restart_history(product_id)
         await Product.update(values).where(Product.id == product_id)
     return await get_product_for_staff(staff, product_id)
 

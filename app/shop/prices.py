@@ -75,6 +75,15 @@ async def record_prices(product_id: int, now: dt.datetime | None = None) -> int:
     return len(rows)
 
 
+async def restart_history(product_id: int) -> None:
+    """The product's price history from now on only (it goes in the shop for the first time)."""
+    variant_ids = [v["id"] for v in await ProductVariant.select(ProductVariant.id).where(
+        ProductVariant.product == product_id)]
+    if variant_ids:
+        await PriceChange.delete().where(PriceChange.variant.is_in(variant_ids))
+    await record_prices(product_id)
+
+
 async def _last_prices(variant_ids: list[int]) -> dict[int, int]:
     if not variant_ids:
         return {}

@@ -21,7 +21,7 @@ from app.db import utcnow
 from app.errors import FormError
 from app.jobs import service as jobs
 from app.mail.tables import EmailMessage
-from app.orders import fulfilment, vat
+from app.orders import fulfilment, vat, withdrawal
 from app.orders.tables import Order, OrderLine, OrderVat
 from app.points import service as points
 from app.shop import catalog, checkout
@@ -190,3 +190,19 @@ async def test_a_campaign_carries_its_rate_and_a_wrong_one_is_refused():
     with pytest.raises(FormError) as error:
         validate_terms(terms, utcnow())
     assert error.value.errors["vat_rate"] == "Choose a VAT rate: 25 %, 12 %, 6 %."
+
+
+async def test_a_withdrawals_refund_carries_the_vat_of_the_lines_withdrawn(client, stripe):
+    staff = await make_member("Mixed Staff", staff=True)
+    buyer = await make_member("Mixed Buyer")
+    coat = await make_product("Shell coat", price=100_000, variants={"M": 5})
+    book = await make_product("Trail guide", price=21_200, variants={"Paperback": 5})
+    await Product.update({Product.vat_rate: 6}).where(Product.id == book["id"])
+    number = await _buy(buyer, [(coat["variants"]["M"], 1), (book["variants"]["Paperback"], 1)])
+    order = await Order.select(Order.id).where(Order.number == number).first()
+    line = await OrderLine.select(OrderLine.id).where((OrderLine.order == order["id"]) & (OrderLine.vat_rate == 6)).first()
+    await withdrawal.withdraw_from_order(number, [str(line["id"])], member=buyer)
+    await login(client, staff.email)
+    rows = list(csv.DictReader(io.StringIO((await client.get("/staff/reports/vat.csv")).text)))
+    refund = [r for r in rows if r["type"] == "refund"]
+    assert [(r["vat_rate"], r["gross_incl_vat"], r["vat"]) for r in refund] == [("6", "-212.00", "-12.00")]

@@ -9,16 +9,23 @@ import datetime as dt
 import json
 import re
 
+import pytest
+
 from app.accounts import service as accounts
+from app.accounts.personal_data import Erasure
+from app.accounts.tables import Member
 from app.audit import run_audit
 from app.campaigns.tables import Campaign, Pledge, PledgeEvent
 from app.db import utcnow, write_transaction
-from app.errors import Conflict
+from app.errors import Conflict, NotFound
 from app.mail.tables import EmailMessage
 from app.orders import fulfilment, withdrawal
+from app.orders import personal_data as orders_personal_data
 from app.orders.service import OrderStatus, move_order, new_order_number
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund, Withdrawal, WithdrawalLine
 from app.payments.gateway import PaymentOutcome, gateway
+from app.points import service as points
+from app.settings import get_settings
 from app.shop import checkout
 from app.shop.checkout import CheckoutInput
 from app.shop.tables import ProductVariant
@@ -378,3 +385,61 @@ async def test_backer_withdraws_from_a_paid_preorder_and_is_refunded(client, str
     assert [r["amount"] for r in await refunds_in_stripe(order["payment_intent_id"])] == [order["total"]]
     assert (await Order.select(Order.status).where(Order.id == order["id"]).first())["status"] == "refunded"
     assert (await run_audit()).ok
+
+
+async def test_a_voucher_paid_order_withdrawn_whole_is_cancelled_and_the_voucher_returns(stripe, monkeypatch):
+    monkeypatch.setattr(get_settings(), "free_shipping_over", 1)
+    buyer = await make_member("Voucher Withdraws")
+    await points.award(buyer.id, "adjustment", key=f"w-voucher:{buyer.id}", points=points.VOUCHER_POINTS)
+    code = (await points.redeem_voucher(buyer.id))["code"]
+    product = await make_product("Sticker pack", price=points.VOUCHER_AMOUNT, variants={"One": 4})
+    placed = await checkout.place_order(buyer, CheckoutInput(lines=[(product["variants"]["One"], 1)], address={
+        k: v for k, v in ADDRESS.items() if k != "shipping_label"}, shipping="standard", voucher=code))
+    assert placed.status == "paid"  # the voucher paid it all
+    balance = (await accounts.get_member(buyer.id)).points_balance
+    line = str((await OrderLine.select(OrderLine.id).where(OrderLine.order == placed.order_id).first())["id"])
+    done = await withdrawal.withdraw_from_order(placed.number, [line], member=buyer)
+    assert done["amount"] == 0 and await Refund.count() == 0
+    order = await Order.select(Order.status, Order.stock_released).where(Order.id == placed.order_id).first()
+    assert (order["status"], order["stock_released"]) == ("cancelled", True)
+    assert await _stock(product["variants"]["One"]) == (4, 0)  # back once
+    assert (await accounts.get_member(buyer.id)).points_balance == balance + points.VOUCHER_POINTS
+    assert (await run_audit()).ok
+
+
+async def test_guest_guesses_at_the_last_step_are_throttled_too(client, stripe):
+    buyer = await make_member("Guessed")
+    order = await make_shop_order(buyer, quantity=1)
+    line_id = str((await OrderLine.select(OrderLine.id).where(OrderLine.order == order["id"]).first())["id"])
+    start = await client.get("/withdraw")
+    codes = [(await _post(client, start, f"/withdraw/orders/{order['number']}",
+                          {"line": line_id, "email": f"guess{n}@x.test"})).status_code for n in range(11)]
+    assert codes[:10] == [404] * 10 and codes[10] == 429
+    assert await Withdrawal.count() == 0
+
+
+async def test_staff_clicking_goods_returned_twice_at_once_notes_it_once(stripe):
+    buyer = await make_member("Returned Twice")
+    staff = await make_member("Staff", staff=True)
+    order = await make_shop_order(buyer, quantity=2, stock=4)
+    await fulfilment.set_status(staff, order["id"], "shipped", carrier="dhl", tracking_number="JD9")
+    line_id = str((await OrderLine.select(OrderLine.id).where(OrderLine.order == order["id"]).first())["id"])
+    done = await withdrawal.withdraw_from_order(order["number"], [line_id], member=buyer)
+    units = await asyncio.gather(*(withdrawal.goods_returned(staff, done["id"]) for _ in range(3)))
+    assert sorted(units) == [0, 0, 2] and await _stock(order["variant_id"]) == (4, 0)
+    notes = await OrderEvent.count().where((OrderEvent.order == order["id"])
+                                            & OrderEvent.message.like("Goods returned%"))
+    assert notes == 1
+
+
+async def test_an_erased_members_address_finds_nothing_and_the_receipt_address_goes(client, stripe):
+    buyer = await make_member("Erased Later")
+    order = await make_shop_order(buyer, quantity=1)
+    line_id = str((await OrderLine.select(OrderLine.id).where(OrderLine.order == order["id"]).first())["id"])
+    await withdrawal.withdraw_from_order(order["number"], [line_id], member=buyer)
+    await Member.update({Member.email: f"deleted-{buyer.id}@invalid"}).where(Member.id == buyer.id)
+    with pytest.raises(NotFound):
+        await withdrawal.find_order(order["number"], email=f"deleted-{buyer.id}@invalid")
+    await orders_personal_data.erase(Erasure(member_id=buyer.id, email=buyer.email, display_name=buyer.display_name,
+                                             handle=buyer.handle, stripe_customer_id="", remove_content=False))
+    assert (await Withdrawal.select(Withdrawal.email).first())["email"] == f"deleted-{buyer.id}@invalid"

@@ -110,3 +110,16 @@ async def test_staff_edits_keep_the_history_and_the_page_shows_the_30_day_lowest
     assert saved.status_code == 303
     page = await client.get(f"/shop/{made['slug']}")
     assert "Grey reduced on" in page.text and "Blue reduced on" not in page.text
+
+
+async def test_a_drafts_prices_are_never_a_reference(client):
+    staff = await make_member("Draft Staff", staff=True)
+    made = await catalog.create_product(staff, {"name": "Draft lamp", "price": "999", "status": "draft", **SAFETY,
+                                                "variants": [{"name": "White", "stock": 2}]})
+    variant = made["variants"][0]["id"]
+    await catalog.update_product(staff, made["id"], {"name": "Draft lamp", "price": "499", **SAFETY,
+                                                     "variants": [{"id": variant, "name": "White"}]})
+    await catalog.set_status(staff, made["id"], "active")
+    assert [r["price"] for r in await PriceChange.select(PriceChange.price).where(PriceChange.variant == variant)] == [49_900]
+    page = await client.get(f"/shop/{made['slug']}")
+    assert "Lowest price in the 30 days before" not in page.text and "999,00" not in page.text
