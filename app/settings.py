@@ -84,6 +84,15 @@ class Settings(BaseSettings):
         """[25, 12, 6] from VAT_RATES, the default first."""
         return [int(part) for part in self.vat_rates.split(",")]
 
+    def vat_rate(self, typed: int | str | None) -> int:
+        """The VAT rate staff chose ("12", "12 %", 12), or the default when blank; ValueError for a
+        rate the site does not offer."""
+        rates = self.vat_rate_choices()
+        rate = rates[0] if typed in (None, "") else int(str(typed).strip().rstrip("%").strip())
+        if rate not in rates:
+            raise ValueError(rate)
+        return rate
+
     def shipping_options(self) -> list[tuple[str, str, int]]:
         """[(code, label, price in minor units)] from SHIPPING_RATES."""
         options = []

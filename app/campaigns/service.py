@@ -278,13 +278,11 @@ def validate_terms(terms: GreenlightTerms, now: dt.datetime) -> dict[str, Any]:
     elif delivery is not None and "ends_at" in out and delivery <= out["ends_at"].date():
         errors["estimated_delivery"] = gettext("Delivery must be after the campaign ends.")
     out["estimated_delivery"] = delivery
-    rates = get_settings().vat_rate_choices()
     try:
-        out["vat_rate"] = rates[0] if terms.vat_rate in (None, "") else int(str(terms.vat_rate).strip().rstrip("%"))
-        if out["vat_rate"] not in rates:
-            raise ValueError
+        out["vat_rate"] = get_settings().vat_rate(terms.vat_rate)
     except ValueError:
-        errors["vat_rate"] = gettext("Choose a VAT rate: %(rates)s.", rates=", ".join(f"{r} %" for r in rates))
+        errors["vat_rate"] = gettext("Choose a VAT rate: %(rates)s.",
+                                     rates=", ".join(f"{r} %" for r in get_settings().vat_rate_choices()))
     variants = [v for v in terms.variants if v.name.strip()]
     if not variants:
         variants = [VariantTerms("One size")]

@@ -377,6 +377,27 @@ async def goods_returned(staff: CurrentMember, withdrawal_id: int) -> int:
     return units
 
 
+async def retry_refund(staff: CurrentMember, withdrawal_id: int) -> dict[str, Any]:
+    """Staff ask Stripe again for a withdrawal's refund that was refused (a fixed card, a payment
+    that can be refunded now): a new Refund with its own key, reserved under the order's lock
+    only while the last one stands refused, so two clicks make one. Returns the new refund."""
+    fulfilment.require_staff(staff)
+    async with write_transaction():
+        row = await Withdrawal.select(Withdrawal.order).where(Withdrawal.id == withdrawal_id).first()
+        if row is None or row["order"] is None:
+            raise NotFound(gettext("Withdrawal not found"))
+        await _order_row_by_id(row["order"])  # the order's lock
+        row = await Withdrawal.select().where(Withdrawal.id == withdrawal_id).first()
+        last = await Refund.select().where(Refund.id == row["refund_id"]).first() if row["refund_id"] else None
+        if last is None or last["status"] != "failed":
+            raise Conflict(gettext("This withdrawal's refund was not refused: there is nothing to retry."))
+        tries = await Refund.count().where(Refund.idempotency_key.like(f"order-{row['order']}-refund-withdrawal-{withdrawal_id}%"))
+        refund, _ = await fulfilment.reserve_refund(row["order"], row["amount"], reason=f"Withdrawal {row['reference']}",
+                                                   staff_id=staff.id, key=f"withdrawal-{withdrawal_id}-{tries + 1}")
+        await Withdrawal.update({Withdrawal.refund_id: refund["id"]}).where(Withdrawal.id == withdrawal_id)
+    return await _send_refund(refund["id"])
+
+
 async def _order_row_by_id(order_id: int) -> dict[str, Any]:
     query = Order.select()
     if not is_sqlite():

@@ -168,5 +168,17 @@ async def staff_goods_returned(request: Request, number: str, withdrawal_id: int
     return redirect(f"/staff/orders/{number}", flash=("success", text))
 
 
+@post("/staff/orders/{number:str}/withdrawals/{withdrawal_id:int}/refund", guards=[requires_staff])
+async def staff_retry_refund(request: Request, number: str, withdrawal_id: int) -> Response:
+    try:
+        refund = await withdrawal.retry_refund(current_member(request), withdrawal_id)
+    except Conflict as error:
+        return redirect(f"/staff/orders/{number}", flash=("error", error.message))
+    if refund["status"] == "succeeded":
+        return redirect(f"/staff/orders/{number}", flash=("success", gettext("Refunded: the money is on its way back.")))
+    return redirect(f"/staff/orders/{number}", flash=("error", gettext(
+        "Stripe did not refund it this time either; pay the customer another way and note it on the order.")))
+
+
 ROUTES = [withdraw_start, withdraw_find, withdraw_order_page, withdraw_review, withdraw_submit, withdraw_pledge_page,
-          withdraw_pledge_submit, staff_goods_returned]
+          withdraw_pledge_submit, staff_goods_returned, staff_retry_refund]

@@ -221,13 +221,11 @@ async def _validate(data: ProductInput, *, existing_images: int = 0,
         elif not text and data.status == ProductStatus.ACTIVE.value:
             errors[key] = gettext(SAFETY_REQUIRED[key])
         values[key] = text
-    rates = get_settings().vat_rate_choices()
     try:
-        values["vat_rate"] = rates[0] if data.vat_rate in (None, "") else int(str(data.vat_rate).strip().rstrip("%"))
-        if values["vat_rate"] not in rates:
-            raise ValueError
+        values["vat_rate"] = get_settings().vat_rate(data.vat_rate)
     except ValueError:
-        errors["vat_rate"] = gettext("Choose a VAT rate: %(rates)s.", rates=", ".join(f"{r} %" for r in rates))
+        errors["vat_rate"] = gettext("Choose a VAT rate: %(rates)s.",
+                                     rates=", ".join(f"{r} %" for r in get_settings().vat_rate_choices()))
     values["status"] = data.status
 
     existing_variants = existing_variants or {}

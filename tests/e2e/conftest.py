@@ -407,6 +407,20 @@ def approved_idea(new_context, accounts, png_file):
 
 
 @pytest.fixture
+def campaign(new_context, accounts, approved_idea):
+    """Factory: an approved idea greenlit by staff through the browser; returns (idea, campaign)."""
+    from tests.e2e import flows
+
+    staff = new_context(storage_state=accounts.staff_state).new_page()
+
+    def make(title: str, **terms) -> tuple[int, int]:
+        idea_id = approved_idea(title, image=False)
+        return idea_id, flows.greenlight(staff, idea_id, **terms)
+
+    return make
+
+
+@pytest.fixture
 def watched(new_context, live_server):
     """Browser contexts whose pages are all watched (console errors, failed requests, unsafe
     requests without the CSRF header): `watched.context(...)`, then `watched.assert_clean()`."""

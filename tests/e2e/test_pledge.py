@@ -25,18 +25,6 @@ def _expect_numbers(page: Page, units: int, backers: int) -> None:
     expect(progress.get_by_test_id("backers")).to_have_text(str(backers))
 
 
-@pytest.fixture
-def campaign(new_context, accounts, approved_idea):
-    """Factory: an approved idea greenlit by staff through the browser; returns (idea, campaign)."""
-    staff = new_context(storage_state=accounts.staff_state).new_page()
-
-    def make(title: str, **terms) -> tuple[int, int]:
-        idea_id = approved_idea(title, image=False)
-        return idea_id, flows.greenlight(staff, idea_id, **terms)
-
-    return make
-
-
 def _wait_for_webhook_events(live_server, timeout: float = 15) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:

@@ -45,18 +45,6 @@ def shop_screenshots() -> Path:
     return path
 
 
-@pytest.fixture
-def campaign(new_context, accounts, approved_idea):
-    """Factory: an approved idea greenlit by staff through the browser; returns (idea, campaign)."""
-    staff = new_context(storage_state=accounts.staff_state).new_page()
-
-    def make(title: str, **terms) -> tuple[int, int]:
-        idea_id = approved_idea(title, image=False)
-        return idea_id, flows.greenlight(staff, idea_id, **terms)
-
-    return make
-
-
 # ---- helpers ---------------------------------------------------------------------------------
 
 

@@ -443,3 +443,27 @@ async def test_an_erased_members_address_finds_nothing_and_the_receipt_address_g
     await orders_personal_data.erase(Erasure(member_id=buyer.id, email=buyer.email, display_name=buyer.display_name,
                                              handle=buyer.handle, stripe_customer_id="", remove_content=False))
     assert (await Withdrawal.select(Withdrawal.email).first())["email"] == f"deleted-{buyer.id}@invalid"
+
+
+async def test_staff_retry_a_refused_withdrawal_refund_once(client, stripe):
+    buyer = await make_member("Refused Refund")
+    staff = await make_member("Staff", staff=True)
+    order = await make_shop_order(buyer, price=10_000, quantity=1, shipping=0)
+    await Order.update({Order.payment_intent_id: "pi_doesnotexist"}).where(Order.id == order["id"])
+    line_id = str((await OrderLine.select(OrderLine.id).where(OrderLine.order == order["id"]).first())["id"])
+    done = await withdrawal.withdraw_from_order(order["number"], [line_id], member=buyer)
+    assert done["refund"]["status"] == "failed" and "refused the refund" in withdrawal.refund_text(done)
+    assert (await Order.select(Order.refunded).where(Order.id == order["id"]).first())["refunded"] == 0
+    assert ("withdrawals", f"withdrawal {done['reference']}") in {(v.check, v.subject) for v in (await run_audit()).violations}
+
+    await Order.update({Order.payment_intent_id: order["payment_intent"]}).where(Order.id == order["id"])
+    await login(client, staff.email)
+    page = await client.get(f"/staff/orders/{order['number']}")
+    assert "Stripe refused this refund" in page.text
+    results = await asyncio.gather(*(withdrawal.retry_refund(staff, done["id"]) for _ in range(2)), return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "dict"]
+    assert [r["amount"] for r in await refunds_in_stripe(order["payment_intent"])] == [order["total"]]
+    assert (await Order.select(Order.status).where(Order.id == order["id"]).first())["status"] == "refunded"
+    assert (await run_audit()).ok
+    again = await _post(client, page, f"/staff/orders/{order['number']}/withdrawals/{done['id']}/refund", {})
+    assert again.status_code == 303 and "nothing to retry" in (await client.get(again.headers["location"])).text
