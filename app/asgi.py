@@ -37,6 +37,7 @@ from app.ideas import routes as ideas_routes
 from app.insight import routes as insight_routes
 from app.jobs.service import run_worker
 from app.mail import routes as mail_routes
+from app.moderation import routes as moderation_routes
 from app.orders import api as orders_api
 from app.orders import routes as orders_routes
 from app.orders import withdrawal_routes
@@ -145,6 +146,7 @@ def create_app(*, run_jobs: bool | None = None, manage_database: bool = True) ->
         *ideas_routes.ROUTES,
         *campaigns_routes.ROUTES,
         *community_routes.ROUTES,
+        *moderation_routes.ROUTES,
         *points_routes.ROUTES,
         *catalog_routes.ROUTES,
         *checkout_routes.ROUTES,

@@ -31,6 +31,7 @@ from app.db import start_database, stop_database, utcnow
 from app.ideas import service as ideas
 from app.ideas.tables import Idea
 from app.jobs.service import drain
+from app.moderation import service as moderation
 from app.payments.gateway import gateway
 from app.points import service as points
 from app.settings import get_settings
@@ -366,7 +367,9 @@ REPLIES = ["Good point!", "Agreed, +1 to that.", "Yes, and pockets!", "I was thi
 
 
 async def _community(rng: random.Random, staff, demo_member, voters: list, created: dict) -> None:  # noqa: ANN001
-    """Comments with replies and a mention, a reported comment, follows, creator updates."""
+    """Comments with replies and a mention, reports waiting in the moderation queue (a spam comment,
+    an idea a visitor says is illegal), a removed comment whose appeal was upheld, follows, creator
+    updates."""
 
     public = created.get("voting", [])[:12] + created.get("campaign", []) + created.get("greenlit", [])
     for idea_id in public:
@@ -386,7 +389,27 @@ async def _community(rng: random.Random, staff, demo_member, voters: list, creat
         spam_id = await community.add_comment(spammer, public[0], "Cheap watches at example.invalid!!!")
         others = [v for v in voters if v.id != spammer.id]
         for reporter in rng.sample(others, k=min(3, len(others))):
-            await community.report_comment(reporter, spam_id, "spam")
+            await moderation.report(reporter, "comment", spam_id, moderation.NoticeInput(
+                category="rules", reason="Spam: an advert for watches, nothing to do with the idea.", good_faith=True))
+        await moderation.report(None, "idea", public[-1], moderation.NoticeInput(
+            category="illegal", reason="The photo looks like a registered trademark logo of another brand.",
+            name="Eva Visitor", email="eva.visitor@example.com", good_faith=True), client_ip="192.0.2.10")
+        voting = created.get("voting", [])
+        if len(voting) > 13:  # one idea copied another brand's design: reported, and removed with reasons
+            await moderation.report(None, "idea", voting[-1], moderation.NoticeInput(
+                category="illegal", reason="This is a copy of a jacket another company sells under its own design right.",
+                email="legal@example.com", good_faith=True), client_ip="192.0.2.11")
+            await moderation.decide(staff, "idea", voting[-1], action="remove", ground="illegal", statement=(
+                "The design copies a registered design of another company (Design Protection Act); "
+                "ideas must be the community's own."))
+        # A rude comment was removed with a statement of reasons; its author appealed, and staff upheld it.
+        rude_author = rng.choice(others)
+        rude_id = await community.add_comment(rude_author, public[1 % len(public)], "Whoever designed this has no taste, idiots.")
+        decision = await moderation.decide(staff, "comment", rude_id, action="remove", ground="rules", statement=(
+            "Insulting other members breaks rule 2 of our community rules: be kind, criticise designs, not people."))
+        await moderation.appeal(rude_author, decision["id"], "It was a joke between friends, nobody was hurt.")
+        await moderation.answer_appeal(staff, decision["id"], outcome="upheld", answer=(
+            "We read it again: calling people idiots is an insult whatever the intent, so the comment stays removed."))
     for idea_id in public[:6]:
         await community.follow(demo_member, "idea", idea_id)
     campaigns = await Campaign.select(Campaign.id, Campaign.idea, Campaign.status).where(

@@ -73,7 +73,7 @@ SCALES: dict[str, ScaleCounts] = {
 
 # Ideas that are not in voting (fractions of all ideas); campaigns are exactly `campaigns`.
 IDEA_MIX = {"draft": 0.04, "submitted": 0.03, "changes_requested": 0.02, "rejected": 0.03, "archived": 0.10,
-            "greenlit": 0.005}
+            "greenlit": 0.005, "removed": 0.002}
 VOTED = ("voting", "archived", "greenlit", "campaign")
 CAMPAIGN_MIX = (("live", 0.45), ("funded", 0.10), ("charging", 0.10), ("failed", 0.15), ("in_production", 0.20))
 COUNTED = frozenset({"active", "charging", "paid", "payment_failed", "dropped", "released"})
@@ -394,7 +394,7 @@ class Loader:
             author = rng.choice(authors)
             description = DESCRIPTION.format(summary=summary, touch=rng.choice(TOUCHES))
             starts = ends = submitted = None
-            if status == "voting":
+            if status in ("voting", "removed"):
                 starts = self.days_ago(0.05, 20)
             elif status == "archived":
                 starts = self.days_ago(31, 400)
@@ -412,7 +412,8 @@ class Loader:
             votes = self.vote_counts.get(idea_id, 0)
             hot = hot_score(votes, starts) if starts is not None else 0.0
             message = {"rejected": "Thanks! This one is too close to a product we already sell.",
-                       "changes_requested": "Lovely idea! Could you add a sketch and say which sizes you need?"}.get(status, "")
+                       "changes_requested": "Lovely idea! Could you add a sketch and say which sizes you need?",
+                       "removed": "It copies another company's registered design."}.get(status, "")
             rows.append((idea_id, author, title, summary, description, self.categories.get(category), status, message,
                          votes, hot, votes >= threshold, created, created, submitted, starts, ends))
             # The status history, as move_idea writes it.
@@ -425,6 +426,8 @@ class Loader:
                 moves.append(("submitted", "voting", "", starts, self.staff_id))
             if status == "archived":
                 moves.append(("voting", "archived", "The voting window closed.", ends, None))
+            if status == "removed":
+                moves.append(("voting", "removed", message, starts + dt.timedelta(hours=6), self.staff_id))
             if status in ("greenlit", "campaign"):
                 moves.append(("voting", "greenlit", "Greenlit for a pre-order campaign", starts + dt.timedelta(days=20), self.staff_id))
             if status == "campaign":

@@ -34,6 +34,7 @@ from app.demo import PALETTES, TOWNS, product_image
 from app.ideas.service import ensure_categories
 from app.ideas.tables import Idea
 from app.media.images import store_image
+from app.moderation import service as moderation
 from app.orders import fulfilment, withdrawal
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund, Withdrawal
 from app.payments.gateway import gateway
@@ -402,7 +403,8 @@ async def _preorders(rng: random.Random, staff, demo_member) -> None:  # noqa: A
 
 
 async def _reviews(rng: random.Random, staff, demo_member, plan: list[DemoOrder]) -> None:  # noqa: ANN001
-    """Buyers review what they bought (most wait for the parcel); staff hide one review with a reason."""
+    """Buyers review what they bought (most wait for the parcel); staff remove one review with a
+    statement of reasons, and its author appeals (waiting in the moderation queue)."""
 
     ratings = [5, 5, 4, 5, 3, 4, 5, 2, 4, 5, 1, 4, 5, 3]
     written = 0
@@ -418,8 +420,11 @@ async def _reviews(rng: random.Random, staff, demo_member, plan: list[DemoOrder]
                 review = await reviews.submit_review(
                     order.member, line["product_id"], rating=1, title="Call me for a better deal",
                     body="Selling mine cheaper, call +46 70 123 45 67 or see example.invalid")
-                await reviews.set_hidden(staff, review["id"], hidden=True, reason=(
-                    "Reviews are for your experience of the product: no adverts or phone numbers, please."))
+                decision = await moderation.decide(staff, "review", review["id"], action="remove", ground="rules",
+                                                   statement=("Reviews are for your experience of the product: no "
+                                                              "adverts or phone numbers, please."))
+                await moderation.appeal(order.member, decision["id"], "I only wanted to help other buyers find "
+                                        "a cheaper one; the phone number can go.")
                 order.review_ids.append(review["id"])
                 spam = None
                 continue

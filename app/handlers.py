@@ -22,6 +22,7 @@ import app.ideas.jobs  # noqa: F401
 import app.ideas.personal_data  # noqa: F401
 import app.jobs.service  # noqa: F401
 import app.mail.service  # noqa: F401
+import app.moderation.personal_data  # noqa: F401
 import app.notifications.personal_data  # noqa: F401
 import app.notifications.service  # noqa: F401
 import app.notifications.subscribers  # noqa: F401

@@ -13,7 +13,6 @@ from app.campaigns.tables import (
 from app.community.tables import (
     CampaignUpdate,
     Comment,
-    CommentReport,
     Follow,
     ViewCount,
     ViewedTogether,
@@ -24,6 +23,7 @@ from app.ideas.tables import Category, Idea, IdeaEvent, IdeaImage, Vote
 from app.insight.tables import VisitSource
 from app.jobs.tables import Job
 from app.mail.tables import EmailMessage
+from app.moderation.tables import Decision, Notice
 from app.notifications.tables import Notification, NotificationSetting
 from app.orders.tables import (
     Order,
@@ -98,7 +98,6 @@ ALL_TABLES = (
     MemberBadge,
     Voucher,
     Comment,
-    CommentReport,
     Follow,
     CampaignUpdate,
     ViewerDay,
@@ -112,4 +111,6 @@ ALL_TABLES = (
     Job,
     EmailMessage,
     SitePage,
+    Notice,
+    Decision,
 )

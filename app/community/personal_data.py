@@ -1,5 +1,5 @@
 """The community's part of a member's personal data (app/accounts/personal_data.py): comments,
-reports, creator updates and follows; follows go with the account (theirs and others' follows of
+creator updates and follows; follows go with the account (theirs and others' follows of
 them), @mentions of the old handle point at the deleted member, comments go with the removed
 content."""
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from app.accounts.personal_data import Erasure, Part, register
 from app.accounts.tables import Member
-from app.community.tables import CampaignUpdate, Comment, CommentReport, Follow
+from app.community.tables import CampaignUpdate, Comment, Follow
 from app.db import raw, utcnow
 from app.ideas.tables import Category, Idea
 
@@ -20,8 +20,6 @@ async def export(member_id: int, profile: dict[str, Any]) -> dict[str, Any]:
         Comment.id, Comment.idea, Comment.idea.title, Comment.parent, Comment.body, Comment.created_at,
         Comment.edited_at, Comment.deleted_at, Comment.hidden_at, Comment.hidden_reason,
     ).where(Comment.author == member_id).order_by(Comment.id)
-    reports = await CommentReport.select(CommentReport.comment, CommentReport.reason, CommentReport.created_at).where(
-        CommentReport.reporter == member_id).order_by(CommentReport.id)
     updates = await CampaignUpdate.select(CampaignUpdate.campaign, CampaignUpdate.title, CampaignUpdate.body,
                                           CampaignUpdate.visibility, CampaignUpdate.created_at).where(
         CampaignUpdate.author == member_id).order_by(CampaignUpdate.id)
@@ -38,7 +36,7 @@ async def export(member_id: int, profile: dict[str, Any]) -> dict[str, Any]:
             names[kind] = {r["id"]: r[column._meta.name] for r in await table.select(table.id, column).where(where)}
     for f in follows:
         f["name"] = names.get(f["kind"], {}).get(f["target"], "")
-    return {"comments": comments, "comment_reports": reports, "campaign_updates": updates, "follows": follows}
+    return {"comments": comments, "campaign_updates": updates, "follows": follows}
 
 
 async def erase(erasure: Erasure) -> None:

@@ -1,4 +1,4 @@
-"""HTML for conversation and notifications: comments, reports and moderation, follows, creator
+"""HTML for conversation and notifications: comments, follows, creator
 updates, the notification bell and list, email settings, unsubscribe, the leaderboard."""
 
 from __future__ import annotations
@@ -82,40 +82,6 @@ async def comment_delete(request: Request, comment_id: int) -> Response:
     except Conflict as error:
         return await _comments_response(request, idea_id, _message(error))
     return await _comments_response(request, idea_id)
-
-
-@post("/comments/{comment_id:int}/report", guards=[requires_member])
-async def comment_report(request: Request, comment_id: int) -> Response:
-    idea_id = await _comment_idea(comment_id)
-    form = await _form(request)
-    try:
-        await service.report_comment(current_member(request), comment_id, form.get("reason", ""))
-    except Conflict as error:
-        return await _comments_response(request, idea_id, _message(error))
-    if is_htmx(request):
-        return await _comments_response(request, idea_id, gettext("Thanks: our team will look at it."))
-    return redirect(f"/ideas/{idea_id}#comments", flash=("info", gettext("Thanks: our team will look at this comment.")))
-
-
-@get("/staff/moderation", guards=[requires_staff])
-async def moderation(request: Request) -> Response:
-    return render(request, "community/moderation.html", {"reported": await service.moderation_queue()})
-
-
-@post("/staff/comments/{comment_id:int}/hide", guards=[requires_staff])
-async def comment_hide(request: Request, comment_id: int) -> Response:
-    form = await _form(request)
-    try:
-        await service.hide_comment(current_member(request), comment_id, form.get("reason", ""))
-    except FormError as error:
-        return redirect("/staff/moderation", flash=("error", _message(error)))
-    return redirect("/staff/moderation", flash=("success", gettext("The comment is hidden and its points were reversed.")))
-
-
-@post("/staff/comments/{comment_id:int}/dismiss", guards=[requires_staff])
-async def comment_dismiss(request: Request, comment_id: int) -> Response:
-    await service.dismiss_reports(current_member(request), comment_id)
-    return redirect("/staff/moderation", flash=("info", gettext("Reports dismissed.")))
 
 
 @post("/follow", guards=[requires_member])
@@ -262,7 +228,7 @@ async def staff_adjust_points(request: Request, handle: str) -> Response:
     return redirect(f"/members/{handle}", flash=("success", gettext("Adjusted by %(amount)s points.", amount=amount)))
 
 
-ROUTES = [comment_add, comment_edit, comment_delete, comment_report, moderation, comment_hide, comment_dismiss,
+ROUTES = [comment_add, comment_edit, comment_delete,
           follow_toggle, update_post, notification_list, notification_live, notification_bell, activity_feed, activity_live, notification_read, notification_read_all,
           notification_settings, notification_settings_save, unsubscribe_page, unsubscribe_confirm, leaderboard_page,
           staff_adjust_points]

@@ -10,7 +10,7 @@ from typing import Any
 from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.campaigns.tables import Campaign, Pledge
-from app.community.tables import CampaignUpdate, Comment, CommentReport, Follow
+from app.community.tables import CampaignUpdate, Comment, Follow
 from app.db import as_aware, dict_rows, select_head, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.i18n import N_, gettext
@@ -112,40 +112,9 @@ async def delete_comment(member: CurrentMember, comment_id: int) -> None:
             await points.reverse(member.id, original_key=f"comment:{comment_id}", reason="comment_removed")
 
 
-async def report_comment(member: CurrentMember, comment_id: int, reason: str = "") -> bool:
-    row = await Comment.select(Comment.id, Comment.author, Comment.idea).where(Comment.id == comment_id).first()
-    if row is None:
-        raise NotFound(gettext("Comment not found"))
-    await _public_idea(row["idea"])
-    if row["author"] == member.id:
-        raise Conflict(gettext("You can't report your own comment."))
-    async with write_transaction():
-        inserted = await CommentReport.insert(CommentReport(comment=comment_id, reporter=member.id,
-                                                            reason=(reason or "").strip()[:200])).on_conflict(
-            target=(CommentReport.comment, CommentReport.reporter), action="DO NOTHING").returning(CommentReport.id)
-        if inserted:
-            await Comment.update({Comment.reports: Comment.reports + 1}).where(Comment.id == comment_id)
-    return bool(inserted)
-
-
-async def moderation_queue() -> list[dict[str, Any]]:
-    rows = await Comment.select(Comment.id, Comment.body, Comment.reports, Comment.created_at, Comment.idea,
-                                Comment.idea.title, Comment.author.display_name, Comment.author.handle).where(
-        (Comment.reports > 0) & Comment.hidden_at.is_null() & Comment.deleted_at.is_null()).order_by(
-        Comment.reports, ascending=False)
-    ids = [r["id"] for r in rows]
-    reasons: dict[int, list[str]] = {}
-    if ids:
-        for report in await CommentReport.select(CommentReport.comment, CommentReport.reason).where(
-                CommentReport.comment.is_in(ids) & CommentReport.resolved_at.is_null()):
-            if report["reason"]:
-                reasons.setdefault(report["comment"], []).append(report["reason"])
-    for row in rows:
-        row["reasons"] = reasons.get(row["id"], [])
-    return rows
-
-
-async def hide_comment(staff: CurrentMember, comment_id: int, reason: str) -> None:
+async def hide_comment(staff: CurrentMember, comment_id: int, reason: str) -> bool:
+    """Staff hide a comment (moderation decides, app/moderation): once, with the reason shown in
+    its place. Returns whether this call hid it."""
     if not staff.is_staff:
         raise Forbidden(gettext("Staff only."))
     reason = (reason or "").strip()
@@ -156,17 +125,21 @@ async def hide_comment(staff: CurrentMember, comment_id: int, reason: str) -> No
                                        Comment.hidden_by: staff.id}).where(
             (Comment.id == comment_id) & Comment.hidden_at.is_null()).returning(Comment.author)
         if not hidden:
-            return
-        await CommentReport.update({CommentReport.resolved_at: utcnow()}).where(CommentReport.comment == comment_id)
+            return False
         # A removed comment earns nothing: its points go back, once.
         await points.reverse(hidden[0]["author"], original_key=f"comment:{comment_id}", reason="comment_removed")
+        return True
 
 
-async def dismiss_reports(staff: CurrentMember, comment_id: int) -> None:
+async def restore_comment(staff: CurrentMember, comment_id: int) -> bool:
+    """Show a hidden comment again (a removal reversed), once. Its points stay reversed, as a
+    review's do: hiding and showing again can never pay twice."""
     if not staff.is_staff:
         raise Forbidden(gettext("Staff only."))
-    await CommentReport.update({CommentReport.resolved_at: utcnow()}).where(CommentReport.comment == comment_id)
-    await Comment.update({Comment.reports: 0}).where(Comment.id == comment_id)
+    async with write_transaction():
+        shown = await Comment.update({Comment.hidden_at: None, Comment.hidden_reason: "", Comment.hidden_by: None}).where(
+            (Comment.id == comment_id) & Comment.hidden_at.is_not_null()).returning(Comment.id)
+        return bool(shown)
 
 
 async def thread(idea_id: int, viewer: CurrentMember | None, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:

@@ -21,17 +21,6 @@ class Comment(Table, tablename="comment"):
     hidden_at = Timestamptz(null=True, default=None)
     hidden_reason = Text(default="")
     hidden_by = ForeignKey(Member, null=True, on_delete=OnDelete.set_null)
-    reports = Integer(default=0)
-
-
-class CommentReport(Table, tablename="comment_report"):
-    """One report per member per comment (a unique index in the migration)."""
-
-    comment = ForeignKey(Comment, index=True, null=False, on_delete=OnDelete.cascade)
-    reporter = ForeignKey(Member, null=False)
-    reason = Varchar(length=200, default="")
-    created_at = Timestamptz(default=TimestamptzNow())
-    resolved_at = Timestamptz(null=True, default=None)
 
 
 class Follow(Table, tablename="follow"):

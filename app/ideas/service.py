@@ -42,6 +42,7 @@ class IdeaStatus(StrEnum):
     ARCHIVED = "archived"
     GREENLIT = "greenlit"
     CAMPAIGN = "campaign"
+    REMOVED = "removed"  # taken down by moderation (app/moderation); an appeal may put it back
 
 
 S = IdeaStatus
@@ -50,10 +51,11 @@ MOVES: dict[IdeaStatus, frozenset[IdeaStatus]] = {
     S.SUBMITTED: frozenset({S.VOTING, S.REJECTED, S.CHANGES_REQUESTED}),
     S.CHANGES_REQUESTED: frozenset({S.SUBMITTED}),
     S.REJECTED: frozenset(),
-    S.VOTING: frozenset({S.GREENLIT, S.ARCHIVED}),
-    S.ARCHIVED: frozenset(),
+    S.VOTING: frozenset({S.GREENLIT, S.ARCHIVED, S.REMOVED}),
+    S.ARCHIVED: frozenset({S.REMOVED}),
     S.GREENLIT: frozenset({S.CAMPAIGN}),
     S.CAMPAIGN: frozenset(),
+    S.REMOVED: frozenset({S.VOTING, S.ARCHIVED}),  # back where it was, when a removal is reversed
 }
 PUBLIC_STATUSES = (S.VOTING, S.GREENLIT, S.CAMPAIGN, S.ARCHIVED)
 PUBLIC_SQL = "(" + ", ".join(f"'{s.value}'" for s in PUBLIC_STATUSES) + ")"  # for plain SQL: fixed words only
@@ -67,6 +69,7 @@ STATUS_LABELS = {
     S.ARCHIVED: N_("Voting closed"),
     S.GREENLIT: N_("Greenlit"),
     S.CAMPAIGN: N_("On pre-order"),
+    S.REMOVED: N_("Removed by our team"),
 }
 # What followers of an idea read when it moves (rendered in each follower's language).
 FOLLOWER_TITLES = {
@@ -151,7 +154,7 @@ async def move_idea(
             IdeaEvent(idea=idea_id, actor=actor_id, from_status=current.value, to_status=to.value, message=message)
         ).returning(IdeaEvent.id)
         await emit(IdeaMoved(idea_id, idea["author"], idea["title"], current.value, to.value, event[0]["id"],
-                             public=to in PUBLIC_STATUSES))
+                             public=to in PUBLIC_STATUSES and current is not S.REMOVED))
         return {**idea, "from": current, "to": to, "event_id": event[0]["id"]}
 
 

@@ -165,7 +165,8 @@ async def submit_review(member: CurrentMember, product_id: int, *, rating: Any, 
 
 
 async def set_hidden(staff: CurrentMember, review_id: int, *, hidden: bool, reason: str = "") -> dict[str, Any]:
-    """Staff hide a review (with a reason the author sees) or show it again; exactly once each."""
+    """Staff hide a review (with a reason the author sees) or show it again; exactly once each
+    (`changed` says whether this call did). Moderation decides when (app/moderation)."""
     if not staff.is_staff:
         raise Forbidden(gettext("Staff only."))
     reason = (reason or "").strip()
@@ -184,7 +185,7 @@ async def set_hidden(staff: CurrentMember, review_id: int, *, hidden: bool, reas
             if hidden:  # its points go, once (showing it again does not pay them twice)
                 await emit(ReviewHidden(review["member"], review["product"], review_id))
     log.info("review %s %s by staff %s", review_id, "hidden" if hidden else "shown", staff.id)
-    return await get_review(review_id)
+    return {**await get_review(review_id), "changed": bool(moved)}
 
 
 # ---- reading --------------------------------------------------------------------------------

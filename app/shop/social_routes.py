@@ -82,39 +82,6 @@ async def review_submit(request: Request, slug: str) -> Response:
     return redirect(f"/shop/{slug}#reviews", flash=("success", notice))
 
 
-async def _staff_review_move(request: Request, review_id: int, hidden: bool) -> Response:
-    form = await _form(request)
-    back = safe_next(form.get("next"), "")
-    try:
-        review = await reviews.set_hidden(current_member(request), review_id, hidden=hidden,
-                                          reason=form.get("reason", ""))
-    except FormError as error:
-        if is_htmx(request):
-            review = await reviews.get_review(review_id)
-            product = await reviews.product_by_id(review["product"])
-            return await _reviews_response(request, product, error=_message(error))
-        return redirect(back or "/shop", flash=("error", _message(error)))
-    product = await reviews.product_by_id(review["product"])
-    notice = (gettext("The review is hidden; it no longer counts in the rating.") if hidden
-              else gettext("The review is visible again."))
-    if is_htmx(request):
-        return await _reviews_response(request, product, notice=notice)
-    return redirect(back or f"/shop/{product['slug']}#reviews", flash=("success", notice))
-
-
-@post("/staff/reviews/{review_id:int}/hide", guards=[requires_staff])
-async def staff_review_hide(request: Request, review_id: int) -> Response:
-    return await _staff_review_move(request, review_id, True)
-
-
-@post("/staff/reviews/{review_id:int}/show", guards=[requires_staff])
-async def staff_review_show(request: Request, review_id: int) -> Response:
-    return await _staff_review_move(request, review_id, False)
-
-
-# ---- wishlist -----------------------------------------------------------------------------
-
-
 @get("/wishlist", guards=[requires_member])
 async def wishlist_page(request: Request) -> Response:
     member = current_member(request)
@@ -386,7 +353,7 @@ async def api_review_submit(request: Request, product_id: int, data: ReviewIn) -
     return _review_out(await reviews.review_of(member.id, product_id))
 
 
-ROUTES = [reviews_page, review_submit, staff_review_hide, staff_review_show, wishlist_page, wishlist_share,
+ROUTES = [reviews_page, review_submit, wishlist_page, wishlist_share,
           wishlist_heart, wishlist_public, collection_list, collection_page, staff_collections, staff_collection_create,
           staff_collection_edit, staff_collection_update, staff_collection_delete, staff_collection_add,
           staff_collection_move, staff_collection_note, staff_collection_remove]

@@ -15,8 +15,10 @@ from litestar.routes import HTTPRoute
 
 from app.accounts import service as accounts
 from app.asgi import create_app
+from app.community import service as community
 from app.db import raw
 from app.experiments import service as experiments
+from app.moderation import service as moderation
 from app.shop import collections
 from app.tables import ALL_TABLES
 from tests.campaigns.helpers import make_campaign, pledge_with_card
@@ -74,7 +76,11 @@ async def build_world() -> World:
     key = await experiments.create_experiment(staff, experiments.ExperimentInput(
         key="pledge_button", title="Pledge button text", goal="pledge",
         variants=[("control", "50"), ("back-it", "50")]))
-    values = {"key": key, "idea_id": idea_id, "campaign_id": campaign_id, "pledge_id": pledge_id, "product_id": product["id"],
+    # A removal of the buyer's comment: their statement of reasons has a page (and an appeal form).
+    comment_id = await community.add_comment(buyer, await make_idea(other, title="Get-safe idea"), "Moderate me")
+    decision = await moderation.decide(staff, "comment", comment_id, action="remove", ground="rules",
+                                       statement="Removed for the GET-safety test.")
+    values = {"kind": "collection", "target": collection_id, "decision_id": decision["id"], "key": key, "idea_id": idea_id, "campaign_id": campaign_id, "pledge_id": pledge_id, "product_id": product["id"],
               "number": number, "handle": buyer.handle, "collection_id": collection_id}
     paths = {}
     for route in get_routes():

@@ -222,8 +222,12 @@ def site(browser, live_server, accounts, png_file) -> Site:
         author.locator("form.comment-form").get_by_role("button", name="Post comment").click()
         expect(author.locator("#comments .comment-body")).to_have_count(1)
         member.goto(f"/ideas/{campaign_idea}")
-        member.locator("#comments").get_by_role("button", name="Report").click()
-        expect(member.locator("#comments")).to_contain_text("Thanks: our team will look at it.")
+        member.locator("#comments").get_by_role("link", name="Report this comment").click()
+        member.get_by_label(re.compile("breaks the community rules")).check()
+        member.get_by_label(re.compile("^Why\\?")).fill("Off topic: this asks about sizes, not the design.")
+        member.get_by_label(re.compile("good faith")).check()
+        member.get_by_role("button", name="Send the report").click()
+        expect(member.locator("main h1")).to_contain_text("we received your report")
 
         site = Site(
             member_state=member_ctx.storage_state(), staff_state=accounts.staff_state, member_handle=handle,

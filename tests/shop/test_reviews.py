@@ -137,19 +137,22 @@ async def test_hidden_review_leaves_the_average_and_disappears(client):
     assert (await _product_row(product["id"]))["rating_avg"] == 3.0
     member = await make_member("Not Staff")
     await login(client, member.email)
-    refused = await client.post(f"/staff/reviews/{spam['id']}/hide",
-                                data={"reason": "x", "_csrf_token": await token_of(client)})
+    refused = await client.post(f"/staff/moderation/review/{spam['id']}/decide",
+                                data={"action": "remove", "ground": "rules", "statement": "xxxxxxxxxxxx",
+                                      "_csrf_token": await token_of(client)})
     assert refused.status_code == 403
     staff = await make_member("Review Moderator", staff=True)
     client.cookies.clear()
     await login(client, staff.email)
     page = await client.get(f"/shop/{product['slug']}/reviews")
-    assert "Hide this review" in page.text
-    token = await token_of(client, f"/shop/{product['slug']}/reviews")
-    no_reason = await client.post(f"/staff/reviews/{spam['id']}/hide", headers=htmx(), data={"reason": " ", "_csrf_token": token})
-    assert "Say why the review is hidden" in no_reason.text
-    hidden = await client.post(f"/staff/reviews/{spam['id']}/hide",
-                               data={"reason": "Advertising", "_csrf_token": token})
+    assert f"/staff/moderation/review/{spam['id']}" in page.text
+    token = await token_of(client, f"/staff/moderation/review/{spam['id']}")
+    no_reason = await client.post(f"/staff/moderation/review/{spam['id']}/decide",
+                                  data={"action": "remove", "ground": "rules", "statement": " ", "_csrf_token": token})
+    assert no_reason.status_code == 400 and "Write the statement of reasons" in no_reason.text
+    hidden = await client.post(f"/staff/moderation/review/{spam['id']}/decide",
+                               data={"action": "remove", "ground": "rules", "statement": "Advertising, not a review",
+                                     "_csrf_token": token})
     assert hidden.status_code == 303
     # hiding twice (a double click) changes nothing more
     await reviews.set_hidden(staff, spam["id"], hidden=True, reason="Advertising")
