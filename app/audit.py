@@ -154,14 +154,16 @@ CHECKS: list[Check] = [
         lambda r: (f"order {r['number']}", f"total {r['total']}, refunded {r['refunded']}, refund rows {r['refunds']}"),
     ),
     Check(
-        "withdrawals", "Each withdrawal that owes money has its refund (never refused, of the same amount), its lines "
+        "withdrawals", "Each withdrawal that owes money has its refund (never refused, of the same amount; one that "
+                       "waits for the goods, once they are back), its lines "
                        "add up to it, and a receipt email",
         """SELECT w.reference, w.amount, r.amount AS refund, r.status,
                   (SELECT COALESCE(SUM(l.amount), 0) FROM order_withdrawal_line l WHERE l.withdrawal = w.id) AS lines,
                   (SELECT COUNT(*) FROM email_message e WHERE e.kind = 'withdrawal_receipt'
                      AND e.subject_ref = 'withdrawal:' || CAST(w.id AS TEXT)) AS receipts
            FROM order_withdrawal w LEFT JOIN order_refund r ON r.id = w.refund_id
-           WHERE (w.amount > 0 AND (r.id IS NULL OR r.amount <> w.amount OR r.status = 'failed'))
+           WHERE (w.amount > 0 AND ((r.id IS NULL AND NOT (w.refund_waits AND w.goods_returned_at IS NULL))
+                                    OR r.amount <> w.amount OR r.status = 'failed'))
               OR (w."order" IS NOT NULL AND (SELECT COALESCE(SUM(l.amount), 0) FROM order_withdrawal_line l
                                              WHERE l.withdrawal = w.id) <> w.amount)
               OR ((SELECT COUNT(*) FROM email_message e WHERE e.kind = 'withdrawal_receipt'

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # The seller, as receipts and the withdrawal receipt and the withdrawal page name it (ångerrätt, 14 days).
     seller_legal_name: str = "Crowdmade AB"
     returns_address: str = "Crowdmade AB, Returns, Lagervägen 4, 136 50 Haninge, Sweden"
+    # A withdrawal from goods already sent is refunded when staff note the parcel back (the law
+    # lets a seller wait for the goods); off: refunded at once, whatever the parcel does.
+    withdrawal_refund_after_return: bool = False
     seller_address: str = "Götgatan 14, 118 46 Stockholm, Sweden"
     seller_org_number: str = "559999-0000"
     seller_vat_number: str = "SE559999000001"

@@ -112,6 +112,9 @@ class Withdrawal(Table, tablename="order_withdrawal"):
     refund_due_by = Timestamptz(null=True, default=None)
     refund_id = Integer(null=True, default=None)  # the Refund reserved for it (its state is the refund's)
     goods_returned_at = Timestamptz(null=True, default=None)  # staff noted the parcel back
+    # The refund waits for the goods (WITHDRAWAL_REFUND_AFTER_RETURN): reserved and sent when
+    # staff note the parcel back, still owed by `refund_due_by`.
+    refund_waits = Boolean(default=False)
     created_at = Timestamptz(default=TimestamptzNow(), index=True)
 
 

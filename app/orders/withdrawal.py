@@ -183,11 +183,13 @@ async def withdraw_from_order(number: str, line_ids: list[str], *, member: Curre
         remaining = [line for line in described["lines"] if not line["withdrawn"] and not line["exempt"]]
         whole = len(chosen) == len(remaining) and not any(line["exempt"] for line in described["lines"])
         amount = refund_for(order, chosen, whole=whole)
+        # Goods already sent: the seller may wait for them before refunding (a setting).
+        waits = bool(amount) and described["shipped"] and get_settings().withdrawal_refund_after_return
         created = utcnow()
         rows = await Withdrawal.insert(Withdrawal(
             reference=new_reference(), member=order["member"], email=order["member.email"], order=order_id,
             amount=amount, currency=order["currency"], status="received",
-            refund_due_by=created + dt.timedelta(days=REFUND_DAYS) if amount else None,
+            refund_due_by=created + dt.timedelta(days=REFUND_DAYS) if amount else None, refund_waits=waits,
         )).returning(*Withdrawal.all_columns())
         withdrawal = rows[0]
         shares = _split(amount, chosen)
@@ -199,10 +201,8 @@ async def withdraw_from_order(number: str, line_ids: list[str], *, member: Curre
         await OrderEvent.insert(OrderEvent(order=order_id, from_status=order["status"], to_status=order["status"],
                                            message=f"Withdrawal {withdrawal['reference']}: {what}"[:500]))
         refund = None
-        if amount:
-            refund, _ = await fulfilment.reserve_refund(order_id, amount, reason=f"Withdrawal {withdrawal['reference']}",
-                                                       staff_id=None, key=f"withdrawal-{withdrawal['id']}")
-            await Withdrawal.update({Withdrawal.refund_id: refund["id"]}).where(Withdrawal.id == withdrawal["id"])
+        if amount and not waits:
+            refund = await _reserve_refund(withdrawal, staff_id=None)
             withdrawal["refund_id"] = refund["id"]
         if not described["shipped"]:  # the units never left the shelf: they are for sale again now
             await _restock(withdrawal["id"], order)
@@ -220,6 +220,15 @@ async def withdraw_from_order(number: str, line_ids: list[str], *, member: Curre
     if refund is not None:
         withdrawal["refund"] = await _send_refund(refund["id"])
     return withdrawal
+
+
+async def _reserve_refund(withdrawal: dict[str, Any], *, staff_id: int | None) -> dict[str, Any]:
+    """The withdrawal's refund, reserved once (key `withdrawal-<id>`) under the order's lock."""
+    refund, _ = await fulfilment.reserve_refund(withdrawal["order"], withdrawal["amount"],
+                                               reason=f"Withdrawal {withdrawal['reference']}", staff_id=staff_id,
+                                               key=f"withdrawal-{withdrawal['id']}")
+    await Withdrawal.update({Withdrawal.refund_id: refund["id"]}).where(Withdrawal.id == withdrawal["id"])
+    return refund
 
 
 def _split(amount: int, chosen: list[dict[str, Any]]) -> list[int]:
@@ -358,9 +367,11 @@ async def lines_of(withdrawal_id: int) -> list[dict[str, Any]]:
 
 
 async def goods_returned(staff: CurrentMember, withdrawal_id: int) -> int:
-    """Staff note a withdrawn order's parcel back: its units return to stock, once. Returns the
-    units put back (0 when they already were)."""
+    """Staff note a withdrawn order's parcel back: its units return to stock, once, and a refund
+    that waited for the goods is reserved (once) and sent. Returns the units put back (0 when
+    they already were)."""
     fulfilment.require_staff(staff)
+    refund = None
     async with write_transaction():
         row = await Withdrawal.select(Withdrawal.order).where(Withdrawal.id == withdrawal_id).first()
         if row is None or row["order"] is None:
@@ -374,6 +385,10 @@ async def goods_returned(staff: CurrentMember, withdrawal_id: int) -> int:
             await OrderEvent.insert(OrderEvent(order=row["order"], from_status=order["status"], to_status=order["status"],
                                                message=f"Goods returned for withdrawal {row['reference']}",
                                                actor=staff.id))
+        if row["refund_waits"] and row["amount"] and row["refund_id"] is None:
+            refund = await _reserve_refund(row, staff_id=staff.id)
+    if refund is not None:
+        await _send_refund(refund["id"])
     return units
 
 
@@ -413,6 +428,9 @@ def refund_text(withdrawal: dict[str, Any]) -> str:
         return gettext("Nothing was charged, so nothing is owed back.")
     if refund and refund["status"] == "succeeded":
         return gettext("%(amount)s refunded to your card.", amount=amount)
+    if withdrawal.get("refund_waits") and not refund:
+        return gettext("%(amount)s to be refunded as soon as the items are back with us, by %(date)s at the latest.",
+                       amount=amount, date=_day(withdrawal["refund_due_by"]))
     if refund and refund["status"] == "failed":
         return gettext("Your bank refused the refund of %(amount)s; we'll pay it another way by %(date)s and "
                        "contact you.", amount=amount, date=_day(withdrawal["refund_due_by"]))

@@ -467,3 +467,31 @@ async def test_staff_retry_a_refused_withdrawal_refund_once(client, stripe):
     assert (await run_audit()).ok
     again = await _post(client, page, f"/staff/orders/{order['number']}/withdrawals/{done['id']}/refund", {})
     assert again.status_code == 303 and "nothing to retry" in (await client.get(again.headers["location"])).text
+
+
+async def test_a_refund_may_wait_for_the_goods_and_is_sent_once_when_they_are_back(client, stripe, monkeypatch):
+    monkeypatch.setattr(get_settings(), "withdrawal_refund_after_return", True)
+    buyer = await make_member("Parcel Returner")
+    staff = await make_member("Returns Desk", staff=True)
+    order = await make_shop_order(buyer, price=25_000, quantity=1, stock=3, shipping=4_900)
+    await fulfilment.set_status(staff, order["id"], "shipped", carrier="dhl", tracking_number="JD0002")
+    line_id = str((await OrderLine.select(OrderLine.id).where(OrderLine.order == order["id"]).first())["id"])
+    await login(client, buyer.email)
+    found = await client.get(f"/withdraw/orders/{order['number']}")
+    review = await _post(client, found, f"/withdraw/orders/{order['number']}/review", {"line": line_id})
+    assert "as soon as the items are back with us" in review.text
+    done = await withdrawal.withdraw_from_order(order["number"], [line_id], member=buyer)
+    assert done["refund_waits"] and done.get("refund_id") is None
+    assert await refunds_in_stripe(order["payment_intent"]) == []  # nothing refunded before the parcel is back
+    receipt = (await EmailMessage.select(EmailMessage.text_body).where(EmailMessage.kind == "withdrawal_receipt"))[0]
+    assert "as soon as the items are back with us" in receipt["text_body"]
+    assert (await run_audit()).ok  # waiting for the goods is not a missing refund
+    client.cookies.clear()
+    await login(client, staff.email)
+    staff_page = await client.get(f"/staff/orders/{order['number']}")
+    assert "to refund when the goods are back" in staff_page.text and "put back in stock and refund" in staff_page.text
+    await asyncio.gather(*(withdrawal.goods_returned(staff, done["id"]) for _ in range(3)))
+    assert [r["amount"] for r in await refunds_in_stripe(order["payment_intent"])] == [order["total"]]
+    assert await Refund.count().where(Refund.order == order["id"]) == 1
+    assert await _stock(order["variant_id"]) == (3, 0)
+    assert (await run_audit()).ok
