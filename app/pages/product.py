@@ -80,7 +80,7 @@ async def product_page(request: Request, slug: str) -> Response:
 
 async def _shared_product_page(request: Request, slug: str, flavor: str) -> Response | None:
     """The product page as every member (or every visitor) sees it (app/web/shared.py), rendered
-    once per product, language and flavor; the viewer's hearts, recently viewed row, header and
+    once per product, language and flavor (again only when the product's version moves); the viewer's hearts, recently viewed row, header and
     token written in. None for a viewer whose page is their own: the product's creator (who
     answers questions) and a member with a review or a purchase of it (the review form)."""
     viewer = current_member(request)
@@ -104,7 +104,10 @@ async def _shared_product_page(request: Request, slug: str, flavor: str) -> Resp
             "id": product["id"], "idea_author": product.get("idea_author"),
             "card_ids": [product["id"], *(p["id"] for p in together + liked + viewed)]})
 
-    page = await shared.shared_layer().page(("product", slug, i18n.get_locale(), flavor), render_product)
+    # Kept while the product's version stands (checked once a second): a page of 300 products
+    # is rendered when one changes, not each second for each product.
+    page = await shared.shared_layer().page(("product", slug, i18n.get_locale(), flavor), render_product,
+                                            version=lambda: catalog.product_version(slug))
     product_id = page.data["id"]
     if viewer is not None and (viewer.id == page.data["idea_author"] or await may_review(viewer.id, product_id)):
         return None
@@ -114,7 +117,7 @@ async def _shared_product_page(request: Request, slug: str, flavor: str) -> Resp
     ids = page.data["card_ids"] + [p["id"] for p in recent]
     hearts = set(await hearted_product_ids(viewer, ids)) if viewer else set()
     values = {"recent": shared.render_part("shop/_product_row.html", request, {
-        "title": gettext("Recently viewed"), "slot": "recent", "items": recent, "hearts": hearts})}
+        "title": gettext("Recently viewed"), "slot": "recent", "items": recent, "hearts": hearts}) if recent else ""}
     return _with_recent_cookie(shared.respond(request, page, values, {f"heart:product:{i}" for i in hearts}), cookie)
 
 

@@ -795,6 +795,34 @@ async def _load(condition, viewer: CurrentMember | None, *, staff_view: bool = F
     return row
 
 
+# What the product page shows that a write can change, as one row of aggregates: the product
+# (edits, status, rating), its variants (stock, sold, price, active: weighted by id, so units
+# moving between two variants still change it), images, visible questions and answers, and
+# reviews, and today's viewers (as flushed). Equal rows mean an equal page (but for time: app/web/shared.py bounds a copy's age).
+_VERSION_SQL = """
+SELECT p.id, p.updated_at, p.status, p.price, p.rating_count, p.rating_sum,
+  (SELECT COUNT(*) FROM product_variant v WHERE v.product = p.id) AS variants,
+  (SELECT COALESCE(SUM(v.stock * (v.id % 997 + 1)), 0) FROM product_variant v WHERE v.product = p.id) AS stock,
+  (SELECT COALESCE(SUM(v.sold * (v.id % 997 + 1)), 0) FROM product_variant v WHERE v.product = p.id) AS sold,
+  (SELECT COALESCE(SUM((COALESCE(v.price, -1) + CASE WHEN v.active THEN 7 ELSE 0 END) * (v.id % 997 + 1)), 0)
+     FROM product_variant v WHERE v.product = p.id) AS prices,
+  (SELECT COUNT(*) + COALESCE(MAX(i.id), 0) * 1000 + COALESCE(SUM(i.position * (i.id % 997 + 1)), 0)
+     FROM product_image i WHERE i.product = p.id) AS images,
+  (SELECT COUNT(*) + COALESCE(MAX(q.id), 0) * 1000 FROM product_question q WHERE q.product = p.id AND q.hidden = {})
+     AS questions,
+  (SELECT COALESCE(SUM(q.id), 0) FROM product_question q WHERE q.product = p.id AND q.answer <> '' AND q.hidden = {})
+     AS answers,
+  (SELECT MAX(r.updated_at) FROM product_review r WHERE r.product = p.id) AS reviews,
+  (SELECT c.views FROM view_count c WHERE c.kind = 'product' AND c.subject = p.id AND c.day = {}) AS viewers
+FROM product p WHERE p.slug = {}"""
+
+
+async def product_version(slug: str) -> tuple | None:
+    """The product page's version (see _VERSION_SQL): one statement, None for no such product."""
+    rows = await raw(_VERSION_SQL, False, False, utcnow().date().isoformat(), slug)
+    return tuple(dict(rows[0]).values()) if rows else None
+
+
 async def get_product(slug: str, viewer: CurrentMember | None) -> dict[str, Any]:
     """A product page's data. Hidden, archived and draft products are 404 except to staff."""
     if not slug or len(slug) > 80:

@@ -45,7 +45,9 @@ from app.web.templating import jinja_env
 
 SLOT = re.compile(r"<!--slot:([A-Za-z0-9_:.-]+)-->")
 CSRF_MARK = "__cm_member_csrf_mark__"
-MAX_PAGES = 256
+MAX_PAGES = 2048
+MAX_BYTES = 48 * 1024 * 1024  # the shared copies of one process, all keys together
+VERSIONED_MAX_AGE = 60.0  # a versioned copy is rendered again at least this often (time-based parts)
 MAX_HEADERS = 4096
 FIRST_RENDER_WAIT = 5.0
 
@@ -91,6 +93,8 @@ class SharedPage:
     choices: dict[str, tuple[str, str]]
     data: dict[str, Any] = field(default_factory=dict)  # what the overlay needs (the ids on the page)
     expires: float = 0.0
+    version: Any = None  # what the page was rendered from (a versioned page: see SharedLayer.page)
+    born: float = 0.0
 
 
 def fill(page: SharedPage, values: dict[str, str], on: set[str], csrf_token: str) -> str:
@@ -111,19 +115,40 @@ class SharedLayer:
     """The shared renders of this process: a bounded LRU with a time to live, rendered once for
     the requests that arrive together."""
 
-    def __init__(self, seconds: float, max_pages: int = MAX_PAGES) -> None:
+    def __init__(self, seconds: float, max_pages: int = MAX_PAGES, max_bytes: int = MAX_BYTES) -> None:
         self.seconds = seconds
         self.max_pages = max_pages
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.pages: OrderedDict[tuple, SharedPage] = OrderedDict()
         self.rendering: dict[tuple, asyncio.Future] = {}
         self.headers: OrderedDict[tuple, dict[str, str]] = OrderedDict()
+        self.revalidated = 0  # copies kept because their version had not moved (for the tests)
 
-    async def page(self, key: tuple, render: Callable[[], Awaitable[SharedPage]]) -> SharedPage:
+    async def page(self, key: tuple, render: Callable[[], Awaitable[SharedPage]],
+                   version: Callable[[], Awaitable[Any]] | None = None,
+                   max_age: float = VERSIONED_MAX_AGE) -> SharedPage:
+        """The shared copy for `key`, rendered by `render` when there is none fresh.
+
+        A copy is fresh for `seconds` (so counts are at most that old). A page with a `version`
+        (one cheap query that changes whenever anything the page shows does) is then checked
+        instead of rendered again: the same version keeps the copy another `seconds`, up to
+        `max_age` (for what moves with time alone, like a reduction ending). The version is read
+        before the render, so a write during it only makes the next check render again."""
         now = time.monotonic()
         found = self.pages.get(key)
         if found is not None and found.expires > now:
             self.pages.move_to_end(key)
             return found
+        current = None
+        if version is not None:
+            current = await version()
+            if (found is not None and found.version is not None and found.version == current
+                    and now - found.born < max_age and self.pages.get(key) is found):
+                found.expires = time.monotonic() + self.seconds
+                self.pages.move_to_end(key)
+                self.revalidated += 1
+                return found
         pending = self.rendering.get(key)
         if pending is not None:
             with contextlib.suppress(asyncio.TimeoutError):
@@ -138,12 +163,18 @@ class SharedLayer:
             raise
         finally:
             self.rendering.pop(key, None)
+        page.born = now
+        page.version = current
         page.expires = time.monotonic() + self.seconds
         if self.seconds > 0:
+            old = self.pages.pop(key, None)
+            if old is not None:
+                self.bytes -= len(old.html)
             self.pages[key] = page
-            self.pages.move_to_end(key)
-            while len(self.pages) > self.max_pages:
-                self.pages.popitem(last=False)
+            self.bytes += len(page.html)
+            while len(self.pages) > self.max_pages or (self.bytes > self.max_bytes and len(self.pages) > 1):
+                _, evicted = self.pages.popitem(last=False)
+                self.bytes -= len(evicted.html)
         future.set_result(page)
         return page
 

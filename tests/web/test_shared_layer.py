@@ -244,3 +244,58 @@ async def test_the_front_page_is_shared_with_each_members_votes_and_hearts(clien
     assert "Alice Backer" in mine.text and "Bob Browser" not in mine.text
     assert "including you" not in theirs.text and 'class="heart is-on"' not in theirs.text
     assert "Bob Browser" in theirs.text and "Alice Backer" not in theirs.text
+
+
+async def test_a_product_page_is_kept_while_its_version_stands_and_any_change_shows_within_the_second(
+        client, monkeypatch):
+    """A product page is checked, not rendered, once its second is over: the same version keeps
+    the copy; a new question, a stock change or a staff edit renders it again at the next check."""
+    from app.db import utcnow
+    from app.shop import catalog
+    from app.shop.tables import Product, ProductVariant
+
+    monkeypatch.setenv("SHARED_PAGE_SECONDS", "1")
+    from app.settings import get_settings
+
+    get_settings.cache_clear()
+    shared_module.reset_shared_layer()
+    clock = [1000.0]
+    monkeypatch.setattr(shared_module.time, "monotonic", lambda: clock[0])
+    try:
+        product = await make_product("Waxed field jacket", variants={"M": 3})
+        layer = shared_module.shared_layer()
+        member, asker = await make_member("Mia Member"), await make_member("Curious Carl")
+        await signed_in(client, member.email)
+        first = await client.get(f"/shop/{product['slug']}")
+        assert first.status_code == 200 and "Waxed field jacket" in first.text
+        key = ("product", product["slug"], "en", "member")
+        copy = layer.pages[key]
+        clock[0] += 1.5
+        again = await client.get(f"/shop/{product['slug']}")
+        assert layer.pages[key] is copy and layer.revalidated == 1 and "Mia Member" in again.text
+        # a question by another member: the next check renders it
+        await catalog.ask_question(asker, product["slug"], "Does the wax come off on a white shirt?")
+        clock[0] += 0.5
+        assert "white shirt" not in (await client.get(f"/shop/{product['slug']}")).text  # within its second
+        clock[0] += 0.6
+        assert "white shirt" in (await client.get(f"/shop/{product['slug']}")).text
+        # a sale moves the stock, a staff edit the text: each is a new version
+        changes = ((lambda: ProductVariant.update({ProductVariant.stock: 0}).where(
+                        ProductVariant.product == product["id"]), "Sold out"),
+                   (lambda: Product.update({Product.summary: "Now with a corduroy collar", Product.updated_at: utcnow()})
+                        .where(Product.id == product["id"]), "corduroy collar"))
+        for change, seen in changes:
+            before = layer.pages[key]
+            await change()
+            clock[0] += 1.1
+            page = await client.get(f"/shop/{product['slug']}")
+            assert layer.pages[key] is not before and seen in page.text, seen
+        # a copy is rendered again after its longest age even when nothing changed
+        settled = layer.pages[key]
+        clock[0] += shared_module.VERSIONED_MAX_AGE + 1
+        await client.get(f"/shop/{product['slug']}")
+        assert layer.pages[key] is not settled
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        shared_module.reset_shared_layer()
