@@ -379,6 +379,7 @@ class Loader:
         threshold = self.settings.support_threshold
 
         rows, events = [], []
+        decisions: list[tuple] = []
         event_id = self.base["idea_event"]
         idea_columns = ("id", "author", "title", "summary", "description", "category", "status", "status_message",
                         "vote_count", "hot_score", "ready_for_review", "created_at", "updated_at", "submitted_at",
@@ -442,6 +443,10 @@ class Loader:
                 self.award(author, 500, "idea_greenlit", f"idea_greenlit:{idea_id}", f"idea:{idea_id}",
                            starts + dt.timedelta(days=20))
                 self.badge(author, "idea_greenlit", starts + dt.timedelta(days=20))
+            if status == "removed":  # as moderation removes one: its points go, its decision is kept
+                at = starts + dt.timedelta(hours=6)
+                self.award(author, -100, "idea_removed", f"idea_accepted:{idea_id}:reversed", f"idea:{idea_id}", at)
+                decisions.append(("idea", idea_id, author, title, "remove", "illegal", message, self.staff_id, at))
             self.ideas_by_status[status].append(idea_id)
             self.idea_info[idea_id] = (author, status, starts, ends, title)
             if len(rows) >= 20_000:
@@ -451,6 +456,8 @@ class Loader:
                 rows, events = [], []
         await self.put("idea", idea_columns, rows)
         await self.put("idea_event", event_columns, events)
+        await self.put("moderation_decision", ("kind", "target", "author", "title", "action", "ground", "statement",
+                                               "staff", "created_at"), decisions)
         self.advance("ideas", len(rows))
         await self.flush_ledger()
 

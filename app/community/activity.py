@@ -14,6 +14,7 @@ from app.campaigns import live
 from app.campaigns.tables import Campaign, CampaignEvent
 from app.db import after_commit
 from app.i18n import N_
+from app.ideas.service import PUBLIC_STATUSES
 from app.ideas.tables import IdeaEvent
 
 # What happened, after the idea's title; the feed template translates it.
@@ -29,9 +30,11 @@ def announce() -> None:
 
 
 async def recent_activity(limit: int = 8) -> list[dict[str, Any]]:
+    # Only ideas still shown (a removed one leaves the feed), and never a removal's reversal.
     ideas = await IdeaEvent.select(IdeaEvent.idea, IdeaEvent.idea.title, IdeaEvent.to_status,
                                    IdeaEvent.created_at).where(
-        IdeaEvent.to_status.is_in(list(IDEA_MOMENTS))).order_by(IdeaEvent.id, ascending=False).limit(limit)
+        IdeaEvent.to_status.is_in(list(IDEA_MOMENTS)) & (IdeaEvent.from_status != "removed")
+        & IdeaEvent.idea.status.is_in(list(PUBLIC_STATUSES))).order_by(IdeaEvent.id, ascending=False).limit(limit)
     campaigns = await CampaignEvent.select(CampaignEvent.campaign.idea, CampaignEvent.campaign.idea.title,
                                            CampaignEvent.to_status, CampaignEvent.created_at).where(
         CampaignEvent.to_status.is_in(["live", "funded"])).order_by(CampaignEvent.id, ascending=False).limit(limit)

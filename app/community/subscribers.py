@@ -22,7 +22,7 @@ async def idea_moved(event: IdeaMoved) -> None:
         await notify_idea_followers(event.idea_id, key=f"idea_event:{event.event_id}", exclude={event.author_id},
                                     title=FOLLOWER_TITLES[IdeaStatus(event.to_status)],
                                     title_args={"title": event.title}, link=f"/ideas/{event.idea_id}")
-    if event.to_status in FEED_IDEA_MOVES:
+    if event.to_status in FEED_IDEA_MOVES or event.to_status == "removed":  # a removed idea leaves the feed
         activity.announce()
 
 

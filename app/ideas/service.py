@@ -132,9 +132,11 @@ async def list_categories() -> list[dict[str, Any]]:
 
 
 async def move_idea(
-    idea_id: int, to: IdeaStatus, *, actor_id: int | None, message: str = "", extra: dict | None = None
+    idea_id: int, to: IdeaStatus, *, actor_id: int | None, message: str = "", extra: dict | None = None,
+    moderated: bool = False,
 ) -> dict[str, Any]:
-    """Perform one status move, or raise IllegalMove. Runs inside (or opens) a write transaction."""
+    """Perform one status move, or raise IllegalMove. Runs inside (or opens) a write transaction.
+    Into and out of `removed` only for moderation (`moderated`: its decision and trail go with it)."""
     async with write_transaction():
         query = Idea.select(Idea.id, Idea.status, Idea.author, Idea.title)
         if not is_sqlite():
@@ -143,7 +145,7 @@ async def move_idea(
         if idea is None:
             raise NotFound(gettext("Idea not found"))
         current = IdeaStatus(idea["status"])
-        if to not in MOVES[current]:
+        if to not in MOVES[current] or (S.REMOVED in (current, to) and not moderated):
             raise IllegalMove(gettext("An idea that is %(current)s cannot move to %(target)s.",
                                       current=status_label(current).lower(), target=status_label(to).lower()))
         values: dict[Any, Any] = {Idea.status: to.value, Idea.updated_at: utcnow()}
@@ -859,8 +861,9 @@ async def list_ideas(viewer: CurrentMember | None, query: IdeaQuery) -> IdeaPage
             items = [rows[i] for i in page_ids if i in rows]
         else:
             order = ORDER_BY[sort]
-            items = await dict_rows(f'{head} WHERE "idea"."id" IN {id_list(sorted(found))} ORDER BY {order} LIMIT {{}} OFFSET {{}}',
-                                query.limit, query.offset)
+            # The condition again: a cached ranking may hold an idea removed since.
+            items = await dict_rows(f'{head} WHERE "idea"."id" IN {id_list(sorted(found))} AND {{}} ORDER BY {order} '
+                                    'LIMIT {} OFFSET {}', condition.querystring, query.limit, query.offset)
         await attach_thumbnails(items)
         query.sort = sort
         return IdeaPage(items, total, query.offset, query.limit, query)

@@ -114,7 +114,8 @@ async def staff_decide(request: Request, kind: str, target: int) -> Response:
         return await _trail_page(request, kind, target, values=form, errors={"form": error.message}, status_code=409)
     done = {"remove": gettext("Removed. The author has the statement of reasons, and each reporter the outcome."),
             "keep": gettext("Kept. The reports are settled and each reporter is told."),
-            "restore": gettext("Restored. The author is told.")}[action]
+            "restore": gettext("Restored. The author is told."),
+            "settle": gettext("Settled. Each reporter is told it is no longer on the site.")}[action]
     return redirect(f"/staff/moderation/{kind}/{target}", flash=("success", done))
 
 

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from app import i18n
 from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.community import service as community
@@ -36,6 +37,7 @@ from app.ideas import service as ideas
 from app.ideas.tables import Idea, IdeaEvent
 from app.mail.service import queue_email
 from app.moderation.tables import Decision, Notice
+from app.points import service as points
 from app.settings import get_settings
 from app.shop import reviews
 from app.shop.tables import Collection, Review
@@ -45,7 +47,8 @@ log = logging.getLogger("crowdmade.moderation")
 KINDS = ("idea", "comment", "review", "collection")
 KIND_LABELS = {"idea": N_("idea"), "comment": N_("comment"), "review": N_("review"), "collection": N_("collection")}
 CATEGORIES = {"illegal": N_("Illegal content"), "rules": N_("Against our rules")}
-ACTIONS = {"remove": N_("Removed"), "keep": N_("Kept: no action"), "restore": N_("Restored")}
+ACTIONS = {"remove": N_("Removed"), "keep": N_("Kept: no action"), "restore": N_("Restored"),
+           "settle": N_("Settled: no longer on the site")}
 OUTCOMES = {"upheld": N_("Decision upheld"), "reversed": N_("Decision reversed: the content is back")}
 APPEAL_DAYS = 183  # at least six months (DSA article 20)
 REASON_MIN, REASON_MAX = 10, 2000
@@ -89,6 +92,7 @@ class Content:
     removed: bool
     visible: bool  # what a visitor can see (and so report)
     state: str = ""  # the idea's status, for the removal rule
+    gone: bool = False  # deleted since it was reported (by its author, staff or an erasure)
 
     @property
     def label(self) -> str:
@@ -134,6 +138,28 @@ async def locate(kind: str, target: int) -> Content:
     raise NotFound(gettext("There is nothing like that to report."))
 
 
+async def locate_for_staff(kind: str, target: int) -> Content:
+    """Like `locate`, but content deleted since it was reported is still there to settle: its
+    reports are open and an appeal about it waits (an unknown kind is still NotFound)."""
+    if kind not in KINDS:
+        raise NotFound(gettext("There is nothing like that to report."))
+    try:
+        return await locate(kind, target)
+    except NotFound:
+        last = await Decision.select(Decision.title, Decision.author).where(
+            (Decision.kind == kind) & (Decision.target == target)).order_by(Decision.id, ascending=False).first()
+        if last is None and not await Notice.exists().where((Notice.kind == kind) & (Notice.target == target)):
+            raise
+        return Content(kind, target, last["author"] if last else None, last["title"] if last else gettext("(deleted)"),
+                       "", "", removed=False, visible=False, gone=True)
+
+
+async def _latest_decision(kind: str, target: int) -> int:
+    row = await Decision.select(Decision.id).where((Decision.kind == kind) & (Decision.target == target)).order_by(
+        Decision.id, ascending=False).first()
+    return row["id"] if row else 0
+
+
 async def _remove(content: Content, staff: CurrentMember, statement: str) -> None:
     """Take the content down through its own domain, exactly once (a second staff member
     deciding at the same moment gets a Conflict, and their decision is not written)."""
@@ -143,16 +169,19 @@ async def _remove(content: Content, staff: CurrentMember, statement: str) -> Non
             raise Conflict(gettext("A greenlit idea or one on pre-order is not removed here: cancel its campaign first."))
         try:
             await ideas.move_idea(content.target, ideas.IdeaStatus.REMOVED, actor_id=staff.id, message=statement,
-                                  extra={Idea.status_message: statement})
+                                  extra={Idea.status_message: statement}, moderated=True)
         except ideas.IllegalMove:
             raise already from None
+        if content.author_id:  # a removed idea earns nothing, as a removed comment or review: once
+            await points.reverse(content.author_id, original_key=f"idea_accepted:{content.target}",
+                                 reason="idea_removed", reference=f"idea:{content.target}")
     elif content.kind == "comment":
         if not await community.hide_comment(staff, content.target, statement[:500]):
             raise already
     elif content.kind == "review":
         if not (await reviews.set_hidden(staff, content.target, hidden=True, reason=statement[:500]))["changed"]:
             raise already
-    elif not await Collection.update({Collection.published: False, Collection.featured: False}).where(
+    elif not await Collection.update({Collection.published: False}).where(
             (Collection.id == content.target) & Collection.published.eq(True)).returning(Collection.id):
         raise already
 
@@ -167,7 +196,8 @@ async def _restore(content: Content, staff: CurrentMember) -> bool:
             return False
         try:
             await ideas.move_idea(content.target, ideas.IdeaStatus(removal["from_status"]), actor_id=staff.id,
-                                  message=gettext("Restored by our team."), extra={Idea.status_message: ""})
+                                  message=gettext("Restored by our team."), extra={Idea.status_message: ""},
+                                  moderated=True)
         except ideas.IllegalMove:
             return False
         return True
@@ -233,6 +263,8 @@ async def report(viewer: CurrentMember | None, kind: str, target: int, data: Not
     email = viewer.email if viewer is not None else data.email.strip().lower()
     key = notifier_key(viewer, client_ip, email)
     async with write_transaction():
+        if not (await locate(kind, target)).visible:  # removed meanwhile: nothing left to report
+            raise NotFound(gettext("There is nothing like that to report."))
         inserted = await Notice.insert(Notice(
             kind=kind, target=target, category=data.category, reason=data.reason.strip(),
             reporter=viewer.id if viewer is not None else None, name="" if viewer else data.name.strip(),
@@ -293,9 +325,13 @@ async def decide(staff: CurrentMember | None, kind: str, target: int, *, action:
     errors = _statement_errors(action, ground, statement)
     if errors:
         raise FormError(errors)
-    content = await locate(kind, target)
+    content = await locate_for_staff(kind, target)
     if action == "restore" and not content.removed:
         raise Conflict(gettext("This %(kind)s is not removed: there is nothing to restore.", kind=content.label))
+    if content.gone and action != "settle":
+        raise Conflict(gettext("This %(kind)s was deleted: settle its reports.", kind=content.label))
+    if action == "settle" and not (content.gone or content.removed):
+        raise Conflict(gettext("This %(kind)s is on the site: remove it or keep it.", kind=content.label))
     async with write_transaction():
         if action == "remove":
             await _remove(content, staff, statement)
@@ -308,18 +344,20 @@ async def decide(staff: CurrentMember | None, kind: str, target: int, *, action:
         settled = await Notice.update({Notice.decision: row["id"]}).where(
             (Notice.kind == kind) & (Notice.target == target) & Notice.decision.is_null()).returning(
             Notice.id, Notice.reporter, Notice.email)
-        if action == "keep" and not settled:
+        if action in ("keep", "settle") and not settled:
             raise Conflict(gettext("There are no open reports on this %(kind)s to decide on.", kind=content.label))
         people = await _emails_of([n for n in {content.author_id, *(s["reporter"] for s in settled)} if n])
         decision = {"id": row["id"], "kind": kind, "target": target, "action": action, "ground": ground,
                     "statement": statement, "title": content.title, "created_at": row["created_at"]}
         author = people.get(content.author_id or 0)
         if author is not None and action in ("remove", "restore"):
+            with i18n.use_locale(author["locale"]):
+                kind_words = kind_label(kind)
             await queue_email(
                 kind="moderation_decision", subject_ref=f"decision:{row['id']}", to=author["email"],
                 subject=(N_("Our team removed your %(kind)s · %(site)s") if action == "remove"
                          else N_("Your %(kind)s is back · %(site)s")),
-                subject_args={"kind": KIND_LABELS[kind]}, template="moderation/decision", locale=author["locale"],
+                subject_args={"kind": kind_words}, template="moderation/decision", locale=author["locale"],
                 context={**decision, "name": author["display_name"], "link": _absolute(content.url),
                          "decision_link": _absolute(f"/moderation/decisions/{row['id']}"), "appeal_days": APPEAL_DAYS})
         for notice in settled:
@@ -344,13 +382,17 @@ async def get_decision(decision_id: int, viewer: CurrentMember | None) -> dict[s
         Decision.id == decision_id).first()
     if row is None or viewer is None or (row["author"] != viewer.id and not viewer.is_staff):
         raise NotFound(gettext("Decision not found"))
-    return _readable(row)
+    return _readable(row, latest=await _latest_decision(row["kind"], row["target"]))
 
 
-def _readable(row: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
+def _readable(row: dict[str, Any], now: dt.datetime | None = None, *, latest: int) -> dict[str, Any]:
+    """The decision with what its author may still do: appeal a removal that still stands (no
+    later decision about the content), once, within six months."""
     now = now or utcnow()
     row["appeal_until"] = as_aware(row["created_at"]) + dt.timedelta(days=APPEAL_DAYS)
-    row["appealable"] = row["action"] == "remove" and not row["appealed_at"] and now <= row["appeal_until"]
+    row["latest"] = row["id"] >= latest
+    row["appealable"] = (row["action"] == "remove" and row["latest"] and not row["appealed_at"]
+                         and now <= row["appeal_until"])
     row["kind_label"] = kind_label(row["kind"])
     return row
 
@@ -360,7 +402,12 @@ async def decisions_about(member: CurrentMember) -> list[dict[str, Any]]:
     rows = await Decision.select(*Decision.all_columns(), Decision.staff.display_name).where(
         (Decision.author == member.id) & Decision.action.is_in(["remove", "restore"])).order_by(Decision.id, ascending=False)
     now = utcnow()
-    return [_readable(row, now) for row in rows]
+    latest: dict[tuple[str, int], int] = {}
+    for row in rows:  # newest first: the first of each content is its latest decision about it
+        latest.setdefault((row["kind"], row["target"]), 0)
+    for kind, target in latest:
+        latest[(kind, target)] = await _latest_decision(kind, target)
+    return [_readable(row, now, latest=latest[(row["kind"], row["target"])]) for row in rows]
 
 
 async def appeal(member: CurrentMember, decision_id: int, text: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -370,6 +417,8 @@ async def appeal(member: CurrentMember, decision_id: int, text: str, *, now: dt.
         raise NotFound(gettext("Decision not found"))
     if decision["action"] != "remove":
         raise Conflict(gettext("Only a removal can be appealed."))
+    if not decision["latest"]:
+        raise Conflict(gettext("A later decision replaced this one: there is nothing left to appeal."))
     text = (text or "").strip()
     if len(text) < REASON_MIN:
         raise FormError({"appeal": gettext("Tell us why the decision is wrong (at least %(min)s characters).", min=REASON_MIN)})
@@ -415,7 +464,8 @@ async def answer_appeal(staff: CurrentMember | None, decision_id: int, *, outcom
         try:
             content = await locate(decision["kind"], decision["target"])
             link = _absolute(content.url)
-            if outcome == "reversed" and content.removed:
+            # Only the removal that still stands is undone (a later decision is its own matter).
+            if outcome == "reversed" and content.removed and decision["latest"]:
                 await _restore(content, staff)
         except NotFound:
             with_content = False  # deleted since: the answer still goes to the author
@@ -453,7 +503,7 @@ async def queue(staff: CurrentMember | None) -> dict[str, Any]:
     ordered = sorted(groups.values(), key=lambda g: (-g["illegal"], -g["count"], as_aware(g["first"])))[:100]
     for group in ordered:
         try:
-            group["content"] = await locate(group["kind"], group["target"])
+            group["content"] = await locate_for_staff(group["kind"], group["target"])
         except NotFound:
             group["content"] = None
     appeals = await Decision.select(*Decision.all_columns(), Decision.author.display_name).where(
@@ -466,7 +516,7 @@ async def queue(staff: CurrentMember | None) -> dict[str, Any]:
 async def trail(staff: CurrentMember | None, kind: str, target: int) -> dict[str, Any]:
     """Everything that happened to one piece of content, oldest first."""
     _staff(staff)
-    content = await locate(kind, target)
+    content = await locate_for_staff(kind, target)
     notices = await Notice.select(*Notice.all_columns(), Notice.reporter.display_name, Notice.reporter.handle).where(
         (Notice.kind == kind) & (Notice.target == target)).order_by(Notice.id)
     decisions = await Decision.select(*Decision.all_columns(), Decision.staff.display_name,
@@ -474,7 +524,9 @@ async def trail(staff: CurrentMember | None, kind: str, target: int) -> dict[str
         (Decision.kind == kind) & (Decision.target == target)).order_by(Decision.id)
     now = utcnow()
     events = [{"type": "notice", "at": as_aware(n["created_at"]), "row": n} for n in notices]
-    events += [{"type": "decision", "at": as_aware(d["created_at"]), "row": _readable(d, now)} for d in decisions]
+    latest = decisions[-1]["id"] if decisions else 0
+    events += [{"type": "decision", "at": as_aware(d["created_at"]), "row": _readable(d, now, latest=latest)}
+               for d in decisions]
     events.sort(key=lambda e: e["at"])
     return {"content": content, "notices": notices, "decisions": decisions, "events": events,
             "open": sum(1 for n in notices if n["decision"] is None)}

@@ -46,6 +46,7 @@ RULES: dict[str, Rule] = {
     "idea_funded": Rule(1000, label=N_("Your idea was funded")),
     "review": Rule(20, label=N_("Verified-buyer review")),
     "review_removed": Rule(-20, label=N_("A review was hidden by staff")),
+    "idea_removed": Rule(-100, label=N_("An idea was removed by our team")),
     "referral": Rule(200, label=N_("A friend you invited placed their first order")),
     "adjustment": Rule(0, label=N_("Adjustment by staff")),
     "redeem": Rule(0, label=N_("Redeemed for a voucher")),

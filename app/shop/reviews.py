@@ -229,8 +229,6 @@ async def product_reviews(product_id: int, viewer: CurrentMember | None) -> dict
         "viewer_logged_in": viewer is not None,
         "action": f"/shop/{slug}/reviews",
         "login_url": f"/login?next=/shop/{slug}%23reviews",
-        "hide_action": "/staff/reviews/{id}/hide",
-        "show_action": "/staff/reviews/{id}/show",
     }
 
 

@@ -22,12 +22,15 @@ async def test_only_moves_in_the_table_happen(targets):
     idea_id = await make_idea(author, status="draft")
     current, moves = IdeaStatus.DRAFT, 0
     for target in targets:
+        # Into and out of `removed` only for moderation: the same table, and the flag besides.
+        moderated = len(targets) % 2 == 0
+        allowed = target in MOVES[current] and (moderated or IdeaStatus.REMOVED not in (current, target))
         try:
-            await ideas.move_idea(idea_id, target, actor_id=author.id)
+            await ideas.move_idea(idea_id, target, actor_id=author.id, moderated=moderated)
         except IllegalMove:
-            assert target not in MOVES[current]
+            assert not allowed
         else:
-            assert target in MOVES[current]
+            assert allowed
             current, moves = target, moves + 1
         row = await Idea.select(Idea.status).where(Idea.id == idea_id).first()
         assert row["status"] == current

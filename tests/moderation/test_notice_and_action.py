@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 
 from app.accounts import personal_data
+from app.community import activity
 from app.community import service as community
 from app.community.tables import Comment
 from app.errors import Conflict, Forbidden, FormError, NotFound
@@ -252,3 +253,38 @@ async def test_reports_and_decisions_are_personal_data_and_erasure_drops_the_rep
     await part.erase(personal_data.Erasure(member_id=reporter.id, email=reporter.email, display_name="", handle="",
                                            stripe_customer_id="", remove_content=False))
     assert await Notice.select(Notice.reporter, Notice.email).first() == {"reporter": None, "email": ""}
+
+
+async def test_reports_on_content_deleted_since_are_settled_and_only_moderation_brings_an_idea_back(client):
+    author, writer = await make_member("Author"), await make_member("Deleting Writer")
+    staff = await make_member("Settling Staff", staff=True)
+    idea_id = await make_idea(author, title="Idea with a deleted comment")
+    comment_id = await community.add_comment(writer, idea_id, "Rude, then deleted")
+    reporter = await make_member("Patient Reporter")
+    await moderation.report(reporter, "comment", comment_id, GOOD)
+    await community.delete_comment(writer, comment_id)
+    await login(client, staff.email)
+    trail = await client.get(f"/staff/moderation/comment/{comment_id}")
+    assert trail.status_code == 200 and "Deleted since it was reported." in trail.text
+    with pytest.raises(Conflict):
+        await moderation.decide(staff, "comment", comment_id, action="remove", ground="rules", statement="Too late now.")
+    await moderation.decide(staff, "comment", comment_id, action="settle")
+    told = await _emails("moderation_notice_decided")
+    assert [t["recipient"] for t in told] == [reporter.email.lower()] and "no longer shown" in told[0]["text_body"]
+    assert (await moderation.queue(staff))["reported"] == []
+    # a removed idea leaves the feed, loses its points, and the review queue cannot put it back
+    assert idea_id in [item["idea"] for item in await activity.recent_activity()]  # "is open for votes"
+    decision = await moderation.decide(staff, "idea", idea_id, action="remove", ground="rules",
+                                       statement="It duplicates an idea already greenlit.")
+    assert idea_id not in [item["idea"] for item in await activity.recent_activity()]
+    assert [e["points"] for e in await PointsEntry.select(PointsEntry.points).where(
+        (PointsEntry.member == author.id) & PointsEntry.reason.is_in(["idea_accepted", "idea_removed"]))] == [100, -100]
+    with pytest.raises(ideas.IllegalMove):
+        await ideas.review(staff, idea_id, "approve")
+    # a restore replaces the removal: the old decision can no longer be appealed
+    await moderation.decide(staff, "idea", idea_id, action="restore", statement="It is different enough after all.")
+    assert (await Idea.select(Idea.status).where(Idea.id == idea_id).first())["status"] == "voting"
+    assert idea_id in [item["idea"] for item in await activity.recent_activity()]  # back, not announced again
+    assert len([i for i in await activity.recent_activity() if i["idea"] == idea_id]) == 1
+    with pytest.raises(Conflict):
+        await moderation.appeal(author, decision["id"], "Please restore my idea, it is original.")
