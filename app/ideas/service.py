@@ -160,6 +160,29 @@ async def move_idea(
         return {**idea, "from": current, "to": to, "event_id": event[0]["id"]}
 
 
+async def remove_idea(idea_id: int, *, actor_id: int, reason: str) -> dict[str, Any]:
+    """Moderation takes a public idea down (voting or archived; the reason is the author's to
+    read). IllegalMove if it is not in a state that may be removed, or already removed."""
+    return await move_idea(idea_id, S.REMOVED, actor_id=actor_id, message=reason,
+                           extra={Idea.status_message: reason}, moderated=True)
+
+
+async def restore_idea(idea_id: int, *, actor_id: int) -> bool:
+    """A removal reversed: the idea goes back where it was before it. False if it is not removed."""
+    async with write_transaction():
+        removal = await IdeaEvent.select(IdeaEvent.from_status).where(
+            (IdeaEvent.idea == idea_id) & (IdeaEvent.to_status == S.REMOVED.value)).order_by(
+            IdeaEvent.id, ascending=False).first()
+        if removal is None:
+            return False
+        try:
+            await move_idea(idea_id, IdeaStatus(removal["from_status"]), actor_id=actor_id,
+                            message=gettext("Restored by our team."), extra={Idea.status_message: ""}, moderated=True)
+        except IllegalMove:
+            return False
+        return True
+
+
 # ---- drafts ----------------------------------------------------------------------------------
 
 

@@ -30,16 +30,17 @@ from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
 from app.community import service as community
 from app.community.tables import Comment
-from app.db import as_aware, utcnow, write_transaction
+from app.db import as_aware, raw, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
 from app.i18n import N_, gettext
 from app.ideas import service as ideas
-from app.ideas.tables import Idea, IdeaEvent
+from app.ideas.tables import Idea
 from app.mail.service import queue_email
 from app.moderation.tables import Decision, Notice
 from app.points import service as points
 from app.settings import get_settings
-from app.shop import reviews
+from app.shop import collections, reviews
+from app.shop.catalog import ProductStatus
 from app.shop.tables import Collection, Review
 
 log = logging.getLogger("crowdmade.moderation")
@@ -127,7 +128,7 @@ async def locate(kind: str, target: int) -> Content:
             raise NotFound(gettext("Review not found"))
         return Content(kind, target, row["member"], row["product.name"], (row["title"] + " " + row["body"]).strip()[:400],
                        f"/shop/{row['product.slug']}#review-{target}", row["hidden"],
-                       not row["hidden"] and row["product.status"] == "active")
+                       not row["hidden"] and row["product.status"] == ProductStatus.ACTIVE)
     if kind == "collection":
         row = await Collection.select(Collection.id, Collection.slug, Collection.title, Collection.body,
                                       Collection.published).where(Collection.id == target).first()
@@ -154,10 +155,19 @@ async def locate_for_staff(kind: str, target: int) -> Content:
                        "", "", removed=False, visible=False, gone=True)
 
 
+async def _latest(kind: str, target: int) -> dict[str, Any] | None:
+    return await Decision.select(Decision.id, Decision.action).where(
+        (Decision.kind == kind) & (Decision.target == target)).order_by(Decision.id, ascending=False).first()
+
+
 async def _latest_decision(kind: str, target: int) -> int:
-    row = await Decision.select(Decision.id).where((Decision.kind == kind) & (Decision.target == target)).order_by(
-        Decision.id, ascending=False).first()
+    row = await _latest(kind, target)
     return row["id"] if row else 0
+
+
+async def _latest_action(kind: str, target: int) -> str:
+    row = await _latest(kind, target)
+    return row["action"] if row else ""
 
 
 async def _remove(content: Content, staff: CurrentMember, statement: str) -> None:
@@ -168,8 +178,7 @@ async def _remove(content: Content, staff: CurrentMember, statement: str) -> Non
         if content.state not in IDEA_REMOVABLE and content.state != ideas.IdeaStatus.REMOVED:
             raise Conflict(gettext("A greenlit idea or one on pre-order is not removed here: cancel its campaign first."))
         try:
-            await ideas.move_idea(content.target, ideas.IdeaStatus.REMOVED, actor_id=staff.id, message=statement,
-                                  extra={Idea.status_message: statement}, moderated=True)
+            await ideas.remove_idea(content.target, actor_id=staff.id, reason=statement)
         except ideas.IllegalMove:
             raise already from None
         if content.author_id:  # a removed idea earns nothing, as a removed comment or review: once
@@ -181,32 +190,19 @@ async def _remove(content: Content, staff: CurrentMember, statement: str) -> Non
     elif content.kind == "review":
         if not (await reviews.set_hidden(staff, content.target, hidden=True, reason=statement[:500]))["changed"]:
             raise already
-    elif not await Collection.update({Collection.published: False}).where(
-            (Collection.id == content.target) & Collection.published.eq(True)).returning(Collection.id):
+    elif not await collections.set_published(staff, content.target, False):
         raise already
 
 
 async def _restore(content: Content, staff: CurrentMember) -> bool:
     """Put removed content back (where an idea was before its removal). False if it was not removed."""
     if content.kind == "idea":
-        removal = await IdeaEvent.select(IdeaEvent.from_status).where(
-            (IdeaEvent.idea == content.target) & (IdeaEvent.to_status == ideas.IdeaStatus.REMOVED.value)).order_by(
-            IdeaEvent.id, ascending=False).first()
-        if removal is None:
-            return False
-        try:
-            await ideas.move_idea(content.target, ideas.IdeaStatus(removal["from_status"]), actor_id=staff.id,
-                                  message=gettext("Restored by our team."), extra={Idea.status_message: ""},
-                                  moderated=True)
-        except ideas.IllegalMove:
-            return False
-        return True
+        return await ideas.restore_idea(content.target, actor_id=staff.id)
     if content.kind == "comment":
         return await community.restore_comment(staff, content.target)
     if content.kind == "review":
         return (await reviews.set_hidden(staff, content.target, hidden=False))["changed"]
-    return bool(await Collection.update({Collection.published: True}).where(
-        (Collection.id == content.target) & Collection.published.eq(False)).returning(Collection.id))
+    return await collections.set_published(staff, content.target, True)
 
 
 # ---- notices --------------------------------------------------------------------------------
@@ -326,7 +322,8 @@ async def decide(staff: CurrentMember | None, kind: str, target: int, *, action:
     if errors:
         raise FormError(errors)
     content = await locate_for_staff(kind, target)
-    if action == "restore" and not content.removed:
+    if action == "restore" and (not content.removed or (
+            kind == "collection" and await _latest_action(kind, target) != "remove")):  # a draft is not removed
         raise Conflict(gettext("This %(kind)s is not removed: there is nothing to restore.", kind=content.label))
     if content.gone and action != "settle":
         raise Conflict(gettext("This %(kind)s was deleted: settle its reports.", kind=content.label))
@@ -402,11 +399,12 @@ async def decisions_about(member: CurrentMember) -> list[dict[str, Any]]:
     rows = await Decision.select(*Decision.all_columns(), Decision.staff.display_name).where(
         (Decision.author == member.id) & Decision.action.is_in(["remove", "restore"])).order_by(Decision.id, ascending=False)
     now = utcnow()
-    latest: dict[tuple[str, int], int] = {}
-    for row in rows:  # newest first: the first of each content is its latest decision about it
-        latest.setdefault((row["kind"], row["target"]), 0)
-    for kind, target in latest:
-        latest[(kind, target)] = await _latest_decision(kind, target)
+    # The latest decision about each of the member's contents, in one statement (a later one,
+    # by any staff member, replaces a removal).
+    latest = {(r["kind"], r["target"]): r["latest"] for r in await raw(
+        "SELECT d.kind, d.target, MAX(d.id) AS latest FROM moderation_decision d WHERE EXISTS "
+        "(SELECT 1 FROM moderation_decision m WHERE m.author = {} AND m.kind = d.kind AND m.target = d.target) "
+        "GROUP BY d.kind, d.target", member.id)} if rows else {}
     return [_readable(row, now, latest=latest[(row["kind"], row["target"])]) for row in rows]
 
 

@@ -86,6 +86,15 @@ async def create_collection(staff: CurrentMember, data: CollectionInput) -> int:
     return rows[0]["id"]
 
 
+async def set_published(staff: CurrentMember, collection_id: int, published: bool) -> bool:
+    """Publish or unpublish a collection (moderation takes one down, app/moderation), once:
+    whether this call changed it."""
+    _staff(staff)
+    changed = await Collection.update({Collection.published: published, Collection.updated_at: utcnow()}).where(
+        (Collection.id == collection_id) & Collection.published.eq(not published)).returning(Collection.id)
+    return bool(changed)
+
+
 async def update_collection(staff: CurrentMember, collection_id: int, data: CollectionInput) -> None:
     _staff(staff)
     await get_collection_row(collection_id)

@@ -220,6 +220,11 @@ async def test_keep_settles_the_reports_and_a_collection_is_unpublished_when_rem
     assert (await client.get(f"/collections/{slug}")).status_code == 404
     await moderation.decide(staff, "collection", collection_id, action="restore", statement="The cover is replaced now.")
     assert (await client.get(f"/collections/{slug}")).status_code == 200
+    # a draft was never removed: "restoring" it would publish it behind the curator's back
+    draft = await collections.create_collection(staff, CollectionInput(title="Spring drafts", published=False))
+    with pytest.raises(Conflict):
+        await moderation.decide(staff, "collection", draft, action="restore", statement="Publish this draft please")
+    assert (await Collection.select(Collection.published).where(Collection.id == draft).first())["published"] is False
 
 
 async def test_a_greenlit_idea_is_not_removed_here_and_the_appeal_window_closes():
