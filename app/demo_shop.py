@@ -31,7 +31,7 @@ from app.campaigns.service import get_campaign
 from app.campaigns.tables import Campaign
 from app.db import utcnow
 from app.demo import PALETTES, TOWNS, product_image
-from app.ideas.service import ensure_categories
+from app.ideas.service import PUBLIC_STATUSES, ensure_categories
 from app.ideas.tables import Idea
 from app.media.images import store_image
 from app.moderation import service as moderation
@@ -463,7 +463,7 @@ async def _public_ideas(created: dict[str, list[int]]) -> list[dict[str, Any]]:
     if not ids:
         return []
     rows = {r["id"]: r for r in await Idea.select(Idea.id, Idea.title, Idea.status, Idea.category.slug).where(
-        Idea.id.is_in(ids))}
+        Idea.id.is_in(ids) & Idea.status.is_in([s.value for s in PUBLIC_STATUSES]))}  # not one moderation removed
     return [rows[i] for i in ids if i in rows]
 
 
