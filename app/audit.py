@@ -76,6 +76,20 @@ CHECKS: list[Check] = [
                                           f"{r['backers']} backers, pledges say {r['units']} / {r['amount']} / {r['n']}"),
     ),
     Check(
+        "stretch_goals", "Each campaign's count of stretch goals to reach is right, and no goal its counters reached is still locked",
+        """SELECT c.id, c.stretch_open, COUNT(g.id) AS n,
+                  SUM(CASE WHEN (g.metric = 'units' AND g.threshold <= c.pledged_units)
+                            OR (g.metric = 'amount' AND g.threshold <= c.pledged_amount)
+                            OR (g.metric = 'backers' AND g.threshold <= c.backers) THEN 1 ELSE 0 END) AS missed
+           FROM campaign c LEFT JOIN stretch_goal g ON g.campaign = c.id AND g.reached_at IS NULL
+           GROUP BY c.id, c.stretch_open
+           HAVING c.stretch_open <> COUNT(g.id) OR SUM(CASE WHEN (g.metric = 'units' AND g.threshold <= c.pledged_units)
+                            OR (g.metric = 'amount' AND g.threshold <= c.pledged_amount)
+                            OR (g.metric = 'backers' AND g.threshold <= c.backers) THEN 1 ELSE 0 END) > 0""",
+        lambda r: (f"campaign {r['id']}", f"stretch_open {r['stretch_open']} but {r['n']} goals to reach, "
+                                          f"{r['missed'] or 0} reached yet locked"),
+    ),
+    Check(
         "variant_limits", "Each limited campaign variant holds exactly its pledges' units, within its limit",
         f"""SELECT v.id, v.reserved, v.limit_units, COALESCE(SUM(p.quantity), 0) AS units
             FROM campaign_variant v LEFT JOIN pledge p ON p.variant = v.id AND p.status IN {HOLDING_PLEDGES}

@@ -24,6 +24,7 @@ from app.accounts.passwords import hash_password
 from app.accounts.service import get_member
 from app.accounts.tables import Member
 from app.campaigns import service as campaigns
+from app.campaigns import stretch
 from app.campaigns.service import GreenlightTerms, VariantTerms
 from app.campaigns.tables import Campaign
 from app.community import service as community
@@ -310,6 +311,16 @@ async def _load(rng: random.Random, scale: int, *, images: bool, progress: bool)
         bar.advance(task)
 
 
+STRETCH_GOALS = {  # stage -> (metric, threshold, title, description): reached ones and ones still to reach
+    "live": [("units", "10", "Reflective piping", "Piping on the seams that lights up in headlights."),
+             ("units", "40", "A second colour: forest green", "Every backer may switch to green in the survey."),
+             ("backers", "30", "Free repair kit", "Patches and thread in the box.")],
+    "goal_reached": [("units", "10", "Gift box for every backer", "")],
+    "early_access": [("amount", "20000", "Organic cotton lining", "At 20,000 kr pledged the lining goes organic.")],
+    "funded": [("units", "7", "Embroidered logo", "Instead of a printed one.")],
+}
+
+
 async def _campaigns(rng: random.Random, staff, demo_member, voters: list, idea_ids: list[int], now: dt.datetime) -> None:  # noqa: ANN001
 
     stages = [
@@ -336,6 +347,8 @@ async def _campaigns(rng: random.Random, staff, demo_member, voters: list, idea_
                                                      early_access_hours=24 if stage == "early_access" else 0)
         except Exception:  # the demo never stops on one bad campaign
             continue
+        for metric, threshold, title, description in STRETCH_GOALS.get(stage, ()):  # unlocked by the pledges below
+            await stretch.add_goal(staff, campaign_id, stretch.GoalInput(metric, threshold, title, description))
         if not stripe_ready or stage in ("scheduled", "early_access"):
             continue
         campaign = await campaigns.get_campaign(campaign_id)

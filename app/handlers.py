@@ -12,6 +12,7 @@ import app.accounts.privacy  # noqa: F401  (each domain's part of personal data,
 import app.accounts.service  # noqa: F401  (who a session or an API token belongs to)
 import app.campaigns.jobs  # noqa: F401
 import app.campaigns.personal_data  # noqa: F401
+import app.campaigns.stretch  # noqa: F401  (tells backers of an unlocked stretch goal)
 import app.community.personal_data  # noqa: F401
 import app.community.subscribers  # noqa: F401
 import app.community.views  # noqa: F401

@@ -9,6 +9,7 @@ from app.campaigns.tables import (
     ChargeAttempt,
     Pledge,
     PledgeEvent,
+    StretchGoal,
 )
 from app.community.tables import (
     CampaignUpdate,
@@ -72,6 +73,7 @@ ALL_TABLES = (
     PledgeEvent,
     BackedTogether,
     ChargeAttempt,
+    StretchGoal,
     StripeEvent,
     Product,
     ProductVariant,

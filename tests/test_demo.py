@@ -30,6 +30,12 @@ async def test_demo_covers_every_state_and_is_consistent(stripe, client):
         active = await Pledge.select(Pledge.quantity).where((Pledge.campaign == campaign["id"]) & (Pledge.status == "active"))
         assert campaign["pledged_units"] == sum(p["quantity"] for p in active)
     assert await Order.count() > 0
+    from app.campaigns.tables import StretchGoal
+    from app.mail.tables import EmailMessage
+
+    assert await StretchGoal.count().where(StretchGoal.reached_at.is_not_null()) >= 3  # unlocked by the demo's pledges
+    assert await StretchGoal.count().where(StretchGoal.reached_at.is_null()) >= 2  # still to reach
+    assert await EmailMessage.count().where(EmailMessage.kind == "stretch_goal_reached") > 0
     from app.community.tables import CampaignUpdate, Comment, Follow
     from app.notifications.tables import Notification
     from app.points.tables import MemberBadge

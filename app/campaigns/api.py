@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Request, delete, get, patch, post
 from litestar.params import Parameter
 
-from app.campaigns import service
+from app.campaigns import service, stretch
 from app.campaigns.schemas import (
     CampaignOut,
     GreenlightIn,
@@ -13,6 +13,8 @@ from app.campaigns.schemas import (
     PledgeOut,
     PledgePatch,
     PledgeStartOut,
+    StretchGoalIn,
+    StretchGoalOut,
     VariantOut,
 )
 from app.campaigns.service import GreenlightTerms, VariantTerms
@@ -32,6 +34,9 @@ def campaign_out(row: dict) -> CampaignOut:
         variants=[VariantOut(id=v["id"], name=v["name"], limit=v["limit_units"], left=v["left"])
                   for v in row.get("variants", [])],
         url=f"/ideas/{row['idea']}",
+        stretch_goals=[StretchGoalOut(id=g["id"], metric=g["metric"], threshold=g["threshold"], current=g["current"],
+                                      title=g["title"], description=g["description"], reached=g["reached"],
+                                      reached_at=g["reached_at"]) for g in row.get("stretch_goals", [])],
     )
 
 
@@ -110,5 +115,20 @@ async def api_close(request: Request, campaign_id: int) -> CampaignOut:
     return campaign_out(await service.get_campaign(campaign_id))
 
 
-ROUTES = [api_greenlight, api_campaigns, api_campaign, api_pledge, api_confirm, api_change, api_cancel,
+@post("/staff/campaigns/{campaign_id:int}/stretch-goals", guards=[requires_staff],
+      summary="Staff: add a stretch goal (units, amount in major units, or backers); one already reached unlocks at once")
+async def api_stretch_add(request: Request, campaign_id: int, data: StretchGoalIn) -> CampaignOut:
+    await stretch.add_goal(current_member(request), campaign_id, stretch.GoalInput(
+        metric=data.metric, threshold=_money(data.threshold), title=data.title, description=data.description))
+    return campaign_out(await service.get_campaign(campaign_id))
+
+
+@delete("/staff/campaigns/{campaign_id:int}/stretch-goals/{goal_id:int}", status_code=200, guards=[requires_staff],
+        summary="Staff: remove a stretch goal not yet reached (a reached one stays: 409)")
+async def api_stretch_remove(request: Request, campaign_id: int, goal_id: int) -> CampaignOut:
+    await stretch.remove_goal(current_member(request), campaign_id, goal_id)
+    return campaign_out(await service.get_campaign(campaign_id))
+
+
+ROUTES = [api_stretch_add, api_stretch_remove, api_greenlight, api_campaigns, api_campaign, api_pledge, api_confirm, api_change, api_cancel,
           api_my_pledges, api_close]

@@ -27,6 +27,16 @@ class CampaignGoalReached:
 
 
 @dataclass(frozen=True)
+class StretchGoalReached:
+    """A pledge took the campaign past a stretch goal (once: the goal's conditional unlock).
+    `title` is the goal's, as staff wrote it."""
+
+    campaign_id: int
+    goal_id: int
+    title: str
+
+
+@dataclass(frozen=True)
 class CampaignFunded:
     """The deadline passed with the goal reached (charging follows)."""
 

@@ -8,7 +8,7 @@ import datetime as dt
 from litestar import Request, Response, get, post
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from app.campaigns import live, service, settlement
+from app.campaigns import live, service, settlement, stretch
 from app.campaigns.service import GreenlightTerms, VariantTerms
 from app.errors import Conflict, Forbidden, FormError
 from app.i18n import gettext
@@ -256,12 +256,43 @@ async def pledge_fix_card(request: Request, pledge_id: int) -> Response:
 
 @get("/staff/campaigns/{campaign_id:int}", guards=[requires_staff])
 async def staff_campaign(request: Request, campaign_id: int) -> Response:
+    return await _staff_campaign_page(request, campaign_id)
+
+
+async def _staff_campaign_page(request: Request, campaign_id: int, extra: dict | None = None,
+                               status_code: int = 200) -> Response:
     campaign = await service.get_campaign(campaign_id)
     summary = await settlement.settlement_summary(campaign_id)
     for row in summary["failed"]:
         row["failure_message"] = gettext(row["failure_message"]) if row["failure_message"] else row["failure_message"]
     labels = {status: gettext(text) for status, text in service.PLEDGE_LABELS.items()}
-    return render(request, "campaigns/staff.html", {"campaign": campaign, "summary": summary, "labels": labels})
+    return render(request, "campaigns/staff.html", {"campaign": campaign, "summary": summary, "labels": labels,
+                                                    "stretch_editable": stretch.EDITABLE_STATUSES, **(extra or {})},
+                  status_code=status_code)
+
+
+@post("/staff/campaigns/{campaign_id:int}/stretch-goals", guards=[requires_staff])
+async def staff_stretch_add(request: Request, campaign_id: int) -> Response:
+    form = await _form(request)
+    data = stretch.GoalInput(metric=form.get("metric", ""), threshold=form.get("threshold", ""),
+                             title=form.get("title", ""), description=form.get("description", ""))
+    try:
+        await stretch.add_goal(current_member(request), campaign_id, data)
+    except FormError as error:
+        return await _staff_campaign_page(request, campaign_id, {"stretch_errors": error.errors, "stretch_values": form},
+                                          status_code=400)
+    except Conflict as error:
+        return redirect(f"/staff/campaigns/{campaign_id}#stretch", flash=("error", error.message))
+    return redirect(f"/staff/campaigns/{campaign_id}#stretch", flash=("success", gettext("Stretch goal added.")))
+
+
+@post("/staff/campaigns/{campaign_id:int}/stretch-goals/{goal_id:int}/delete", guards=[requires_staff])
+async def staff_stretch_remove(request: Request, campaign_id: int, goal_id: int) -> Response:
+    try:
+        await stretch.remove_goal(current_member(request), campaign_id, goal_id)
+    except Conflict as error:
+        return redirect(f"/staff/campaigns/{campaign_id}#stretch", flash=("error", error.message))
+    return redirect(f"/staff/campaigns/{campaign_id}#stretch", flash=("info", gettext("Stretch goal removed.")))
 
 
 @post("/staff/campaigns/{campaign_id:int}/close", guards=[requires_staff])
@@ -286,4 +317,4 @@ async def staff_production(request: Request, campaign_id: int) -> Response:
 
 ROUTES = [staff_production, greenlight_page, greenlight_submit, campaign_list, campaign_progress, campaign_live, pledge_submit,
           pledge_card_page, pledge_confirm, my_pledges, pledge_change, pledge_cancel, pledge_fix_page,
-          pledge_fix_authenticated, pledge_fix_card, staff_campaign, staff_close]
+          pledge_fix_authenticated, pledge_fix_card, staff_campaign, staff_close, staff_stretch_add, staff_stretch_remove]

@@ -30,6 +30,24 @@ class VariantOut(msgspec.Struct):
     left: int | None
 
 
+class StretchGoalOut(msgspec.Struct):
+    id: int
+    metric: str  # units, amount (minor units pledged) or backers
+    threshold: int
+    current: int
+    title: str
+    description: str
+    reached: bool
+    reached_at: dt.datetime | None
+
+
+class StretchGoalIn(msgspec.Struct):
+    metric: str
+    threshold: str | int | float  # for "amount": major units, like the greenlight's price
+    title: str
+    description: str = ""
+
+
 class CampaignOut(msgspec.Struct):
     id: int
     idea_id: int
@@ -50,6 +68,7 @@ class CampaignOut(msgspec.Struct):
     estimated_delivery: dt.date
     variants: list[VariantOut]
     url: str
+    stretch_goals: list[StretchGoalOut] = msgspec.field(default_factory=list)
 
 
 class PledgeIn(msgspec.Struct):

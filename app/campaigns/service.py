@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import logging
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
@@ -20,7 +19,7 @@ from piccolo.query import OrderByRaw
 
 from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
-from app.campaigns import live
+from app.campaigns import live, stretch
 from app.campaigns.events import (
     BackerNotice,
     CampaignFunded,
@@ -29,6 +28,7 @@ from app.campaigns.events import (
     IdeaGreenlit,
     PledgeConfirmed,
 )
+from app.campaigns.money import parse_money
 from app.campaigns.tables import BackedTogether, Campaign, CampaignEvent, CampaignVariant, Pledge, PledgeEvent
 from app.db import as_aware, dict_rows, is_sqlite, raw, select_head, utcnow, write_transaction
 from app.errors import Conflict, Forbidden, FormError, NotFound
@@ -194,19 +194,6 @@ class GreenlightTerms:
     estimated_delivery: dt.date | str | None = None
     variants: list[VariantTerms] = field(default_factory=list)
     vat_rate: int | str | None = None  # percent; None: the site's default (VAT_RATES' first)
-
-
-def parse_money(text: str | int | None) -> int | None:
-    """'499' or '499.50' or '499,50' (major units) -> minor units; None when blank."""
-    if text is None or str(text).strip() == "":
-        return None
-    try:
-        value = Decimal(str(text).strip().replace(" ", "").replace(",", "."))
-        if not value.is_finite() or value < 0 or value > Decimal("10000000") or value != value.quantize(Decimal("0.01")):
-            raise ValueError
-    except (InvalidOperation, ArithmeticError):
-        raise ValueError from None
-    return int(value * 100)
 
 
 def _int(value: int | str | None, default: int | None = None) -> int | None:
@@ -412,7 +399,9 @@ async def get_campaign(campaign_id: int | None = None, *, idea_id: int | None = 
         CampaignVariant.position)
     for variant in row["variants"]:
         variant["left"] = _left(variant)
-    return decorate(row)
+    decorate(row)
+    row["stretch_goals"] = await stretch.goals_of(row)
+    return row
 
 
 def decorate(row: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
@@ -692,10 +681,14 @@ async def _count(campaign: dict[str, Any], units: int, amount: int, *, backers: 
         Campaign.pledged_amount: Campaign.pledged_amount + amount,
         Campaign.backers: Campaign.backers + backers,
     }).where(Campaign.id == campaign["id"]).returning(Campaign.pledged_units, Campaign.goal_units, Campaign.goal_reached_at,
-                                                      Campaign.backers)
+                                                      Campaign.backers, Campaign.pledged_amount, Campaign.stretch_open,
+                                                      Campaign.status)
     if rows and rows[0]["pledged_units"] >= rows[0]["goal_units"] and rows[0]["goal_reached_at"] is None:
         await Campaign.update({Campaign.goal_reached_at: utcnow()}).where(Campaign.id == campaign["id"])
         await emit(CampaignGoalReached(campaign["id"]))
+    if rows and rows[0]["stretch_open"] > 0 and (units > 0 or amount > 0 or backers > 0):  # a goal never locks again
+        await stretch.unlock_reached(campaign["id"], rows[0]["status"], rows[0]["pledged_units"],
+                                     rows[0]["pledged_amount"], rows[0]["backers"])
     return rows[0] if rows else {"backers": campaign["backers"] + backers}
 
 

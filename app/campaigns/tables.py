@@ -28,6 +28,7 @@ class Campaign(Table, tablename="campaign"):
     ends_at = Timestamptz(index=True)
     estimated_delivery = Date()
     goal_reached_at = Timestamptz(null=True, default=None)
+    stretch_open = Integer(default=0)  # stretch goals not reached yet: a pledge looks for one only then
     closed_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     created_by = ForeignKey(Member, null=True, on_delete=OnDelete.set_null)
@@ -105,3 +106,18 @@ class ChargeAttempt(Table, tablename="charge_attempt"):
     claimed_until = Timestamptz(null=True, default=None)  # a worker's lease while it talks to Stripe
     created_at = Timestamptz(default=TimestamptzNow())
     finished_at = Timestamptz(null=True, default=None)
+
+
+class StretchGoal(Table, tablename="stretch_goal"):
+    """A goal past the campaign's own: at `threshold` units, pledged minor units or backers it
+    unlocks (`reached_at`, set once by a conditional update, never cleared). Unique (campaign,
+    metric, threshold) in the migration."""
+
+    campaign = ForeignKey(Campaign, index=True, null=False, on_delete=OnDelete.cascade)
+    metric = Varchar(length=10)  # units, amount, backers
+    threshold = Integer()
+    title = Varchar(length=120)
+    description = Text(default="")
+    reached_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    created_by = ForeignKey(Member, null=True, on_delete=OnDelete.set_null)
