@@ -72,10 +72,8 @@ def _parse(data: GoalInput) -> dict[str, Any]:
     return {"metric": metric, "threshold": threshold, "title": title, "description": description}
 
 
-def _reached_sql(placeholder_units: str, placeholder_amount: str, placeholder_backers: str) -> str:
-    return (f"((metric = 'units' AND threshold <= {placeholder_units}) OR "
-            f"(metric = 'amount' AND threshold <= {placeholder_amount}) OR "
-            f"(metric = 'backers' AND threshold <= {placeholder_backers}))")
+REACHED_SQL = ("((metric = 'units' AND threshold <= {}) OR (metric = 'amount' AND threshold <= {}) OR "
+               "(metric = 'backers' AND threshold <= {}))")  # units, amount, backers
 
 
 async def unlock_reached(campaign_id: int, status: str, units: int, amount: int, backers: int) -> int:
@@ -84,7 +82,7 @@ async def unlock_reached(campaign_id: int, status: str, units: int, amount: int,
     now = utcnow()
     reached = await dict_rows(
         "UPDATE stretch_goal SET reached_at = {} WHERE campaign = {} AND reached_at IS NULL AND "
-        + _reached_sql("{}", "{}", "{}") + " RETURNING id, title, metric, threshold",
+        + REACHED_SQL + " RETURNING id, title, metric, threshold",
         now, campaign_id, units, amount, backers)
     if not reached:
         return 0
