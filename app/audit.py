@@ -90,6 +90,28 @@ CHECKS: list[Check] = [
                                           f"{r['missed'] or 0} reached yet locked"),
     ),
     Check(
+        "delivery_timeline", "Each campaign's count of delivery posts is right, its estimated delivery is the latest "
+                             "date change's, and each shipping wave shipped as many pre-orders as carry its number",
+        """SELECT c.id AS campaign, 'posts' AS what, c.delivery_posts AS said, COUNT(d.id) AS found
+           FROM campaign c LEFT JOIN delivery_update d ON d.campaign = c.id
+           GROUP BY c.id, c.delivery_posts HAVING c.delivery_posts <> COUNT(d.id)
+           UNION ALL
+           SELECT c.id, 'date', 0, 0 FROM campaign c JOIN delivery_update d ON d.campaign = c.id AND d.kind = 'date'
+           WHERE d.id = (SELECT MAX(x.id) FROM delivery_update x WHERE x.campaign = c.id AND x.kind = 'date')
+             AND c.estimated_delivery <> d.new_date
+           UNION ALL
+           SELECT d.campaign, 'wave ' || CAST(d.wave AS TEXT), d.shipped, COUNT(o.id)
+           FROM delivery_update d LEFT JOIN shop_order o ON o.campaign_id = d.campaign AND o.wave = d.wave
+           WHERE d.kind = 'wave' GROUP BY d.campaign, d.wave, d.shipped HAVING d.shipped <> COUNT(o.id)
+           UNION ALL
+           SELECT o.campaign_id, 'wave ' || CAST(o.wave AS TEXT), 0, COUNT(o.id) FROM shop_order o
+           WHERE o.wave IS NOT NULL AND NOT EXISTS (SELECT 1 FROM delivery_update d WHERE d.campaign = o.campaign_id
+                                                    AND d.kind = 'wave' AND d.wave = o.wave)
+           GROUP BY o.campaign_id, o.wave""",
+        lambda r: (f"campaign {r['campaign']}", "estimated delivery is not the latest date change's"
+                   if r["what"] == "date" else f"{r['what']}: {r['said']} recorded, {r['found']} found"),
+    ),
+    Check(
         "variant_limits", "Each limited campaign variant holds exactly its pledges' units, within its limit",
         f"""SELECT v.id, v.reserved, v.limit_units, COALESCE(SUM(p.quantity), 0) AS units
             FROM campaign_variant v LEFT JOIN pledge p ON p.variant = v.id AND p.status IN {HOLDING_PLEDGES}

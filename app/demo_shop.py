@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 from app.accounts import addresses
 from app.accounts.service import get_member
 from app.accounts.tables import Member
+from app.campaigns import delivery
 from app.campaigns.service import get_campaign
 from app.campaigns.tables import Campaign
 from app.db import utcnow
@@ -35,7 +36,7 @@ from app.ideas.service import PUBLIC_STATUSES, ensure_categories
 from app.ideas.tables import Idea
 from app.media.images import store_image
 from app.moderation import service as moderation
-from app.orders import fulfilment, withdrawal
+from app.orders import fulfilment, lookup, withdrawal
 from app.orders.tables import Order, OrderEvent, OrderLine, OrderPayment, Refund, Withdrawal
 from app.payments.gateway import gateway
 from app.points import service as points
@@ -396,7 +397,23 @@ async def _preorders(rng: random.Random, staff, demo_member) -> None:  # noqa: A
                 address = await addresses.address_suggestion(member.id) or address_for(
                     member, rng, "Umeå" if member.id == demo_member.id else None)
                 await fulfilment.set_delivery_address(member, row["id"], address)
+        await delivery.post_milestone(staff, campaign["id"], delivery.MilestoneInput(
+            "Sample approved", "The final sample came back from the factory and passed our wash test."))
         await fulfilment.bulk_in_production(staff, campaign["id"])
+        await delivery.post_milestone(staff, campaign["id"], delivery.MilestoneInput(
+            "In production", "Cutting and sewing have started; we will ship in waves as batches are done."))
+        estimated = (await Campaign.select(Campaign.estimated_delivery).where(
+            Campaign.id == campaign["id"]).first())["estimated_delivery"]
+        await delivery.change_date(staff, campaign["id"], delivery.DateChangeInput(
+            estimated + dt.timedelta(days=21), "The zips failed our cold test, so the factory fits a sturdier one: "
+                                              "three weeks more, and the pre-orders stay at the price you pledged."))
+        # the first batch leaves in wave 1 (not the demo member's: their order page shows its place in the queue)
+        first_wave = [o for o in await Order.select(Order.number, Order.member, Order.ship_to).where(
+            (Order.campaign_id == campaign["id"]) & (Order.status == "in_production")).order_by(Order.id)
+            if o["member"] != demo_member.id and lookup.ship_to_of(o)][:3]
+        if first_wave:
+            await fulfilment.bulk_ship(staff, campaign["id"], carrier="postnord", only_listed=True, tracking_lines="\n".join(
+                f"{o['number']} {_tracking(rng, 'postnord')}" for o in first_wave))
 
 
 # ---- reviews and questions ---------------------------------------------------------------------

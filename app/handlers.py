@@ -10,6 +10,7 @@
 import app.accounts.language  # noqa: F401  (an email's recipient language)
 import app.accounts.privacy  # noqa: F401  (each domain's part of personal data, as below)
 import app.accounts.service  # noqa: F401  (who a session or an API token belongs to)
+import app.campaigns.delivery  # noqa: F401  (tells backers of a milestone or a new delivery date)
 import app.campaigns.jobs  # noqa: F401
 import app.campaigns.personal_data  # noqa: F401
 import app.campaigns.stretch  # noqa: F401  (tells backers of an unlocked stretch goal)

@@ -36,6 +36,12 @@ async def test_demo_covers_every_state_and_is_consistent(stripe, client):
     assert await StretchGoal.count().where(StretchGoal.reached_at.is_not_null()) >= 3  # unlocked by the demo's pledges
     assert await StretchGoal.count().where(StretchGoal.reached_at.is_null()) >= 2  # still to reach
     assert await EmailMessage.count().where(EmailMessage.kind == "stretch_goal_reached") > 0
+    from app.campaigns.tables import DeliveryUpdate
+
+    kinds = [r["kind"] for r in await DeliveryUpdate.select(DeliveryUpdate.kind).order_by(DeliveryUpdate.id)]
+    assert kinds == ["milestone", "milestone", "date", "wave"]  # the campaign in production's delivery timeline
+    assert await Order.count().where(Order.wave == 1) == 3
+    assert await EmailMessage.count().where(EmailMessage.kind == "delivery_update") > 0
     from app.community.tables import CampaignUpdate, Comment, Follow
     from app.notifications.tables import Notification
     from app.points.tables import MemberBadge

@@ -5,10 +5,14 @@ from __future__ import annotations
 from litestar import Request, delete, get, patch, post
 from litestar.params import Parameter
 
-from app.campaigns import service, stretch
+from app.campaigns import delivery, service, stretch
 from app.campaigns.schemas import (
     CampaignOut,
+    DeliveryDateIn,
+    DeliveryOut,
+    DeliveryPostOut,
     GreenlightIn,
+    MilestoneIn,
     PledgeIn,
     PledgeOut,
     PledgePatch,
@@ -130,5 +134,33 @@ async def api_stretch_remove(request: Request, campaign_id: int, goal_id: int) -
     return campaign_out(await service.get_campaign(campaign_id))
 
 
-ROUTES = [api_stretch_add, api_stretch_remove, api_greenlight, api_campaigns, api_campaign, api_pledge, api_confirm, api_change, api_cancel,
+async def delivery_out(campaign_id: int) -> DeliveryOut:
+    campaign = await service.get_campaign(campaign_id)
+    posts = await delivery.timeline(campaign)
+    return DeliveryOut(campaign_id=campaign_id, estimated_delivery=campaign["estimated_delivery"], posts=[
+        DeliveryPostOut(id=p["id"], kind=p["kind"], heading=p["heading"], title=p["title"], body=p["body"],
+                        old_date=p["old_date"], new_date=p["new_date"], wave=p["wave"], shipped=p["shipped"],
+                        created_at=p["created_at"]) for p in posts])
+
+
+@get("/campaigns/{campaign_id:int}/delivery", summary="A campaign's public delivery timeline (newest first)")
+async def api_delivery(campaign_id: int) -> DeliveryOut:
+    return await delivery_out(campaign_id)
+
+
+@post("/staff/campaigns/{campaign_id:int}/delivery/milestones", guards=[requires_staff],
+      summary="Staff: post a production milestone on the delivery timeline (backers are emailed)")
+async def api_milestone(request: Request, campaign_id: int, data: MilestoneIn) -> DeliveryOut:
+    await delivery.post_milestone(current_member(request), campaign_id, delivery.MilestoneInput(data.title, data.body))
+    return await delivery_out(campaign_id)
+
+
+@post("/staff/campaigns/{campaign_id:int}/delivery/date", guards=[requires_staff],
+      summary="Staff: move the estimated delivery, with the reason backers are emailed (the old date stays on the timeline)")
+async def api_delivery_date(request: Request, campaign_id: int, data: DeliveryDateIn) -> DeliveryOut:
+    await delivery.change_date(current_member(request), campaign_id, delivery.DateChangeInput(data.new_date, data.reason))
+    return await delivery_out(campaign_id)
+
+
+ROUTES = [api_delivery, api_milestone, api_delivery_date, api_stretch_add, api_stretch_remove, api_greenlight, api_campaigns, api_campaign, api_pledge, api_confirm, api_change, api_cancel,
           api_my_pledges, api_close]

@@ -37,6 +37,16 @@ class StretchGoalReached:
 
 
 @dataclass(frozen=True)
+class DeliveryPosted:
+    """Staff posted on a campaign's delivery timeline: a milestone, a new estimated delivery date
+    or a shipping wave (`kind`)."""
+
+    campaign_id: int
+    update_id: int
+    kind: str
+
+
+@dataclass(frozen=True)
 class CampaignFunded:
     """The deadline passed with the goal reached (charging follows)."""
 

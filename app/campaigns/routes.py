@@ -8,7 +8,7 @@ import datetime as dt
 from litestar import Request, Response, get, post
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from app.campaigns import live, service, settlement, stretch
+from app.campaigns import delivery, live, service, settlement, stretch
 from app.campaigns.service import GreenlightTerms, VariantTerms
 from app.errors import Conflict, Forbidden, FormError
 from app.i18n import gettext
@@ -267,8 +267,40 @@ async def _staff_campaign_page(request: Request, campaign_id: int, extra: dict |
         row["failure_message"] = gettext(row["failure_message"]) if row["failure_message"] else row["failure_message"]
     labels = {status: gettext(text) for status, text in service.PLEDGE_LABELS.items()}
     return render(request, "campaigns/staff.html", {"campaign": campaign, "summary": summary, "labels": labels,
-                                                    "stretch_editable": stretch.EDITABLE_STATUSES, **(extra or {})},
+                                                    "stretch_editable": stretch.EDITABLE_STATUSES,
+                                                    "delivery": await delivery.timeline(campaign),
+                                                    "today": dt.date.today(), **(extra or {})},
                   status_code=status_code)
+
+
+@post("/staff/campaigns/{campaign_id:int}/delivery/milestones", guards=[requires_staff])
+async def staff_milestone(request: Request, campaign_id: int) -> Response:
+    form = await _form(request)
+    try:
+        await delivery.post_milestone(current_member(request), campaign_id, delivery.MilestoneInput(
+            title=form.get("title", ""), body=form.get("body", "")))
+    except FormError as error:
+        return await _staff_campaign_page(request, campaign_id, {"milestone_errors": error.errors,
+                                                                 "milestone_values": form}, status_code=400)
+    except Conflict as error:
+        return redirect(f"/staff/campaigns/{campaign_id}#delivery", flash=("error", error.message))
+    return redirect(f"/staff/campaigns/{campaign_id}#delivery",
+                    flash=("success", gettext("Milestone posted; backers are emailed.")))
+
+
+@post("/staff/campaigns/{campaign_id:int}/delivery/date", guards=[requires_staff])
+async def staff_delivery_date(request: Request, campaign_id: int) -> Response:
+    form = await _form(request)
+    try:
+        await delivery.change_date(current_member(request), campaign_id, delivery.DateChangeInput(
+            new_date=form.get("new_date", ""), reason=form.get("reason", "")))
+    except FormError as error:
+        return await _staff_campaign_page(request, campaign_id, {"date_errors": error.errors, "date_values": form},
+                                          status_code=400)
+    except Conflict as error:
+        return redirect(f"/staff/campaigns/{campaign_id}#delivery", flash=("error", error.message))
+    return redirect(f"/staff/campaigns/{campaign_id}#delivery",
+                    flash=("success", gettext("Estimated delivery changed; backers are emailed with the reason.")))
 
 
 @post("/staff/campaigns/{campaign_id:int}/stretch-goals", guards=[requires_staff])
@@ -317,4 +349,5 @@ async def staff_production(request: Request, campaign_id: int) -> Response:
 
 ROUTES = [staff_production, greenlight_page, greenlight_submit, campaign_list, campaign_progress, campaign_live, pledge_submit,
           pledge_card_page, pledge_confirm, my_pledges, pledge_change, pledge_cancel, pledge_fix_page,
-          pledge_fix_authenticated, pledge_fix_card, staff_campaign, staff_close, staff_stretch_add, staff_stretch_remove]
+          pledge_fix_authenticated, pledge_fix_card, staff_campaign, staff_close, staff_stretch_add, staff_stretch_remove,
+          staff_milestone, staff_delivery_date]

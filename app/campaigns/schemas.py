@@ -48,6 +48,35 @@ class StretchGoalIn(msgspec.Struct):
     description: str = ""
 
 
+class DeliveryPostOut(msgspec.Struct):
+    id: int
+    kind: str  # milestone, date (estimated delivery moved: old_date -> new_date, body = the reason), wave
+    heading: str  # as the campaign page says it, in the request's language
+    title: str
+    body: str
+    old_date: dt.date | None
+    new_date: dt.date | None
+    wave: int | None
+    shipped: int
+    created_at: dt.datetime
+
+
+class DeliveryOut(msgspec.Struct):
+    campaign_id: int
+    estimated_delivery: dt.date
+    posts: list[DeliveryPostOut]  # newest first
+
+
+class MilestoneIn(msgspec.Struct):
+    title: str
+    body: str = ""
+
+
+class DeliveryDateIn(msgspec.Struct):
+    new_date: str  # YYYY-MM-DD, after today
+    reason: str  # 10 to 1000 characters, shown to backers
+
+
 class CampaignOut(msgspec.Struct):
     id: int
     idea_id: int

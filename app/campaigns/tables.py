@@ -29,6 +29,7 @@ class Campaign(Table, tablename="campaign"):
     estimated_delivery = Date()
     goal_reached_at = Timestamptz(null=True, default=None)
     stretch_open = Integer(default=0)  # stretch goals not reached yet: a pledge looks for one only then
+    delivery_posts = Integer(default=0)  # rows on its delivery timeline: the page reads them only then
     closed_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     created_by = ForeignKey(Member, null=True, on_delete=OnDelete.set_null)
@@ -119,5 +120,22 @@ class StretchGoal(Table, tablename="stretch_goal"):
     title = Varchar(length=120)
     description = Text(default="")
     reached_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    created_by = ForeignKey(Member, null=True, on_delete=OnDelete.set_null)
+
+
+class DeliveryUpdate(Table, tablename="delivery_update"):
+    """One post on a campaign's public delivery timeline: a production milestone, a change of the
+    estimated delivery (old and new date, with the reason) or a shipping wave (numbered 1, 2...
+    per campaign, unique in the migration, with how many pre-orders it shipped). Never edited."""
+
+    campaign = ForeignKey(Campaign, index=True, null=False, on_delete=OnDelete.cascade)
+    kind = Varchar(length=10)  # milestone, date, wave
+    title = Varchar(length=120)
+    body = Text(default="")
+    old_date = Date(null=True, default=None)
+    new_date = Date(null=True, default=None)
+    wave = Integer(null=True, default=None)
+    shipped = Integer(default=0)
     created_at = Timestamptz(default=TimestamptzNow())
     created_by = ForeignKey(Member, null=True, on_delete=OnDelete.set_null)

@@ -19,6 +19,8 @@ from app.orders.schemas import (
     RefundOut,
     TimelineStepOut,
     TrackingOut,
+    WaveIn,
+    WaveOut,
     WithdrawalIn,
     WithdrawalLineOut,
     WithdrawalOut,
@@ -53,6 +55,8 @@ def order_out(o: dict) -> OrderOut:
         history=[OrderEventOut(from_status=e["from_status"], to_status=e["to_status"], message=e["message"],
                                created_at=e["created_at"]) for e in o["events"]],
         ship_to=o["ship_to"], url=f"/orders/{o['number']}",
+        queue_place=o["queue"]["place"] if o["queue"] else None,
+        queue_waiting=o["queue"]["waiting"] if o["queue"] else None, wave=o["wave"],
     )
 
 
@@ -145,5 +149,14 @@ async def api_withdraw_pledge(request: Request, pledge_id: int) -> WithdrawalOut
     return await withdrawal_out(await withdrawal.withdraw_from_pledge(current_member(request), pledge_id), None)
 
 
-API_ROUTES = [api_order, api_my_orders, api_patch_order, api_refund, api_withdraw_order, api_withdraw_pledge]
+@post("/staff/campaigns/{campaign_id:int}/waves", guards=[requires_staff], status_code=201,
+      summary="Staff: ship a wave: only the listed in-production pre-orders, each with its tracking number and "
+              "emailed; the wave is posted on the campaign's delivery timeline")
+async def api_ship_wave(request: Request, campaign_id: int, data: WaveIn) -> WaveOut:
+    result = await fulfilment.bulk_ship(current_member(request), campaign_id, carrier=data.carrier,
+                                        tracking_lines=data.tracking_lines, only_listed=True)
+    return WaveOut(wave=result.wave, shipped=result.moved, skipped=result.skipped)
+
+
+API_ROUTES = [api_ship_wave, api_order, api_my_orders, api_patch_order, api_refund, api_withdraw_order, api_withdraw_pledge]
 ROUTES: list = []

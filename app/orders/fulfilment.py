@@ -14,7 +14,9 @@ it pending and the `finish_refund` job, enqueued with the refund, retries with t
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import logging
 import secrets
@@ -26,6 +28,7 @@ from piccolo.columns.combination import WhereRaw
 from app import i18n
 from app.accounts.addresses import clean_address
 from app.accounts.service import CurrentMember
+from app.campaigns import delivery
 from app.campaigns import service as campaigns
 from app.campaigns.service import parse_money
 from app.campaigns.tables import Campaign, Pledge
@@ -448,6 +451,7 @@ async def _cancel_open_payments(order_id: int) -> None:
 class BulkResult:
     moved: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # moved by someone else meanwhile
+    wave: int | None = None  # a shipped wave's number on the campaign's delivery timeline
 
 
 def parse_tracking_lines(text: str) -> dict[str, str]:
@@ -471,6 +475,42 @@ def parse_tracking_lines(text: str) -> dict[str, str]:
     return found
 
 
+TRACKING_FILE_LIMIT = 2_000_000  # bytes
+
+
+def tracking_csv(data: bytes) -> str:
+    """A warehouse's CSV (or this site's backer report with tracking filled in) as
+    "ORDER TRACKING" lines: the columns named order/number and tracking/tracking_number when
+    there is a header, else the first two. FormError on a file that is not UTF-8 text."""
+    if len(data) > TRACKING_FILE_LIMIT:
+        raise FormError({"tracking_file": gettext("The file is too large (at most 2 MB).")})
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FormError({"tracking_file": gettext("Upload a CSV file saved as UTF-8 text.")}) from None
+    sample = text[:4096]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
+    except csv.Error:
+        dialect = csv.excel
+    rows = [r for r in csv.reader(io.StringIO(text), dialect) if any(cell.strip() for cell in r)]
+    if not rows:
+        raise FormError({"tracking_file": gettext("The file has no rows.")})
+    header = [cell.strip().lower() for cell in rows[0]]
+    order_col, tracking_col = 0, 1
+    if any("tracking" in cell for cell in header):
+        tracking_col = next(i for i, cell in enumerate(header) if "tracking" in cell)
+        order_col = next((i for i, cell in enumerate(header) if cell in ("order", "order_number", "number")), 0)
+        rows = rows[1:]
+    lines = []
+    for row in rows:
+        order = row[order_col].strip() if len(row) > order_col else ""
+        tracking = row[tracking_col].strip() if len(row) > tracking_col else ""
+        if tracking:  # a row without one is not in this wave (a backer report lists every backer)
+            lines.append(f"{order} {tracking}" if order else tracking)  # no order: reported as a bad line
+    return "\n".join(lines)
+
+
 async def _campaign_orders(campaign_id: int, status: OrderStatus) -> list[dict[str, Any]]:
     return await Order.select(Order.id, Order.number).where(
         (Order.campaign_id == campaign_id) & (Order.kind == "preorder") & (Order.status == status.value)
@@ -487,9 +527,13 @@ async def bulk_in_production(staff: CurrentMember, campaign_id: int) -> BulkResu
     return result
 
 
-async def bulk_ship(staff: CurrentMember, campaign_id: int, *, carrier: Any, tracking_lines: str = "") -> BulkResult:
-    """Every in-production pre-order of the campaign -> shipped with one carrier; tracking
-    numbers per order from "ORDER-NUMBER TRACKING" lines (optional; checked before anything moves)."""
+async def bulk_ship(staff: CurrentMember, campaign_id: int, *, carrier: Any, tracking_lines: str = "",
+                    only_listed: bool = False) -> BulkResult:
+    """Ship a wave of the campaign's in-production pre-orders with one carrier: every one, or
+    (`only_listed`) only those named in the "ORDER-NUMBER TRACKING" lines. Everything is checked
+    before anything moves; then, in one transaction under the campaign's lock, each order moves once
+    (tagged with the wave's number, its backer emailed with the tracking) and the wave is posted on
+    the campaign's delivery timeline."""
     require_staff(staff)
     found = carriers.find_carrier(carrier)
     errors = {} if found else {"carrier": gettext("Choose the carrier.")}
@@ -498,6 +542,8 @@ async def bulk_ship(staff: CurrentMember, campaign_id: int, *, carrier: Any, tra
     except FormError as error:
         errors.update(error.errors)
         tracking = {}
+    if only_listed and not tracking and "tracking_lines" not in errors:
+        errors["tracking_lines"] = gettext('List the orders of this wave, one "ORDER-NUMBER TRACKING-NUMBER" per line.')
     orders = await _campaign_orders(campaign_id, S.IN_PRODUCTION)
     if not errors:
         unknown = sorted(set(tracking) - {o["number"] for o in orders})
@@ -509,14 +555,22 @@ async def bulk_ship(staff: CurrentMember, campaign_id: int, *, carrier: Any, tra
                         numbers=", ".join(unknown)))
     if errors:
         raise FormError(errors)
-
-    def shipping(order: dict[str, Any]) -> tuple[dict, str]:
-        number = tracking.get(order["number"], "")
-        return ({Order.carrier: found.code, Order.tracking_number: number},
-                f"{found.name} {number}".strip())
+    if only_listed:
+        orders = [o for o in orders if o["number"] in tracking]
 
     result = BulkResult()
-    await _bulk_move(orders, S.SHIPPED, staff, result, shipping)
+    async with write_transaction():
+        wave = await delivery.next_wave(campaign_id)
+        for order in orders:
+            number = tracking.get(order["number"], "")
+            moved = await _move_and_tell(order["id"], S.SHIPPED, actor_id=staff.id,
+                                         message=f"Wave {wave}: {found.name} {number}".strip(),
+                                         extra={Order.carrier: found.code, Order.tracking_number: number,
+                                                Order.wave: wave})
+            (result.moved if moved else result.skipped).append(order["number"])
+        if result.moved:
+            await delivery.record_wave(campaign_id, wave, len(result.moved), staff_id=staff.id)
+            result.wave = wave
     return result
 
 

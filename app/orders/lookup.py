@@ -17,8 +17,8 @@ from typing import Any
 from app.accounts.addresses import COUNTRIES
 from app.accounts.service import CurrentMember
 from app.accounts.tables import Member
-from app.campaigns.tables import Campaign
-from app.db import as_aware, is_sqlite
+from app.campaigns.tables import Campaign, DeliveryUpdate
+from app.db import as_aware, dict_rows, is_sqlite
 from app.errors import NotFound
 from app.i18n import N_, gettext
 from app.orders import carriers
@@ -58,7 +58,7 @@ async def _campaign_titles(campaign_ids: set[int]) -> dict[int, dict[str, Any]]:
     if not campaign_ids:
         return {}
     rows = await Campaign.select(Campaign.id, Campaign.idea, Campaign.idea.title, Campaign.estimated_delivery,
-                                 Campaign.status).where(Campaign.id.is_in(list(campaign_ids)))
+                                 Campaign.status, Campaign.delivery_posts).where(Campaign.id.is_in(list(campaign_ids)))
     return {r["id"]: r for r in rows}
 
 
@@ -79,6 +79,7 @@ EVENT_TEXTS = frozenset((
 ))
 EVENT_PATTERNS = (
     (re.compile(r"Tracking: (?P<details>.+)", re.S), N_("Tracking: %(details)s")),
+    (re.compile(r"Wave (?P<wave>\d+): (?P<details>.+)", re.S), N_("Shipping wave %(wave)s: %(details)s")),
     (re.compile(r"Refund of (?P<amount>.+?) refused by Stripe: (?P<error>.*)", re.S),
      N_("Refund of %(amount)s refused by Stripe: %(error)s")),
     (re.compile(r"Refunded (?P<amount>[^:]+): (?P<reason>.*)", re.S), N_("Refunded %(amount)s: %(reason)s")),
@@ -231,7 +232,34 @@ async def order_detail(viewer: CurrentMember | None, number: str, *, staff_view:
         "is_owner": row["member"] == viewer.id,
         "can_edit_address": (row["member"] == viewer.id and row["kind"] == "preorder"
                              and status in (S.PAID, S.IN_PRODUCTION)),
+        "queue": await delivery_queue(row) if campaign else None,
+        "slip": await latest_slip(campaign) if campaign else None,
     }
+
+
+QUEUED = (S.PAID.value, S.IN_PRODUCTION.value)
+QUEUE_SQL = ("SELECT COUNT(*) AS waiting, COALESCE(SUM(CASE WHEN id < {} THEN 1 ELSE 0 END), 0) AS ahead "
+             "FROM shop_order WHERE campaign_id = {} AND kind = 'preorder' AND status IN ('paid', 'in_production')")
+
+
+async def delivery_queue(order: dict[str, Any]) -> dict[str, int] | None:
+    """A waiting pre-order's place in its campaign's delivery queue: first paid, first shipped
+    (order of the orders, which follows the pledges' charges), among those not shipped yet."""
+    if order["kind"] != "preorder" or order["status"] not in QUEUED:
+        return None
+    rows = await dict_rows(QUEUE_SQL, order["id"], order["campaign_id"])
+    return {"place": int(rows[0]["ahead"]) + 1, "waiting": int(rows[0]["waiting"])}
+
+
+async def latest_slip(campaign: dict[str, Any]) -> dict[str, Any] | None:
+    """The campaign's latest change of its estimated delivery, with the reason (none without a query
+    when its timeline is empty)."""
+    if not campaign.get("delivery_posts"):
+        return None
+    return await DeliveryUpdate.select(DeliveryUpdate.old_date, DeliveryUpdate.new_date, DeliveryUpdate.body,
+                                       DeliveryUpdate.created_at).where(
+        (DeliveryUpdate.campaign == campaign["id"]) & (DeliveryUpdate.kind == "date")).order_by(
+        DeliveryUpdate.id, ascending=False).first()
 
 
 # ---- a member's orders ----------------------------------------------------------------------
@@ -424,3 +452,47 @@ async def export_csv(filters: OrderFilters, batch: int = 500) -> AsyncIterator[s
                 carriers.carrier_name(row["carrier"]), row["tracking_number"])])
         yield buffer.getvalue()
         after = rows[-1]["id"]
+
+
+# ---- the backer report: one row per pledge of a campaign, for the warehouse ------------------
+
+BACKER_HEADER = ("pledge", "backer", "email", "variant", "quantity", "pledge_amount", "pledge_status", "order",
+                 "order_status", "order_total", "currency", *(f"ship_{f}" for f in SHIP_TO_FIELDS), "carrier",
+                 "tracking_number", "wave")
+BACKER_SQL = ("SELECT p.id, m.display_name, m.email, v.name AS variant, p.quantity, p.amount, p.status, "
+              "o.number, o.status AS order_status, o.total, o.currency, o.ship_to, o.carrier, o.tracking_number, "
+              "o.wave, c.currency AS campaign_currency FROM pledge p JOIN member m ON m.id = p.member "
+              "JOIN campaign_variant v ON v.id = p.variant JOIN campaign c ON c.id = p.campaign "
+              "LEFT JOIN shop_order o ON o.pledge_id = p.id "
+              "WHERE p.campaign = {} AND p.id > {} AND p.status <> 'pending' ORDER BY p.id LIMIT {}")
+
+
+async def backer_report_csv(campaign_id: int, batch: int = 500) -> AsyncIterator[str]:
+    """Every pledge past the card step, with its backer, variant, amounts, the pre-order's address,
+    carrier, tracking number and wave: streamed in batches, oldest pledge first."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(BACKER_HEADER)
+    yield buffer.getvalue()
+    after = 0
+    while True:
+        rows = await dict_rows(BACKER_SQL, campaign_id, after, batch)
+        if not rows:
+            return
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        for row in rows:
+            ship_to = ship_to_of(row)
+            writer.writerow([_cell(v) for v in (
+                row["id"], row["display_name"], row["email"], row["variant"], row["quantity"],
+                f"{row['amount'] / 100:.2f}", row["status"], row["number"] or "", row["order_status"] or "",
+                f"{row['total'] / 100:.2f}" if row["total"] is not None else "",
+                row["currency"] or row["campaign_currency"], *(ship_to.get(f, "") for f in SHIP_TO_FIELDS),
+                carriers.carrier_name(row["carrier"]) if row["carrier"] else "", row["tracking_number"] or "",
+                row["wave"] or "")])
+        yield buffer.getvalue()
+        after = rows[-1]["id"]
+
+
+async def campaign_exists(campaign_id: int) -> None:
+    if not await Campaign.exists().where(Campaign.id == campaign_id):
+        raise NotFound(gettext("Campaign not found"))

@@ -9,6 +9,7 @@ import io
 import secrets
 
 from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
 from litestar.response import Stream
 
 from app.accounts import addresses
@@ -203,6 +204,14 @@ async def staff_orders(request: Request) -> Response:
     return render(request, "orders/staff_list.html", ctx, fragment="orders/_staff_results.html")
 
 
+@get("/staff/campaigns/{campaign_id:int}/backers.csv", guards=[requires_staff])
+async def staff_backer_report(campaign_id: int) -> Stream:
+    await lookup.campaign_exists(campaign_id)
+    name = f"backers-campaign-{campaign_id}-{dt.date.today().isoformat()}.csv"
+    return Stream(lookup.backer_report_csv(campaign_id), media_type="text/csv; charset=utf-8",
+                  headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
 @get("/staff/orders.csv", guards=[requires_staff])
 async def staff_orders_csv(request: Request) -> Stream:
     params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
@@ -215,15 +224,23 @@ async def staff_orders_csv(request: Request) -> Stream:
 @post("/staff/orders/bulk", guards=[requires_staff])
 async def staff_bulk(request: Request) -> Response:
     staff = current_member(request)
-    form = await _form(request)
+    raw = await request.form()
+    form = {k: v for k, v in raw.items() if isinstance(v, str)}
+    upload = raw.get("tracking_file")
     campaign = form.get("campaign", "")
     action = form.get("action", "")
     errors: dict[str, str] = {}
     if not campaign.isdecimal() or len(campaign) > 9:
         errors["campaign"] = gettext("Choose the campaign.")
-    if action not in ("in_production", "shipped"):
+    if action not in ("in_production", "shipped", "wave"):
         errors["action"] = gettext("Choose what to do with the campaign's orders.")
     try:
+        if isinstance(upload, UploadFile) and upload.filename:
+            try:
+                from_file = fulfilment.tracking_csv(await upload.read())
+                form["tracking_lines"] = "\n".join(t for t in (form.get("tracking_lines", "").strip(), from_file) if t)
+            except FormError as error:
+                errors.update(error.errors)
         if errors:
             raise FormError(errors)
         if action == "in_production":
@@ -231,8 +248,11 @@ async def staff_bulk(request: Request) -> Response:
             done = gettext("%(num)s pre-order(s) moved to in production.", num=len(result.moved))
         else:
             result = await fulfilment.bulk_ship(staff, int(campaign), carrier=form.get("carrier"),
-                                                tracking_lines=form.get("tracking_lines", ""))
+                                                tracking_lines=form.get("tracking_lines", ""),
+                                                only_listed=action == "wave")
             done = gettext("%(num)s pre-order(s) marked shipped; the backers are emailed.", num=len(result.moved))
+            if result.wave:
+                done += " " + gettext("Shipping wave %(wave)s is on the campaign's delivery timeline.", wave=result.wave)
     except FormError as error:
         ctx = await _staff_list_context(request)
         ctx.update(bulk_values=form, bulk_errors=error.errors)
@@ -322,6 +342,6 @@ async def staff_refund(request: Request, number: str) -> Response:
     return await _staff_action(request, number, refund)
 
 
-ROUTES = [staff_vat_report, staff_vat_csv, my_orders, order_page, order_receipt, order_address, cancel_confirm, cancel_submit, staff_orders, staff_orders_csv, staff_bulk,
+ROUTES = [staff_vat_report, staff_vat_csv, my_orders, order_page, order_receipt, order_address, cancel_confirm, cancel_submit, staff_orders, staff_orders_csv, staff_backer_report, staff_bulk,
           staff_order, staff_status, staff_tracking, staff_refund]
 API_ROUTES: list = []

@@ -73,6 +73,20 @@ class OrderOut(msgspec.Struct):
     history: list[OrderEventOut]
     ship_to: dict[str, str]
     url: str
+    queue_place: int | None = None  # a waiting pre-order's place in its campaign's delivery queue
+    queue_waiting: int | None = None  # how many of the campaign's pre-orders wait to ship
+    wave: int | None = None  # the shipping wave it left in
+
+
+class WaveIn(msgspec.Struct):
+    carrier: str
+    tracking_lines: str  # "ORDER-NUMBER TRACKING-NUMBER" per line: only these orders ship in the wave
+
+
+class WaveOut(msgspec.Struct):
+    wave: int | None  # None: nothing moved (someone else shipped them first)
+    shipped: list[str]
+    skipped: list[str]
 
 
 class OrderSummaryOut(msgspec.Struct):

@@ -34,6 +34,7 @@ class Order(Table, tablename="shop_order"):
     # Fulfilment
     carrier = Varchar(length=40, default="")
     tracking_number = Varchar(length=80, default="")
+    wave = Integer(null=True, default=None)  # pre-orders: the campaign's shipping wave it left in
     paid_at = Timestamptz(null=True, default=None)
     shipped_at = Timestamptz(null=True, default=None)
     delivered_at = Timestamptz(null=True, default=None)

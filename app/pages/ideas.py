@@ -7,6 +7,7 @@ from litestar import Request, Response, get
 from litestar.datastructures import Cookie
 
 from app import i18n
+from app.campaigns import delivery
 from app.campaigns import routes as campaign_routes
 from app.campaigns import service as campaigns
 from app.community import routes as community_routes
@@ -126,6 +127,8 @@ async def idea_page(request: Request, idea_id: int) -> Response:
         context.update(await campaign_routes.panel_context(campaign, viewer))
         context["updates"] = await community.updates_for(campaign["id"], viewer)
         context["also_backed"] = await campaigns.also_backed(campaign["id"])
+        context["delivery"] = await delivery.timeline(campaign)
+        context["first_estimate"] = delivery.first_estimate(context["delivery"])
         context["can_post_update"] = bool(viewer and (viewer.is_staff or viewer.id == idea["author"]))
     seen_cookie = None
     if idea["status"] in service.PUBLIC_STATUSES:
