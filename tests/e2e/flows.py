@@ -536,6 +536,21 @@ def bulk_move_preorders(page: Page, campaign_id: int, *, to: str, carrier: str =
     page.wait_for_url(re.compile(rf"/staff/orders\?campaign={campaign_id}$"))
 
 
+def ship_wave(page: Page, campaign_id: int, *, carrier: str, tracking: dict[str, str]) -> None:
+    """Staff: the bulk panel's "shipping wave": only the listed in-production pre-orders ship,
+    each with its tracking number, and the wave is posted on the campaign's delivery timeline."""
+    page.goto(f"/staff/orders?campaign={campaign_id}")
+    panel = page.locator("details.bulk-panel")
+    panel.locator("summary").click()
+    form = panel.locator("form.bulk-form")
+    form.get_by_label("Campaign").select_option(str(campaign_id))
+    form.get_by_role("radio", name=re.compile("shipping wave")).check()
+    form.get_by_label("Carrier").select_option(label=carrier)
+    form.get_by_label("Tracking numbers").fill("\n".join(f"{n} {t}" for n, t in tracking.items()))
+    form.get_by_role("button", name="Update the orders").click()
+    page.wait_for_url(re.compile(rf"/staff/orders\?campaign={campaign_id}$"))
+
+
 def publish_campaign_product(page: Page, title: str, *, stock: int = 20) -> tuple[int, str]:
     """Staff: /staff/products, "Funded campaigns ready for the shop" -> Publish to the shop; the
     editor comes prefilled from the campaign, staff enter the stock of each variant. Returns (id, slug)."""

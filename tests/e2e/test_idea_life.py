@@ -161,9 +161,34 @@ def test_the_life_of_an_idea(watched, accounts, live_server, png_file, screensho
     #    tracking number each (the fulfilment page's bulk update).
     flows.bulk_move_preorders(staff, campaign_id, to="in_production")
     expect(staff.locator(".flash-success")).to_contain_text("2 pre-order(s) moved to in production.")
-    flows.bulk_move_preorders(staff, campaign_id, to="shipped", carrier="PostNord",
-                              tracking={bea_order: TRACKING_A, tom_order: TRACKING_B})
-    expect(staff.locator(".flash-success")).to_contain_text("2 pre-order(s) marked shipped; the backers are emailed.")
+    #    Tom's order waits its turn: second in the delivery queue.
+    tom.goto(f"/orders/{tom_order}")
+    expect(tom.get_by_test_id("queue-place")).to_contain_text("Your place in the delivery queue: 2 of 2")
+    #    Staff post a milestone and move the estimated delivery, with the reason, on the dashboard.
+    staff.goto(f"/staff/campaigns/{campaign_id}#delivery")
+    staff.get_by_label("Milestone").fill("Sample approved")
+    staff.get_by_role("button", name="Post milestone").click()
+    expect(staff.locator(".flash-success")).to_contain_text("Milestone posted; backers are emailed.")
+    staff.get_by_label("New estimated delivery").fill("2028-01-15")
+    staff.get_by_label("Why (shown to backers)").fill("The lens supplier needs three more weeks.")
+    staff.get_by_role("button", name="Change the date and tell backers").click()
+    expect(staff.locator(".flash-success")).to_contain_text("Estimated delivery changed")
+    #    Wave 1: Bea's parcel only; then the rest (Tom's) in wave 2.
+    flows.ship_wave(staff, campaign_id, carrier="PostNord", tracking={bea_order: TRACKING_A})
+    expect(staff.locator(".flash-success")).to_contain_text(
+        "1 pre-order(s) marked shipped; the backers are emailed. Shipping wave 1 is on the campaign's delivery timeline.")
+    tom.goto(f"/orders/{tom_order}")
+    expect(tom.get_by_test_id("queue-place")).to_contain_text("Your place in the delivery queue: 1 of 1")
+    expect(tom.get_by_test_id("eta-slip")).to_contain_text("The lens supplier needs three more weeks.")
+    tom.goto(f"/ideas/{idea_id}#delivery")
+    posts = tom.get_by_test_id("delivery-post")
+    expect(posts).to_have_count(3)
+    expect(posts.nth(0)).to_contain_text("Shipping wave 1 sent: 1 pre-order")
+    expect(posts.nth(1)).to_contain_text("The lens supplier needs three more weeks.")
+    expect(posts.nth(2)).to_contain_text("Sample approved")
+    _shot(tom, screenshot_dir, "delivery-timeline-desktop")
+    flows.bulk_move_preorders(staff, campaign_id, to="shipped", carrier="PostNord", tracking={tom_order: TRACKING_B})
+    expect(staff.locator(".flash-success")).to_contain_text("Shipping wave 2 is on the campaign's delivery timeline.")
     results = staff.locator("#results")
     for number, tracking in ((bea_order, TRACKING_A), (tom_order, TRACKING_B)):
         order_row = results.locator("tbody tr", has=staff.get_by_role("link", name=number))
