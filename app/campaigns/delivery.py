@@ -17,7 +17,7 @@ from typing import Any
 
 from app.accounts.service import CurrentMember
 from app.campaigns.events import BackerNotice, DeliveryPosted
-from app.campaigns.stretch import BACKER_SQL
+from app.campaigns.stretch import backer_batches
 from app.campaigns.tables import Campaign, DeliveryUpdate
 from app.db import dict_rows, is_sqlite, utcnow, write_transaction
 from app.errors import Conflict, FormError, NotFound
@@ -198,16 +198,7 @@ async def tell_backers(event: DeliveryPosted) -> None:
     if post is None:
         return
     settings = get_settings()
-    last = 0
-    while True:
-        rows = await dict_rows(
-            "SELECT pledge.id, pledge.member, member.email, member.display_name, member.locale, idea.title, "
-            "idea.id AS idea_id FROM pledge JOIN member ON member.id = pledge.member JOIN campaign ON "
-            "campaign.id = pledge.campaign JOIN idea ON idea.id = campaign.idea WHERE pledge.campaign = {} AND "
-            f"pledge.id > {{}} AND pledge.status IN {BACKER_SQL} "
-            "ORDER BY pledge.id LIMIT 200", event.campaign_id, last)
-        if not rows:
-            return
+    async for rows in backer_batches(event.campaign_id):
         async with write_transaction():
             for row in rows:
                 key = f"delivery:{event.update_id}:pledge:{row['id']}"
@@ -225,4 +216,3 @@ async def tell_backers(event: DeliveryPosted) -> None:
                                            "old_date": _as_date(post["old_date"]),
                                            "new_date": _as_date(post["new_date"]),
                                            "link": f"{settings.base_url}{link}"})
-        last = rows[-1]["id"]

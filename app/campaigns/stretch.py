@@ -11,6 +11,7 @@ are told by a deferred job. A cancelled pledge never locks it again. The campaig
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,6 +164,23 @@ async def goals_of(campaign: dict[str, Any]) -> list[dict[str, Any]]:
     return goals
 
 
+async def backer_batches(campaign_id: int, size: int = 200) -> AsyncIterator[list[dict[str, Any]]]:
+    """The campaign's backers (one row per pledge, with the member's address, name and language and
+    the idea's title), in batches by pledge id: each batch is told in its own transaction."""
+    last = 0
+    while True:
+        rows = await dict_rows(
+            "SELECT pledge.id, pledge.member, member.email, member.display_name, member.locale, idea.title, "
+            "idea.id AS idea_id FROM pledge JOIN member ON member.id = pledge.member JOIN campaign ON "
+            "campaign.id = pledge.campaign JOIN idea ON idea.id = campaign.idea WHERE pledge.campaign = {} AND "
+            f"pledge.id > {{}} AND pledge.status IN {BACKER_SQL} "
+            "ORDER BY pledge.id LIMIT {}", campaign_id, last, size)
+        if not rows:
+            return
+        yield rows
+        last = rows[-1]["id"]
+
+
 EMAIL_SUBJECT = N_("Stretch goal unlocked for %(title)s: %(goal)s")
 NOTICE_TITLE = N_("Stretch goal unlocked for %(title)s: %(goal)s")
 
@@ -172,16 +190,7 @@ async def tell_backers(event: StretchGoalReached) -> None:
     """Each backer gets one email and one notification per unlocked goal (keyed: a rerun of the
     job after a crash sends nothing twice). In batches, each its own transaction."""
     settings = get_settings()
-    last = 0
-    while True:
-        rows = await dict_rows(
-            "SELECT pledge.id, pledge.member, member.email, member.display_name, member.locale, idea.title, "
-            "idea.id AS idea_id FROM pledge JOIN member ON member.id = pledge.member JOIN campaign ON "
-            "campaign.id = pledge.campaign JOIN idea ON idea.id = campaign.idea WHERE pledge.campaign = {} AND "
-            f"pledge.id > {{}} AND pledge.status IN {BACKER_SQL} "
-            "ORDER BY pledge.id LIMIT 200", event.campaign_id, last)
-        if not rows:
-            return
+    async for rows in backer_batches(event.campaign_id):
         async with write_transaction():
             for row in rows:
                 key = f"stretch:{event.goal_id}:pledge:{row['id']}"
@@ -194,4 +203,3 @@ async def tell_backers(event: StretchGoalReached) -> None:
                                   template="pledges/stretch_goal_reached",
                                   context={"name": row["display_name"], "title": row["title"], "goal": event.title,
                                            "link": f"{settings.base_url}{link}"})
-        last = rows[-1]["id"]
